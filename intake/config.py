@@ -1,0 +1,287 @@
+"""The one validated Settings object, built once from a TOML file and the environment.
+
+Lookup order for the file: ``--config PATH``, else ``$INTAKE_CONFIG``, else
+``config/intake.toml``. Any key can be overridden by ``INTAKE_<SECTION>__<KEY>``;
+a mailbox by ``INTAKE_MAILBOXES__<NAME or INDEX>__<KEY>``. Relative paths are
+relative to the parent of the config file's folder (the project root for the
+shipped file). A secret may be given as ``password_file`` instead of ``password``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from intake.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/intake.toml")
+ENV_PREFIX = "INTAKE_"
+
+Security = Literal["ssl", "starttls", "none"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(Section):
+    url: str = "sqlite:///var/intake.db"
+
+
+class StorageSettings(Section):
+    path: Path = Path("var/store")
+
+
+class WorkflowSettings(Section):
+    path: Path = Path("workflows")
+
+
+class MailboxSettings(Section):
+    name: str
+    host: str
+    port: int = 993
+    security: Security = "ssl"
+    username: str = ""
+    password: str = ""
+    password_file: Path | None = None
+    auth: Literal["login", "xoauth2"] = "login"
+    oauth2_token_file: Path | None = None
+    oauth2_token_command: str | None = None
+    folder: str = "INBOX"
+    poll_interval_seconds: int = Field(default=60, ge=1)
+    idle: bool = False
+    after_processing: Literal["none", "seen", "move"] = "none"
+    move_to: str = "Behandlet"
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+
+class SmtpSettings(Section):
+    host: str = ""
+    port: int = 587
+    security: Security = "starttls"
+    username: str = ""
+    password: str = ""
+    password_file: Path | None = None
+    from_address: str = "postmottak@example.no"
+    from_name: str = "Postmottak"
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    outbox_path: Path = Path("var/outbox")
+    rate_limit_per_hour: int = Field(default=5, ge=0)
+    max_attempts: int = Field(default=10, ge=1)
+    retry_base_seconds: float = Field(default=30.0, ge=0)
+    retry_max_seconds: float = Field(default=3600.0, ge=0)
+    contact: str = ""
+
+
+class ReceiverSettings(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 2525
+    recipients: list[str] = Field(default_factory=list)
+    max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+
+
+class WebSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str = ""
+    secret_key_file: Path | None = None
+    secure_cookies: bool = False
+
+
+class ExtractSettings(Section):
+    workers: int = Field(default=2, ge=0)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    memory_mb: int = Field(default=1024, ge=64)
+    max_pages: int = Field(default=500, ge=1)
+    max_uncompressed_mb: int = Field(default=200, ge=1)
+    max_compression_ratio: int = Field(default=100, ge=1)
+    max_depth: int = Field(default=5, ge=1)
+
+
+class ProcessingSettings(Section):
+    max_attempts: int = Field(default=3, ge=1)
+    own_addresses: list[str] = Field(default_factory=list)
+
+
+class Settings(Section):
+    root: Path
+    config_file: Path | None = None
+    database: DatabaseSettings = DatabaseSettings()
+    storage: StorageSettings = StorageSettings()
+    workflows: WorkflowSettings = WorkflowSettings()
+    mailboxes: list[MailboxSettings] = Field(default_factory=list)
+    smtp: SmtpSettings = SmtpSettings()
+    receiver: ReceiverSettings = ReceiverSettings()
+    web: WebSettings = WebSettings()
+    extract: ExtractSettings = ExtractSettings()
+    processing: ProcessingSettings = ProcessingSettings()
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _unique_mailbox_names(cls, value: list[MailboxSettings]) -> list[MailboxSettings]:
+        names = [m.name for m in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"mailbox name {name!r} is used twice")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        # Paths are resolved once here so nothing downstream has to know the root.
+        root = self.root
+        resolve = _resolver(root)
+        object.__setattr__(self, "storage", self.storage.model_copy(update={"path": resolve(self.storage.path)}))
+        object.__setattr__(
+            self, "workflows", self.workflows.model_copy(update={"path": resolve(self.workflows.path)})
+        )
+        object.__setattr__(
+            self, "database", self.database.model_copy(update={"url": _resolve_sqlite(self.database.url, root)})
+        )
+        smtp = self.smtp.model_copy(
+            update={
+                "outbox_path": resolve(self.smtp.outbox_path),
+                "password": _secret(self.smtp.password, self.smtp.password_file, root, "smtp.password_file"),
+            }
+        )
+        object.__setattr__(self, "smtp", smtp)
+        boxes = [
+            m.model_copy(
+                update={
+                    "password": _secret(m.password, m.password_file, root, f"mailboxes.{m.name}.password_file"),
+                    "oauth2_token_file": resolve(m.oauth2_token_file) if m.oauth2_token_file else None,
+                }
+            )
+            for m in self.mailboxes
+        ]
+        object.__setattr__(self, "mailboxes", boxes)
+        web = self.web.model_copy(
+            update={"secret_key": _secret(self.web.secret_key, self.web.secret_key_file, root, "web.secret_key_file")}
+        )
+        object.__setattr__(self, "web", web)
+        return self
+
+    def mailbox(self, name: str) -> MailboxSettings:
+        for box in self.mailboxes:
+            if box.name == name:
+                return box
+        raise ConfigError(f"no mailbox named {name!r} in the configuration")
+
+
+def _resolver(root: Path) -> Any:
+    def resolve(path: Path) -> Path:
+        path = Path(path).expanduser()
+        return path if path.is_absolute() else (root / path)
+
+    return resolve
+
+
+def _resolve_sqlite(url: str, root: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        relative = url[len(prefix) :]
+        if relative and not relative.startswith(":"):
+            return prefix + str((root / relative).resolve())
+    return url
+
+
+def _secret(value: str, file: Path | None, root: Path, key: str) -> str:
+    if file is None:
+        return value
+    path = file if file.is_absolute() else root / file
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise ConfigError(f"config error: {key}: cannot read {path}: {err.strerror}") from err
+
+
+def _parse_env_value(raw: str) -> Any:
+    """Reads an override as a TOML value when it is one (numbers, booleans, arrays), else as text."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Returns ``data`` with every ``INTAKE_<SECTION>__<KEY>`` override applied."""
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        value = _parse_env_value(raw)
+        if parts[0] == "mailboxes" and len(parts) == 3:
+            boxes = data.setdefault("mailboxes", [])
+            target = _find_mailbox(boxes, parts[1])
+            if target is None:
+                raise ConfigError(f"config error: {name}: no mailbox named or numbered {parts[1]!r}")
+            target[parts[2]] = value
+        elif len(parts) == 2:
+            section = data.setdefault(parts[0], {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"config error: {name}: {parts[0]} is not a section")
+            section[parts[1]] = value
+        else:
+            raise ConfigError(f"config error: {name}: expected INTAKE_<SECTION>__<KEY>")
+    return data
+
+
+def _find_mailbox(boxes: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    for box in boxes:
+        if str(box.get("name", "")).lower() == key:
+            return box
+    if key.isdigit() and int(key) < len(boxes):
+        return boxes[int(key)]
+    return None
+
+
+def config_path(explicit: str | Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    if explicit:
+        return Path(explicit)
+    if environ.get("INTAKE_CONFIG"):
+        return Path(environ["INTAKE_CONFIG"])
+    return DEFAULT_CONFIG
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Reads, overrides and validates the configuration; raises ConfigError with one line."""
+    environ = os.environ if environ is None else environ
+    file = config_path(path, environ).expanduser().resolve()
+    try:
+        data: dict[str, Any] = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise ConfigError(f"config error: file not found: {file}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config error: {file}: {err}") from err
+    data = apply_env(data, environ)
+    return settings_from_dict(data, root=file.parent.parent, config_file=file)
+
+
+def settings_from_dict(data: dict[str, Any], *, root: Path, config_file: Path | None = None) -> Settings:
+    try:
+        return Settings.model_validate({**data, "root": root, "config_file": config_file})
+    except ValidationError as err:
+        raise ConfigError(_one_line(err, data)) from err
+
+
+def _one_line(err: ValidationError, data: dict[str, Any]) -> str:
+    first = err.errors()[0]
+    location = list(first["loc"])
+    # Name a mailbox by its name rather than its position where we can.
+    if len(location) >= 2 and location[0] == "mailboxes" and isinstance(location[1], int):
+        boxes = data.get("mailboxes", [])
+        if location[1] < len(boxes) and isinstance(boxes[location[1]], dict) and "name" in boxes[location[1]]:
+            location[1] = boxes[location[1]]["name"]
+    key = ".".join(str(p) for p in location) or "(top level)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"config error: {key}: {message}{more}"

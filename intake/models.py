@@ -1,0 +1,251 @@
+"""The tables. Every timestamp is stored in UTC and comes back timezone-aware.
+
+One row family per thing a person talks about: a case (høring), an
+organisation and its invitations, a stored raw message, the submission made of
+it, its attachments and flags, its acknowledgement (the outbox row), the IMAP
+cursor of each mailbox folder, staff users, and the audit log of every change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC on every backend and hands back aware UTC datetimes."""
+
+    impl = DateTime()
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+def _ts(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _now_ts(*, index: bool = False) -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=index))
+
+
+def _json(*, nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=nullable))
+
+
+def _text() -> Any:
+    return Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Case(SQLModel, table=True):
+    """A consultation (høring), loaded from its workflow file."""
+
+    __tablename__ = "cases"
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(index=True, unique=True, max_length=32)
+    title: str
+    deadline: date
+    timezone: str = "Europe/Oslo"
+    language: str = "nb"
+    form: dict[str, Any] | None = _json()
+    templates: dict[str, Any] | None = _json()
+    source_file: str | None = None
+    active: bool = True
+    synced_at: datetime = _now_ts()
+
+
+class Organisation(SQLModel, table=True):
+    """Who a submission speaks for: an invited body, a domain, or a person."""
+
+    __tablename__ = "organisations"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, unique=True, max_length=320)
+    name: str
+    kind: str = Field(max_length=16)  # invited | domain | person
+    domains: list[str] | None = _json()
+    created_at: datetime = _now_ts()
+
+
+class Invitation(SQLModel, table=True):
+    """An organisation invited to respond to a case (høringsinstans)."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (UniqueConstraint("case_id", "organisation_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    organisation_id: int = Field(foreign_key="organisations.id", index=True)
+
+
+class Message(SQLModel, table=True):
+    """The original bytes of one received message; written before any parsing."""
+
+    __tablename__ = "messages"
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(index=True, unique=True, max_length=64)
+    size: int = Field(sa_type=BigInteger)
+    blob: str  # path relative to storage.path
+    message_id: str | None = Field(default=None, index=True, max_length=998)
+    source: str = Field(max_length=16)  # imap | smtp | file
+    mailbox: str | None = Field(default=None, index=True)
+    folder: str | None = None
+    uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
+    uid: int | None = Field(default=None, sa_type=BigInteger)
+    received_at: datetime = _ts(index=True)
+    stored_at: datetime = _now_ts()
+    status: str = Field(default="stored", index=True, max_length=16)  # stored | processed | failed | parked
+    attempts: int = 0
+    last_error: str | None = _text()
+    processed_at: datetime | None = _ts(nullable=True)
+
+
+class Submission(SQLModel, table=True):
+    """A response (høringssvar) as staff see it: one per stored message."""
+
+    __tablename__ = "submissions"
+    id: int | None = Field(default=None, primary_key=True)
+    message_ref: int = Field(foreign_key="messages.id", unique=True)
+    message_id: str | None = Field(default=None, index=True, max_length=998)
+    mailbox: str | None = None
+    sender: str | None = Field(default=None, index=True)
+    sender_name: str | None = None
+    reply_to: str | None = None
+    subject: str | None = None
+    body_text: str | None = _text()
+    sent_date: datetime | None = _ts(nullable=True)
+    received_at: datetime = _ts(index=True)
+    case_id: int | None = Field(default=None, foreign_key="cases.id", index=True)
+    case_number: str | None = Field(default=None, max_length=32)
+    match_source: str | None = Field(default=None, max_length=16)
+    late: bool = False
+    organisation_id: int | None = Field(default=None, foreign_key="organisations.id", index=True)
+    organisation: str | None = None
+    form: dict[str, Any] | None = _json()
+    rule_log: list[dict[str, Any]] | None = _json()
+    receipt_ref: str = Field(index=True, unique=True, max_length=32)
+    review_status: str = Field(default="open", max_length=16)  # open | reviewed
+    decision: str | None = Field(default=None, max_length=32)
+    withheld: bool = False
+    created_at: datetime = _now_ts()
+    updated_at: datetime = _now_ts()
+
+
+class Attachment(SQLModel, table=True):
+    """A file that came with a submission, possibly from inside a forwarded message."""
+
+    __tablename__ = "attachments"
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submissions.id", index=True)
+    position: int = 0
+    parent_id: int | None = Field(default=None, foreign_key="attachments.id")
+    filename: str
+    content_type: str
+    size: int
+    sha256: str = Field(max_length=64)
+    blob: str
+    inline: bool = False
+    depth: int = 0
+    text: str | None = _text()
+    text_chars: int = 0
+    pages: int | None = None
+    extraction_status: str = Field(default="pending", max_length=16)  # pending | ok | failed | skipped
+    extraction_error: str | None = _text()
+
+
+class Flag(SQLModel, table=True):
+    """A reason a person should look at a submission."""
+
+    __tablename__ = "flags"
+    __table_args__ = (UniqueConstraint("submission_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submissions.id", index=True)
+    name: str = Field(index=True, max_length=32)
+    detail: str | None = _text()
+    created_at: datetime = _now_ts()
+    resolved_at: datetime | None = _ts(nullable=True)
+    resolved_by: str | None = None
+    resolution: str | None = None
+
+
+class Acknowledgement(SQLModel, table=True):
+    """The receipt (kvittering) of a submission: the outbox row, created with the submission."""
+
+    __tablename__ = "acknowledgements"
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submissions.id", unique=True)
+    kind: str = Field(max_length=16)  # on_time | late | unmatched
+    status: str = Field(default="pending", index=True, max_length=16)  # pending | sent | suppressed | failed
+    reason: str | None = _text()
+    recipients: list[str] | None = _json()
+    message_id: str | None = Field(default=None, max_length=998)
+    language: str = "nb"
+    subject: str | None = None
+    body_text: str | None = _text()
+    body_html: str | None = _text()
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts(nullable=True, index=True)
+    last_error: str | None = _text()
+    sent_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _now_ts()
+    updated_at: datetime = _now_ts()
+
+
+class MailboxState(SQLModel, table=True):
+    """The IMAP cursor of one mailbox folder and its health."""
+
+    __tablename__ = "mailbox_state"
+    __table_args__ = (UniqueConstraint("mailbox", "folder"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str
+    folder: str
+    uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
+    last_uid: int = Field(default=0, sa_type=BigInteger)
+    last_poll_at: datetime | None = _ts(nullable=True)
+    last_success_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = _text()
+    last_error_at: datetime | None = _ts(nullable=True)
+
+
+class User(SQLModel, table=True):
+    """A staff member who may log in to the review interface."""
+
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True, unique=True, max_length=128)
+    password_hash: str
+    role: str = Field(default="reviewer", max_length=16)  # reviewer | admin
+    active: bool = True
+    failed_logins: int = 0
+    locked_until: datetime | None = _ts(nullable=True)
+    created_at: datetime = _now_ts()
+
+
+class AuditLog(SQLModel, table=True):
+    """Every state change, by whom (a user's name or ``system``) and when."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _now_ts(index=True)
+    actor: str = Field(default="system", max_length=128)
+    action: str = Field(max_length=64)
+    entity: str = Field(max_length=32)
+    entity_id: int | None = Field(default=None, index=True)
+    detail: dict[str, Any] | None = _json()
