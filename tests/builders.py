@@ -1,0 +1,41 @@
+"""Builders for test mail: real-looking messages as bytes, with sensible defaults."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import UTC, datetime
+
+_counter = itertools.count(1)
+
+
+def make_email(
+    *,
+    subject: str = "Høringssvar - Nasjonal e-helsestrategi - sak 22/414",
+    sender: str = "Statens legemiddelverk <post@legemiddelverket.no>",
+    to: str = "postmottak@ehelse.no",
+    body: str = "Vedlagt følger vårt høringssvar.\n\nMed vennlig hilsen\nStatens legemiddelverk",
+    html: str | None = None,
+    attachments: Iterable[tuple[str, str, bytes]] = (),
+    headers: Mapping[str, str] | None = None,
+    message_id: str | None = None,
+    date: datetime | None = None,
+) -> bytes:
+    """Returns the bytes of one message; attachments are (filename, content type, data)."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date or datetime(2022, 9, 28, 8, 15, tzinfo=UTC))
+    msg["Message-ID"] = message_id or make_msgid(idstring=f"t{next(_counter)}", domain="test.example")
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    for filename, content_type, data in attachments:
+        maintype, subtype = content_type.split("/", 1)
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
