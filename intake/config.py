@@ -77,6 +77,10 @@ class SmtpSettings(Section):
     retry_base_seconds: float = Field(default=30.0, ge=0)
     retry_max_seconds: float = Field(default=3600.0, ge=0)
     contact: str = ""
+    # How long a sender may hold a receipt before another process may take it over; longer than
+    # any one SMTP transaction can take (every socket operation is bounded by timeout_seconds).
+    claim_seconds: float = Field(default=300.0, gt=0)
+    batch_size: int = Field(default=20, ge=1, le=1000)
 
 
 class ReceiverSettings(Section):

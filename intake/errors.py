@@ -40,3 +40,31 @@ class DatabaseUnavailable(TemporaryError):
 
 class ExtractionFailed(PermanentError):
     """An attachment could not be read; the message is the short reason shown to staff."""
+
+
+class DeliveryError(IntakeError):
+    """A receipt could not be handed to the mail server; ``reply`` is the server's answer, if any."""
+
+    def __init__(self, message: str, reply: str | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply
+
+
+class TemporaryDeliveryError(DeliveryError, TemporaryError):
+    """The server answered 4xx or the connection failed before the message was complete: try later."""
+
+
+class PermanentDeliveryError(DeliveryError, PermanentError):
+    """The server answered 5xx: this receipt will never be accepted as it is."""
+
+
+class TransportUnavailable(DeliveryError, TemporaryError):
+    """No connection to the mail server at all; no receipt was touched."""
+
+
+class UnconfirmedDelivery(DeliveryError):
+    """The whole message was handed over but the server's answer was lost; it may have been delivered."""
+
+
+class TemplateError(PermanentError):
+    """A receipt template is missing or refers to something the context does not have."""

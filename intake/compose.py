@@ -1,0 +1,105 @@
+"""Builds the MIME message of a receipt and keeps anything a sender wrote out of its headers.
+
+Only three things from the original message reach a receipt's headers, and
+each is checked here: the recipient address (one plain address, no display
+name), the original Message-ID (only if it has the shape of one) and the
+subject (decoded, stripped of control characters, reduced to one line of
+text). The email package then encodes them itself, so no sender can add a
+header or a recipient.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from email import policy
+from email.header import decode_header, make_header
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+MAX_SUBJECT = 200
+# A deliberately plain address: printable ASCII without spaces, quotes, brackets, commas or
+# semicolons, one "@", and a dotted domain. Anything fancier gets no receipt.
+_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_MESSAGE_ID = re.compile(r"^<[\x21-\x3b\x3d\x3f-\x7e]{1,900}>$")  # printable ASCII, no "<" or ">" inside
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What the transport needs: the sender for MAIL FROM, the one recipient, and the bytes."""
+
+    sender: str
+    recipient: str
+    message_id: str
+    data: bytes
+
+
+def valid_address(address: str) -> bool:
+    return len(address) <= 254 and bool(_ADDRESS.match(address)) and ".." not in address
+
+
+def valid_message_id(value: str | None) -> bool:
+    return bool(value) and bool(_MESSAGE_ID.match(value or ""))
+
+
+def sanitise_subject(subject: str | None) -> str:
+    """The original subject as one line of harmless text.
+
+    Encoded-words are decoded first (a few rounds, as some senders encode twice),
+    so that a CR or LF hidden inside one is seen and removed like any other control
+    character; leftover ``=?`` sequences are broken so nothing downstream decodes them.
+    """
+    text = subject or ""
+    for _ in range(3):
+        if not _ENCODED_WORD.search(text):
+            break
+        try:
+            text = str(make_header(decode_header(text)))
+        except (ValueError, LookupError, UnicodeError):
+            break
+    cleaned = "".join(" " if unicodedata.category(ch).startswith(("C", "Z")) else ch for ch in text)
+    cleaned = " ".join(cleaned.split()).replace("=?", "= ?")
+    if len(cleaned) > MAX_SUBJECT:
+        cleaned = cleaned[: MAX_SUBJECT - 1].rstrip() + "…"
+    return cleaned
+
+
+def build_receipt(
+    *,
+    from_address: str,
+    from_name: str,
+    recipient: str,
+    message_id: str,
+    in_reply_to: str | None,
+    subject: str,
+    text: str,
+    html: str,
+    date: datetime,
+) -> Envelope:
+    """The receipt as bytes with CRLF line ends, ready for SMTP DATA or an .eml file."""
+    if not valid_address(recipient):
+        raise ValueError(f"not a plain address: {recipient!r}")
+    if not valid_message_id(message_id):
+        raise ValueError(f"not a Message-ID: {message_id!r}")
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = Address(display_name=sanitise_subject(from_name), addr_spec=from_address)
+    # The recipient's own display name is never copied: it is the one place a sender could try
+    # to smuggle in a second address.
+    msg["To"] = recipient
+    msg["Subject"] = sanitise_subject(subject)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    if valid_message_id(in_reply_to):
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["Precedence"] = "auto_reply"
+    msg.set_content(text, cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    return Envelope(sender=from_address, recipient=recipient, message_id=message_id, data=msg.as_bytes())

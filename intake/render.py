@@ -1,0 +1,167 @@
+"""Renders a receipt from its Jinja2 templates: a subject, a plain text and an HTML alternative.
+
+The shipped templates live in ``templates/receipts/`` as ``{kind}.{language}.txt.j2``
+and ``{kind}.{language}.html.j2`` (kinds on_time, late, unmatched; languages nb, nn,
+en); the text template sets the subject with ``{% set receipt_subject %}``. A workflow may
+name its own templates in ``templates:`` (``{"on_time": "22-414/kvittering.txt.j2"}``
+or ``{"on_time": {"text": ..., "html": ...}}``), relative to the workflows folder;
+without an HTML template of its own, the text is shown in the shared layout.
+Undefined names are errors (StrictUndefined) and only HTML is autoescaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from sqlmodel import Session, col, select
+
+from intake.compose import sanitise_subject
+from intake.config import SmtpSettings
+from intake.errors import TemplateError
+from intake.models import Acknowledgement, Attachment, Case, Submission
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+OSLO = ZoneInfo("Europe/Oslo")
+_MONTHS = {
+    "nb": ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
+           "november", "desember"],
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"],
+}
+_MONTHS["nn"] = _MONTHS["nb"]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def format_date(day: date, language: str) -> str:
+    """``1. oktober 2022`` in Norwegian, ``1 October 2022`` in English."""
+    month = _MONTHS.get(language, _MONTHS["nb"])[day.month - 1]
+    return f"{day.day} {month} {day.year}" if language == "en" else f"{day.day}. {month} {day.year}"
+
+
+def format_time(moment: datetime, language: str) -> str:
+    """An instant in Oslo time: ``28. september 2022 kl. 10:15`` / ``28 September 2022 at 10:15``."""
+    local = moment.astimezone(OSLO)
+    joiner = "at" if language == "en" else "kl."
+    return f"{format_date(local.date(), language)} {joiner} {local:%H:%M}"
+
+
+def human_size(size: int, language: str) -> str:
+    """``812 byte``, ``47,1 kB``, ``2,3 MB`` (decimal point in English)."""
+    if size < 1024:
+        return f"{size} bytes" if language == "en" else f"{size} byte"
+    value, unit = size / 1024, "kB"
+    if value >= 1024:
+        value, unit = value / 1024, "MB"
+    text = f"{value:.1f}" if value < 100 else f"{value:.0f}"
+    return f"{text if language == 'en' else text.replace('.', ',')} {unit}"
+
+
+def receipt_context(
+    session: Session, ack: Acknowledgement, submission: Submission, smtp: SmtpSettings
+) -> dict[str, Any]:
+    """Everything a receipt template may use, already formatted for the receipt's language."""
+    language = ack.language
+    case = session.get(Case, submission.case_id) if submission.case_id is not None else None
+    attachments = session.exec(
+        select(Attachment)
+        .where(Attachment.submission_id == submission.id)
+        .where(col(Attachment.parent_id).is_(None))
+        .where(col(Attachment.inline).is_(False))
+        .order_by(col(Attachment.position))
+    ).all()
+    return {
+        "language": language,
+        "kind": ack.kind,
+        "case": None if case is None else {
+            "number": case.number,
+            "title": case.title,
+            "deadline": format_date(case.deadline, language),
+        },
+        "received": format_time(submission.received_at, language),
+        "subject": sanitise_subject(submission.subject),
+        "sender_name": sanitise_subject(submission.sender_name) or None,
+        "attachments": [{"name": sanitise_subject(a.filename), "size": human_size(a.size, language)}
+                        for a in attachments],
+        "receipt_ref": submission.receipt_ref,
+        "agency": {"name": smtp.from_name, "address": smtp.from_address, "contact": smtp.contact or smtp.from_address},
+    }
+
+
+@lru_cache(maxsize=8)
+def _environment(workflows_path: Path | None) -> jinja2.Environment:
+    # The workflows folder comes first so a workflow's template can also extend the shared layout.
+    search = [str(workflows_path)] if workflows_path is not None else []
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader([*search, str(TEMPLATES)]),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False,
+                                            default=False),
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def template_names(kind: str, language: str, override: Any = None) -> tuple[str, str | None]:
+    """The text template and the HTML template (None: show the text in the layout)."""
+    if isinstance(override, str):
+        html = override[: -len(".txt.j2")] + ".html.j2" if override.endswith(".txt.j2") else None
+        return override, html
+    if isinstance(override, dict) and isinstance(override.get("text"), str):
+        html_name = override.get("html")
+        return override["text"], html_name if isinstance(html_name, str) else None
+    return f"receipts/{kind}.{language}.txt.j2", f"receipts/{kind}.{language}.html.j2"
+
+
+def render(
+    context: dict[str, Any], kind: str, language: str, *, override: Any = None, workflows_path: Path | None = None
+) -> Rendered:
+    """Renders one receipt; raises TemplateError naming the template when it cannot."""
+    env = _environment(workflows_path if override else None)
+    text_name, html_name = template_names(kind, language, override)
+    try:
+        module = env.get_template(text_name).make_module(context)
+        text = str(module).strip() + "\n"
+        subject = str(getattr(module, "receipt_subject", "")).strip()
+        if not subject:
+            raise TemplateError(f"receipt template {text_name}: sets no receipt_subject")
+        html_context = {**context, "title": subject, "text": text}
+        if html_name is not None and not (override and not _exists(env, html_name)):
+            html = env.get_template(html_name).render(html_context)
+        else:
+            html = env.get_template("receipts/plain.html.j2").render(html_context)
+    except jinja2.TemplateNotFound as err:
+        raise TemplateError(f"receipt template not found: {err.name}") from err
+    except jinja2.TemplateError as err:
+        raise TemplateError(f"receipt template {text_name}: {err}") from err
+    return Rendered(subject=subject, text=text, html=html)
+
+
+def _exists(env: jinja2.Environment, name: str) -> bool:
+    try:
+        env.get_template(name)
+    except jinja2.TemplateNotFound:
+        return False
+    return True
+
+
+def render_receipt(
+    session: Session, ack: Acknowledgement, submission: Submission, smtp: SmtpSettings, workflows_path: Path
+) -> Rendered:
+    """The receipt of one outbox row, with the case's own templates when the workflow names them."""
+    case = session.get(Case, submission.case_id) if submission.case_id is not None else None
+    override = (case.templates or {}).get(ack.kind) if case is not None else None
+    context = receipt_context(session, ack, submission, smtp)
+    return render(context, ack.kind, ack.language, override=override, workflows_path=workflows_path)
