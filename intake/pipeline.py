@@ -305,7 +305,7 @@ def _decide(
     submission.late = "late" in flags
     submission.rule_log = rule_log
     session.add(submission)
-    plan_receipt(session, submission, case, flags, rt.own_addresses)
+    plan_receipt(session, submission, case, flags, rt.own_addresses, smtp=rt.settings.smtp)
     message.status = "processed"
     message.processed_at = utcnow()
     message.last_error = None
