@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
-from email.header import decode_header, make_header
+from email.header import decode_header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -27,6 +27,8 @@ _ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _MESSAGE_ID = re.compile(r"^<[\x21-\x3b\x3d\x3f-\x7e]{1,900}>$")  # printable ASCII, no "<" or ">" inside
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+# RFC 2047: white space between two encoded-words is not part of the text.
+_ADJACENT_WORDS = re.compile(r"(\?=)\s+(=\?)")
 
 
 @dataclass(frozen=True)
@@ -58,15 +60,21 @@ def sanitise_subject(subject: str | None) -> str:
     for _ in range(3):
         if not _ENCODED_WORD.search(text):
             break
-        try:
-            text = str(make_header(decode_header(text)))
-        except (ValueError, LookupError, UnicodeError):
-            break
+        text = _ENCODED_WORD.sub(_decode_word, _ADJACENT_WORDS.sub(r"\1\2", text))
     cleaned = "".join(" " if unicodedata.category(ch).startswith(("C", "Z")) else ch for ch in text)
     cleaned = " ".join(cleaned.split()).replace("=?", "= ?")
     if len(cleaned) > MAX_SUBJECT:
         cleaned = cleaned[: MAX_SUBJECT - 1].rstrip() + "…"
     return cleaned
+
+
+def _decode_word(found: re.Match[str]) -> str:
+    """One encoded-word as text; left as it was when its charset or encoding is broken."""
+    try:
+        ((data, charset),) = decode_header(found.group(0))
+        return data.decode(charset or "ascii", "replace") if isinstance(data, bytes) else data
+    except (ValueError, LookupError):
+        return found.group(0)
 
 
 def build_receipt(

@@ -54,7 +54,8 @@ def submissions_json(session: Session, submissions: Sequence[Submission]) -> lis
                 "acknowledgement": None
                 if ack is None
                 else {
-                    "status": ack.status,
+                    # "sending" is the outbox's own short-lived state; outside it is still pending.
+                    "status": "pending" if ack.status == "sending" else ack.status,
                     "to": list(ack.recipients or []),
                     "message_id": ack.message_id,
                     "reason": ack.reason,
