@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 _HEADER_MSGID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 
 
+def _db_text(text: str | None) -> str | None:
+    """Text as every database can hold it: PostgreSQL refuses NUL characters."""
+    return text.replace("\x00", "") if text else text
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a message came from; IMAP messages carry their idempotency key."""
@@ -257,7 +262,7 @@ def _decide(
 ) -> int:
     cases = {c.number: c for c in session.exec(select(Case).where(Case.active == True)).all()}  # noqa: E712
     attachments = _flatten(unpacked)
-    texts = [a.extraction.text for a in attachments if a.extraction is not None and a.extraction.text]
+    texts = [_db_text(a.extraction.text) or "" for a in attachments if a.extraction is not None and a.extraction.text]
     result: MatchResult = match(
         [("subject", [parsed.subject or ""]), ("body", [parsed.body_text]), ("attachment", texts)],
         known=lambda number: number in cases,
@@ -277,7 +282,7 @@ def _decide(
         sender_name=parsed.sender_name,
         reply_to=parsed.reply_to,
         subject=parsed.subject,
-        body_text=parsed.body_text,
+        body_text=_db_text(parsed.body_text),
         sent_date=parsed.date,
         received_at=received_at,
         case_id=case.id if case else None,
@@ -326,18 +331,18 @@ def _add_attachments(
             submission_id=submission_id,
             position=position,
             parent_id=parent_id,
-            filename=item.part.filename,
+            filename=_db_text(item.part.filename) or "vedlegg",
             content_type=item.part.content_type,
             size=len(item.part.data),
             sha256=item.sha256,
             blob=item.blob,
             inline=item.part.inline,
             depth=item.part.depth,
-            text=extraction.text if extraction else None,
+            text=_db_text(extraction.text) if extraction else None,
             text_chars=len(extraction.text or "") if extraction else 0,
             pages=extraction.pages if extraction else None,
             extraction_status=extraction.status if extraction else "pending",
-            extraction_error=extraction.error if extraction else None,
+            extraction_error=_db_text(extraction.error) if extraction else None,
         )
         session.add(row)
         session.flush()
