@@ -10,6 +10,7 @@ an attempt count and, after a few tries, it is parked for a person.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -178,7 +179,7 @@ def process_message(rt: Runtime, message_pk: int, *, force: bool = False) -> int
         "parse_ms=%.0f extract_ms=%.0f decide_ms=%.0f total_ms=%.0f",
         message_pk, outcome.submission_id, outcome.case or "-", outcome.match_source or "-",
         ",".join(outcome.flags) or "-", outcome.attachments,
-        *((b - a) * 1000 for a, b in zip(clock, clock[1:], strict=False)), (clock[-1] - clock[0]) * 1000,
+        *((b - a) * 1000 for a, b in itertools.pairwise(clock)), (clock[-1] - clock[0]) * 1000,
     )
     metrics.observe("intake_process_seconds", clock[-1] - clock[0])
     return outcome.submission_id
