@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from email.errors import MessageError
 
 from sqlalchemy import insert, or_, update
 from sqlalchemy.engine import Connection, Engine
@@ -47,6 +48,7 @@ from intake.errors import (
     UnconfirmedDelivery,
 )
 from intake.models import Acknowledgement, AuditLog, Submission, utcnow
+from intake.receipts import new_message_id
 from intake.render import render_receipt
 from intake.runtime import Runtime
 from intake.transport import Transport, make_transport
@@ -193,10 +195,13 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
             rendered = render_receipt(session, ack, submission, smtp, rt.settings.workflows.path)
             envelope = build_receipt(
                 from_address=smtp.from_address, from_name=smtp.from_name, recipient=ack.recipient or "",
-                message_id=ack.message_id or "", in_reply_to=submission.message_id, subject=rendered.subject,
+                # A row planned elsewhere without one gets its Message-ID now; the hand-off stores it
+                # before the message can be delivered.
+                message_id=ack.message_id or new_message_id(smtp.from_address),
+                in_reply_to=submission.message_id, subject=rendered.subject,
                 text=rendered.text, html=rendered.html, date=utcnow(),
             )
-        except (TemplateError, ValueError) as err:
+        except (TemplateError, ValueError, MessageError) as err:
             _finish(rt.engine, ack_id, token, "failed", error=str(err), count=True)
             report.failed += 1
             return
@@ -249,7 +254,7 @@ def _handoff(
             .where(col(Acknowledgement.status) == "pending", col(Acknowledgement.handoff_at).is_(None))
             .values(status="sending", handoff_at=now, attempts=col(Acknowledgement.attempts) + 1,
                     claimed_until=now + timedelta(seconds=smtp.claim_seconds), subject=subject,
-                    body_text=text, body_html=html, updated_at=now)
+                    body_text=text, body_html=html, message_id=envelope.message_id, updated_at=now)
         )
         if done.rowcount != 1:
             raise _ClaimLost(ack_id)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import smtplib
+import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -96,6 +97,10 @@ class SmtpTransport:
                 raise
         except (smtplib.SMTPException, OSError) as err:
             raise TransportUnavailable(f"SMTP {s.host}:{s.port}: {_describe(err)}") from err
+        # The final dot goes out as a small write of its own right after the message; without
+        # TCP_NODELAY, Nagle's algorithm holds it until the server acknowledges the body.
+        if conn.sock is not None:
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._conn = conn
 
     def send(self, envelope: Envelope, handoff: Handoff) -> str:

@@ -307,3 +307,19 @@ def test_a_reply_to_a_delivered_receipt_is_matched_through_the_thread(make_rt: R
         sub = session.get(Submission, ack.submission_id)
         assert sub is not None
     assert sub.case_number == "22/414" and sub.match_source == "thread"
+
+
+def test_a_row_planned_without_message_id_gets_one_stored_before_sending(
+    make_rt: RuntimeFactory, sink: Sink  # noqa: F811
+) -> None:
+    rt = make_rt(**sink.smtp_settings())
+    (ack_id,) = due_receipts(rt, 1)
+    with session_scope(rt.engine) as session:
+        row = session.get(Acknowledgement, ack_id)
+        assert row is not None
+        row.message_id = None
+        session.add(row)
+    assert deliver_due(rt).sent == 1
+    (row,) = acks(rt)
+    assert row.message_id is not None and row.message_id.endswith("@ehelse.no>")
+    assert sink.messages[0].message["Message-ID"] == row.message_id
