@@ -79,6 +79,8 @@ class SmtpSettings(Section):
     contact: str = ""
     # How long a sender may hold a receipt before another process may take it over; longer than
     # any one SMTP transaction can take (every socket operation is bounded by timeout_seconds).
+    # A CA bundle to trust for the server's certificate (an internal CA); the system's by default.
+    ca_file: Path | None = None
     claim_seconds: float = Field(default=300.0, gt=0)
     batch_size: int = Field(default=20, ge=1, le=1000)
 
@@ -151,6 +153,7 @@ class Settings(Section):
         smtp = self.smtp.model_copy(
             update={
                 "outbox_path": resolve(self.smtp.outbox_path),
+                "ca_file": resolve(self.smtp.ca_file) if self.smtp.ca_file else None,
                 "password": _secret(self.smtp.password, self.smtp.password_file, root, "smtp.password_file"),
             }
         )

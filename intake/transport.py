@@ -79,16 +79,15 @@ class SmtpTransport:
             return
         s = self.settings
         try:
+            context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
             if s.security == "ssl":
-                conn: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout_seconds, context=ssl.create_default_context()
-                )
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_seconds, context=context)
             else:
                 conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout_seconds)
             try:
                 conn.ehlo_or_helo_if_needed()
                 if s.security == "starttls":
-                    conn.starttls(context=ssl.create_default_context())
+                    conn.starttls(context=context)
                     conn.ehlo()
                 if s.username:
                     conn.login(s.username, s.password)
