@@ -103,11 +103,24 @@ class SmtpTransport:
         self._conn = conn
 
     def send(self, envelope: Envelope, handoff: Handoff) -> str:
+        reused = self._conn is not None
         self.connect()
         conn = self._conn
         assert conn is not None
         try:
-            self._expect(conn.mail(envelope.sender), (250,), "MAIL FROM")
+            try:
+                answer = conn.mail(envelope.sender)
+            except (smtplib.SMTPServerDisconnected, OSError):
+                if not reused:
+                    raise
+                # The server closed a connection we kept from the previous receipt (idle timeout):
+                # nothing of this receipt was sent yet, so a fresh connection costs it no attempt.
+                self._drop()
+                self.connect()
+                conn = self._conn
+                assert conn is not None
+                answer = conn.mail(envelope.sender)
+            self._expect(answer, (250,), "MAIL FROM")
             self._expect(conn.rcpt(envelope.recipient), (250, 251), "RCPT TO")
             self._expect(conn.docmd("DATA"), (354,), "DATA")
             conn.send(smtp_data(envelope.data))

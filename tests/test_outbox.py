@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -323,3 +324,30 @@ def test_a_row_planned_without_message_id_gets_one_stored_before_sending(
     (row,) = acks(rt)
     assert row.message_id is not None and row.message_id.endswith("@ehelse.no>")
     assert sink.messages[0].message["Message-ID"] == row.message_id
+
+
+def test_a_connection_the_server_closed_between_receipts_is_reopened() -> None:
+    from intake.compose import build_receipt
+    from intake.transport import SmtpTransport
+
+    first = Sink().start()
+    transport = SmtpTransport(SmtpSettings(host="127.0.0.1", port=first.port, security="none", timeout_seconds=5))
+    handed: list[str] = []
+
+    def envelope(n: int) -> Any:
+        return build_receipt(from_address="postmottak@ehelse.no", from_name="Postmottak", recipient="a@b.no",
+                             message_id=f"<k{n}@ehelse.no>", in_reply_to=None, subject="Kvittering", text="t",
+                             html="<p>t</p>", date=datetime.now(UTC))
+
+    try:
+        transport.send(envelope(1), lambda: handed.append("1"))
+        first.stop()  # drops the kept connection
+        second = Sink(port=first.port).start()
+        try:
+            transport.send(envelope(2), lambda: handed.append("2"))
+            assert handed == ["1", "2"] and [d.message["Message-ID"] for d in second.messages] == ["<k2@ehelse.no>"]
+        finally:
+            transport.close()
+            second.stop()
+    finally:
+        first.stop()
