@@ -59,6 +59,8 @@ def submissions_json(session: Session, submissions: Sequence[Submission]) -> lis
                     "to": list(ack.recipients or []),
                     "message_id": ack.message_id,
                     "reason": ack.reason,
+                    "sent_at": ack.sent_at.astimezone(OSLO).isoformat() if ack.sent_at else None,
+                    "error": ack.last_error,
                 },
                 "receipt_ref": sub.receipt_ref,
             }

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from intake import workflows
@@ -161,3 +163,27 @@ def test_a_workflow_can_name_its_own_template(
     finally:
         rt.close()
         shutil.rmtree(folder)
+
+
+PIECES = [*"aø =?_Qq:\r\n\t<>@,.B\u2028\x00", "=0D=0A", "Bcc: x@y.no", "=?utf-8?q?", "?="]
+
+
+@settings(max_examples=150, deadline=None)
+@given(subject=st.lists(st.sampled_from(PIECES), max_size=40).map("".join), encode=st.booleans())
+def test_no_subject_can_add_a_header_or_a_recipient(subject: str, encode: bool) -> None:
+    from email import message_from_bytes, policy
+    from email.header import Header
+
+    from intake.compose import build_receipt
+
+    if encode:
+        subject = Header(subject, "utf-8").encode()
+    envelope = build_receipt(from_address="postmottak@ehelse.no", from_name="Postmottak", recipient="a@b.no",
+                             message_id="<k@ehelse.no>", in_reply_to="<o@b.no>", subject="Kvittering: " + subject,
+                             text="t", html="<p>t</p>", date=datetime(2022, 9, 28, tzinfo=UTC))
+    msg = message_from_bytes(envelope.data, policy=policy.default)
+    assert {k.lower() for k in msg} == {"from", "to", "subject", "date", "message-id", "in-reply-to", "references",
+                                        "auto-submitted", "x-auto-response-suppress", "precedence", "mime-version",
+                                        "content-type"}
+    assert msg["To"] == "a@b.no" and envelope.recipient == "a@b.no"
+    assert "\n" not in msg["Subject"] and "\r" not in msg["Subject"]
