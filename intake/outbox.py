@@ -18,28 +18,22 @@ out twice while any number of processes run this, and any of them may die:
    that died before it recorded the answer. It is never sent again: it is marked
    ``sent`` with ``last_error`` saying the delivery is unconfirmed.
 
-``docs/receipts.md`` describes the one window left (a crash between the
-hand-off commit and writing the final dot) and what it costs.
+The row transitions are in ``intake/outbox_state.py``. ``docs/receipts.md``
+describes the one window left (a crash between the hand-off commit and writing
+the final dot) and what it costs.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from email.errors import MessageError
 
-from sqlalchemy import insert, or_, update
-from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from intake.audit import record
-from intake.compose import Envelope, build_receipt
-from intake.config import SmtpSettings
-from intake.db import session_scope
+from intake import outbox_state as state
+from intake.compose import build_receipt
 from intake.errors import (
     PermanentDeliveryError,
     TemplateError,
@@ -47,18 +41,15 @@ from intake.errors import (
     TransportUnavailable,
     UnconfirmedDelivery,
 )
-from intake.models import Acknowledgement, AuditLog, Submission, utcnow
+from intake.models import Acknowledgement, Submission, utcnow
+from intake.outbox_state import UNCONFIRMED, backoff, settle_abandoned
 from intake.receipts import new_message_id
 from intake.render import render_receipt
 from intake.runtime import Runtime
 from intake.transport import Transport, make_transport
 
 log = logging.getLogger(__name__)
-UNCONFIRMED = "unconfirmed: handed to the mail server, but its answer was never recorded"
-
-
-class _ClaimLost(Exception):
-    """Another process took the receipt over; this one must not deliver it."""
+__all__ = ["UNCONFIRMED", "DeliveryReport", "backoff", "deliver_due", "settle_abandoned"]
 
 
 @dataclass
@@ -89,7 +80,7 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
     try:
         while limit is None or len(seen) < limit:
             batch = min(smtp.batch_size, limit - len(seen)) if limit is not None else smtp.batch_size
-            due = _due_ids(rt.engine, seen, batch)
+            due = state.due_ids(rt.engine, seen, batch)
             if not due:
                 break
             # Connect before claiming anything: when the server is down, no row is touched.
@@ -99,87 +90,18 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
                 report.error = str(err)
                 break
             token = uuid.uuid4().hex
-            claimed = _claim(rt.engine, due, token, smtp)
+            claimed = state.claim(rt.engine, due, token, smtp)
             seen.update(due)
             for position, ack_id in enumerate(claimed):
                 try:
                     _deliver_one(rt, transport, ack_id, token, report)
                 except TransportUnavailable as err:
                     report.error = str(err)
-                    _release(rt.engine, claimed[position:], token)
+                    state.release(rt.engine, claimed[position:], token)
                     return report
     finally:
         transport.close()
     return report
-
-
-def settle_abandoned(engine: Engine) -> int:
-    """Marks rows handed off by a process that has since died as sent (unconfirmed); never resends them."""
-    now = utcnow()
-    with session_scope(engine) as session:
-        ids = session.exec(
-            select(Acknowledgement.id)
-            .where(Acknowledgement.status == "sending")
-            .where(col(Acknowledgement.claimed_until) < now)
-        ).all()
-        for ack_id in ids:
-            done = session.execute(
-                update(Acknowledgement)
-                .where(col(Acknowledgement.id) == ack_id, col(Acknowledgement.status) == "sending")
-                .values(status="sent", sent_at=col(Acknowledgement.handoff_at), last_error=UNCONFIRMED,
-                        claimed_until=None, updated_at=now)
-            )
-            if done.rowcount == 1:  # type: ignore[attr-defined]
-                record(session, "ack.unconfirmed", "acknowledgement", ack_id, {"reason": UNCONFIRMED})
-                log.warning("receipt %s: %s", ack_id, UNCONFIRMED)
-    return len(ids)
-
-
-def backoff(attempts: int, smtp: SmtpSettings) -> timedelta:
-    """Capped exponential backoff after the given number of failed attempts."""
-    seconds = smtp.retry_base_seconds * (2 ** max(attempts - 1, 0))
-    return timedelta(seconds=min(seconds, smtp.retry_max_seconds))
-
-
-def _due_ids(engine: Engine, exclude: set[int], batch: int) -> list[int]:
-    now = utcnow()
-    with Session(engine) as session:
-        query = (
-            select(Acknowledgement.id)
-            .where(Acknowledgement.status == "pending")
-            .where(or_(col(Acknowledgement.next_attempt_at).is_(None), col(Acknowledgement.next_attempt_at) <= now))
-            .where(or_(col(Acknowledgement.claimed_until).is_(None), col(Acknowledgement.claimed_until) < now))
-            .order_by(col(Acknowledgement.next_attempt_at), col(Acknowledgement.id))
-        )
-        if exclude:
-            query = query.where(col(Acknowledgement.id).not_in(exclude))
-        return [i for i in session.exec(query.limit(batch)).all() if i is not None]
-
-
-def _claim(engine: Engine, ids: list[int], token: str, smtp: SmtpSettings) -> list[int]:
-    """Takes a lease on those of ``ids`` nobody else holds; returns the ones this token now holds."""
-    now = utcnow()
-    with session_scope(engine) as session:
-        session.execute(
-            update(Acknowledgement)
-            .where(col(Acknowledgement.id).in_(ids), col(Acknowledgement.status) == "pending")
-            .where(or_(col(Acknowledgement.claimed_until).is_(None), col(Acknowledgement.claimed_until) < now))
-            .values(claim_token=token, claimed_until=now + timedelta(seconds=smtp.claim_seconds))
-        )
-        held = session.exec(
-            select(Acknowledgement.id).where(Acknowledgement.claim_token == token).order_by(col(Acknowledgement.id))
-        ).all()
-    return [i for i in held if i is not None]
-
-
-def _release(engine: Engine, ids: list[int], token: str) -> None:
-    with session_scope(engine) as session:
-        session.execute(
-            update(Acknowledgement)
-            .where(col(Acknowledgement.id).in_(ids), col(Acknowledgement.claim_token) == token)
-            .where(col(Acknowledgement.status) == "pending")
-            .values(claim_token=None, claimed_until=None)
-        )
 
 
 def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, report: DeliveryReport) -> None:
@@ -202,118 +124,32 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
                 text=rendered.text, html=rendered.html, date=utcnow(),
             )
         except (TemplateError, ValueError, MessageError) as err:
-            _finish(rt.engine, ack_id, token, "failed", error=str(err), count=True)
+            state.finish(rt.engine, ack_id, token, "failed", error=str(err), count=True)
             report.failed += 1
             return
     handed_off = False
 
     def handoff() -> None:
         nonlocal handed_off
-        _handoff(rt.engine, ack_id, token, envelope, rendered.subject, rendered.text, rendered.html, smtp)
+        state.handoff(rt.engine, ack_id, token, envelope, rendered.subject, rendered.text, rendered.html, smtp)
         handed_off = True
 
     try:
         reply = transport.send(envelope, handoff)
-    except _ClaimLost:
+    except state.ClaimLost:
         report.skipped += 1
     except TemporaryDeliveryError as err:
-        if _retry(rt.engine, ack_id, token, str(err), smtp):
+        if state.retry(rt.engine, ack_id, token, str(err), smtp):
             report.retrying += 1
         else:
             report.failed += 1
     except PermanentDeliveryError as err:
-        _finish(rt.engine, ack_id, token, "failed", error=err.reply or str(err), count=not handed_off)
+        state.finish(rt.engine, ack_id, token, "failed", error=err.reply or str(err), count=not handed_off)
         report.failed += 1
     except UnconfirmedDelivery as err:
-        _finish(rt.engine, ack_id, token, "sent", error=f"{UNCONFIRMED} ({err})")
+        state.finish(rt.engine, ack_id, token, "sent", error=f"{UNCONFIRMED} ({err})")
         report.unconfirmed += 1
     else:
-        _finish(rt.engine, ack_id, token, "sent", reply=reply)
+        state.finish(rt.engine, ack_id, token, "sent", reply=reply)
         report.sent += 1
         report.ids.append(ack_id)
-
-
-def _handoff(
-    engine: Engine, ack_id: int, token: str, envelope: Envelope, subject: str, text: str, html: str,
-    smtp: SmtpSettings,
-) -> None:
-    """Commits ``sending`` for a row this token still holds, or raises _ClaimLost; the point of no return.
-
-    This commit is made without waiting for the disk (see docs/receipts.md): what it must
-    survive is this process dying, and for that the database having the commit is enough.
-    Waiting for the flush would widen the window in which a killed sender leaves a receipt
-    marked as handed off that never reached the server from microseconds to milliseconds.
-    """
-    now = utcnow()
-    with engine.connect() as conn, _fast_commit(conn), conn.begin():
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-        done = conn.execute(
-            update(Acknowledgement)
-            .where(col(Acknowledgement.id) == ack_id, col(Acknowledgement.claim_token) == token)
-            .where(col(Acknowledgement.status) == "pending", col(Acknowledgement.handoff_at).is_(None))
-            .values(status="sending", handoff_at=now, attempts=col(Acknowledgement.attempts) + 1,
-                    claimed_until=now + timedelta(seconds=smtp.claim_seconds), subject=subject,
-                    body_text=text, body_html=html, message_id=envelope.message_id, updated_at=now)
-        )
-        if done.rowcount != 1:
-            raise _ClaimLost(ack_id)
-        conn.execute(insert(AuditLog).values(at=now, actor="system", action="ack.sending",
-                                             entity="acknowledgement", entity_id=ack_id,
-                                             detail={"to": envelope.recipient}))
-
-
-@contextmanager
-def _fast_commit(conn: Connection) -> Iterator[None]:
-    """On SQLite, lets the next transaction commit without fsync; the connection is restored after."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    # SQLite refuses to change this inside a transaction, so it is set on the raw connection first.
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    raw.execute("PRAGMA synchronous=NORMAL")
-    try:
-        yield
-    finally:
-        raw.execute("PRAGMA synchronous=FULL")
-
-
-def _retry(engine: Engine, ack_id: int, token: str, error: str, smtp: SmtpSettings) -> bool:
-    """Puts a row back as pending with a later attempt time; False when it ran out of attempts."""
-    now = utcnow()
-    with session_scope(engine) as session:
-        ack = session.get(Acknowledgement, ack_id)
-        if ack is None or ack.claim_token != token:
-            return True
-        attempts = ack.attempts if ack.handoff_at is not None else ack.attempts + 1
-        if attempts >= smtp.max_attempts:
-            status, next_at = "failed", None
-        else:
-            status, next_at = "pending", now + backoff(attempts, smtp)
-        ack.status, ack.attempts, ack.last_error, ack.next_attempt_at = status, attempts, error, next_at
-        ack.handoff_at, ack.claim_token, ack.claimed_until, ack.updated_at = None, None, None, now
-        session.add(ack)
-        record(session, "ack.retry" if status == "pending" else "ack.failed", "acknowledgement", ack_id,
-               {"error": error, "attempts": attempts, "next_attempt_at": next_at.isoformat() if next_at else None})
-    log.warning("receipt %s: attempt %s failed: %s", ack_id, attempts, error)
-    return status == "pending"
-
-
-def _finish(
-    engine: Engine, ack_id: int, token: str, status: str, *, error: str | None = None, reply: str | None = None,
-    count: bool = False,
-) -> None:
-    now = utcnow()
-    with session_scope(engine) as session:
-        ack = session.get(Acknowledgement, ack_id)
-        if ack is None or ack.claim_token != token:
-            return
-        ack.status, ack.last_error, ack.claimed_until, ack.updated_at = status, error, None, now
-        ack.attempts += 1 if count else 0
-        if status == "sent":
-            ack.sent_at = now
-        session.add(ack)
-        record(session, f"ack.{status}", "acknowledgement", ack_id, {"error": error, "reply": reply})
-    if status == "failed":
-        log.error("receipt %s failed: %s", ack_id, error)

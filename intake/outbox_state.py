@@ -1,0 +1,185 @@
+"""The outbox rows' state changes that make delivery at-most-once: claim, hand-off, finish.
+
+Each function is one short transaction, fenced by the claim token, and writes
+its audit entry in the same transaction. ``intake/outbox.py`` explains the
+protocol and drives it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from sqlalchemy import insert, or_, update
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session, col, select
+
+from intake.audit import record
+from intake.compose import Envelope
+from intake.config import SmtpSettings
+from intake.db import session_scope
+from intake.models import Acknowledgement, AuditLog, utcnow
+
+log = logging.getLogger(__name__)
+UNCONFIRMED = "unconfirmed: handed to the mail server, but its answer was never recorded"
+
+
+class ClaimLost(Exception):
+    """Another process took the receipt over; this one must not deliver it."""
+
+
+def settle_abandoned(engine: Engine) -> int:
+    """Marks rows handed off by a process that has since died as sent (unconfirmed); never resends them."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        ids = session.exec(
+            select(Acknowledgement.id)
+            .where(Acknowledgement.status == "sending")
+            .where(col(Acknowledgement.claimed_until) < now)
+        ).all()
+        for ack_id in ids:
+            done = session.execute(
+                update(Acknowledgement)
+                .where(col(Acknowledgement.id) == ack_id, col(Acknowledgement.status) == "sending")
+                .values(status="sent", sent_at=col(Acknowledgement.handoff_at), last_error=UNCONFIRMED,
+                        claimed_until=None, updated_at=now)
+            )
+            if done.rowcount == 1:  # type: ignore[attr-defined]
+                record(session, "ack.unconfirmed", "acknowledgement", ack_id, {"reason": UNCONFIRMED})
+                log.warning("receipt %s: %s", ack_id, UNCONFIRMED)
+    return len(ids)
+
+
+def backoff(attempts: int, smtp: SmtpSettings) -> timedelta:
+    """Capped exponential backoff after the given number of failed attempts."""
+    seconds = smtp.retry_base_seconds * (2 ** max(attempts - 1, 0))
+    return timedelta(seconds=min(seconds, smtp.retry_max_seconds))
+
+
+def due_ids(engine: Engine, exclude: set[int], batch: int) -> list[int]:
+    now = utcnow()
+    with Session(engine) as session:
+        query = (
+            select(Acknowledgement.id)
+            .where(Acknowledgement.status == "pending")
+            .where(or_(col(Acknowledgement.next_attempt_at).is_(None), col(Acknowledgement.next_attempt_at) <= now))
+            .where(or_(col(Acknowledgement.claimed_until).is_(None), col(Acknowledgement.claimed_until) < now))
+            .order_by(col(Acknowledgement.next_attempt_at), col(Acknowledgement.id))
+        )
+        if exclude:
+            query = query.where(col(Acknowledgement.id).not_in(exclude))
+        return [i for i in session.exec(query.limit(batch)).all() if i is not None]
+
+
+def claim(engine: Engine, ids: list[int], token: str, smtp: SmtpSettings) -> list[int]:
+    """Takes a lease on those of ``ids`` nobody else holds; returns the ones this token now holds."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        session.execute(
+            update(Acknowledgement)
+            .where(col(Acknowledgement.id).in_(ids), col(Acknowledgement.status) == "pending")
+            .where(or_(col(Acknowledgement.claimed_until).is_(None), col(Acknowledgement.claimed_until) < now))
+            .values(claim_token=token, claimed_until=now + timedelta(seconds=smtp.claim_seconds))
+        )
+        held = session.exec(
+            select(Acknowledgement.id).where(Acknowledgement.claim_token == token).order_by(col(Acknowledgement.id))
+        ).all()
+    return [i for i in held if i is not None]
+
+
+def release(engine: Engine, ids: list[int], token: str) -> None:
+    with session_scope(engine) as session:
+        session.execute(
+            update(Acknowledgement)
+            .where(col(Acknowledgement.id).in_(ids), col(Acknowledgement.claim_token) == token)
+            .where(col(Acknowledgement.status) == "pending")
+            .values(claim_token=None, claimed_until=None)
+        )
+
+
+def handoff(
+    engine: Engine, ack_id: int, token: str, envelope: Envelope, subject: str, text: str, html: str,
+    smtp: SmtpSettings,
+) -> None:
+    """Commits ``sending`` for a row this token still holds, or raises ClaimLost; the point of no return.
+
+    This commit is made without waiting for the disk (see docs/receipts.md): what it must
+    survive is this process dying, and for that the database having the commit is enough.
+    Waiting for the flush would widen the window in which a killed sender leaves a receipt
+    marked as handed off that never reached the server from microseconds to milliseconds.
+    """
+    now = utcnow()
+    with engine.connect() as conn, _fast_commit(conn), conn.begin():
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        done = conn.execute(
+            update(Acknowledgement)
+            .where(col(Acknowledgement.id) == ack_id, col(Acknowledgement.claim_token) == token)
+            .where(col(Acknowledgement.status) == "pending", col(Acknowledgement.handoff_at).is_(None))
+            .values(status="sending", handoff_at=now, attempts=col(Acknowledgement.attempts) + 1,
+                    claimed_until=now + timedelta(seconds=smtp.claim_seconds), subject=subject,
+                    body_text=text, body_html=html, message_id=envelope.message_id, updated_at=now)
+        )
+        if done.rowcount != 1:
+            raise ClaimLost(ack_id)
+        conn.execute(insert(AuditLog).values(at=now, actor="system", action="ack.sending",
+                                             entity="acknowledgement", entity_id=ack_id,
+                                             detail={"to": envelope.recipient}))
+
+
+@contextmanager
+def _fast_commit(conn: Connection) -> Iterator[None]:
+    """On SQLite, lets the next transaction commit without fsync; the connection is restored after."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    # SQLite refuses to change this inside a transaction, so it is set on the raw connection first.
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA synchronous=FULL")
+
+
+def retry(engine: Engine, ack_id: int, token: str, error: str, smtp: SmtpSettings) -> bool:
+    """Puts a row back as pending with a later attempt time; False when it ran out of attempts."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        ack = session.get(Acknowledgement, ack_id)
+        if ack is None or ack.claim_token != token:
+            return True
+        attempts = ack.attempts if ack.handoff_at is not None else ack.attempts + 1
+        if attempts >= smtp.max_attempts:
+            status, next_at = "failed", None
+        else:
+            status, next_at = "pending", now + backoff(attempts, smtp)
+        ack.status, ack.attempts, ack.last_error, ack.next_attempt_at = status, attempts, error, next_at
+        ack.handoff_at, ack.claim_token, ack.claimed_until, ack.updated_at = None, None, None, now
+        session.add(ack)
+        record(session, "ack.retry" if status == "pending" else "ack.failed", "acknowledgement", ack_id,
+               {"error": error, "attempts": attempts, "next_attempt_at": next_at.isoformat() if next_at else None})
+    log.warning("receipt %s: attempt %s failed: %s", ack_id, attempts, error)
+    return status == "pending"
+
+
+def finish(
+    engine: Engine, ack_id: int, token: str, status: str, *, error: str | None = None, reply: str | None = None,
+    count: bool = False,
+) -> None:
+    now = utcnow()
+    with session_scope(engine) as session:
+        ack = session.get(Acknowledgement, ack_id)
+        if ack is None or ack.claim_token != token:
+            return
+        ack.status, ack.last_error, ack.claimed_until, ack.updated_at = status, error, None, now
+        ack.attempts += 1 if count else 0
+        if status == "sent":
+            ack.sent_at = now
+        session.add(ack)
+        record(session, f"ack.{status}", "acknowledgement", ack_id, {"error": error, "reply": reply})
+    if status == "failed":
+        log.error("receipt %s failed: %s", ack_id, error)
