@@ -39,6 +39,7 @@ def settle_abandoned(engine: Engine) -> int:
             .where(Acknowledgement.status == "sending")
             .where(col(Acknowledgement.claimed_until) < now)
         ).all()
+        settled = 0
         for ack_id in ids:
             done = session.execute(
                 update(Acknowledgement)
@@ -47,9 +48,10 @@ def settle_abandoned(engine: Engine) -> int:
                         claimed_until=None, updated_at=now)
             )
             if done.rowcount == 1:  # type: ignore[attr-defined]
+                settled += 1
                 record(session, "ack.unconfirmed", "acknowledgement", ack_id, {"reason": UNCONFIRMED})
                 log.warning("receipt %s: %s", ack_id, UNCONFIRMED)
-    return len(ids)
+    return settled
 
 
 def backoff(attempts: int, smtp: SmtpSettings) -> timedelta:
