@@ -77,11 +77,12 @@ class SmtpSettings(Section):
     retry_base_seconds: float = Field(default=30.0, ge=0)
     retry_max_seconds: float = Field(default=3600.0, ge=0)
     contact: str = ""
-    # How long a sender may hold a receipt before another process may take it over; longer than
-    # any one SMTP transaction can take (every socket operation is bounded by timeout_seconds).
     # A CA bundle to trust for the server's certificate (an internal CA); the system's by default.
     ca_file: Path | None = None
-    claim_seconds: float = Field(default=300.0, gt=0)
+    # How long a sender holds the receipts it claimed before another process may take them over
+    # (after a crash, they wait this long). A lease that runs out early costs no duplicate, as the
+    # hand-off is fenced by the claim token; it should still exceed timeout_seconds.
+    claim_seconds: float = Field(default=60.0, gt=0)
     batch_size: int = Field(default=20, ge=1, le=1000)
 
 
