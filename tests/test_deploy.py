@@ -33,7 +33,7 @@ from imapclient.exceptions import LoginError
 from pydantic import BaseModel
 
 from intake.config import MailboxSettings, Settings, load_settings
-from tests.conftest import REPO, need
+from tests.conftest import PG_ADMIN_URL, REPO, need
 
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
@@ -420,6 +420,40 @@ def test_entrypoint_runs_nothing_when_the_database_cannot_be_migrated(tmp_path: 
     assert done.returncode != 0
     assert done.stdout == ""
     assert "database unreachable" in done.stderr
+
+
+@pytest.fixture
+def fresh_pg_url() -> Iterator[str]:
+    """An empty PostgreSQL database, never migrated, dropped afterwards."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from intake.db import make_engine
+
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"intake_fresh_{os.getpid()}_{time.monotonic_ns() % 10**9}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as err:  # any failure to reach the server means "not available"
+        admin.dispose()
+        need("PostgreSQL", str(err).splitlines()[0])
+    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_replicas_starting_together_on_a_fresh_postgresql_all_migrate(fresh_pg_url: str) -> None:
+    # Each replica's entrypoint runs `intake db upgrade` on start; in separate processes,
+    # as containers would, and all at once, which is what `docker compose up --scale` does.
+    code = f"from intake.db import make_engine, upgrade; upgrade(make_engine({fresh_pg_url!r}))"
+    starts = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outcomes = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in starts]
+    for p in starts:
+        if p.stderr:
+            p.stderr.close()
+    assert [code for code, _ in outcomes] == [0, 0], [err.strip()[-300:] for _, err in outcomes]
 
 
 # ---------------------------------------------------------------- the demo Dovecot
