@@ -10,6 +10,7 @@ an attempt count and, after a few tries, it is parked for a person.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from intake import organisations
+from intake import metrics, organisations
 from intake.audit import record
 from intake.db import session_scope
 from intake.matching import MatchResult, match
@@ -66,6 +67,15 @@ class IngestResult:
     message_pk: int
     submission_id: int | None
     duplicate: bool
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    submission_id: int
+    case: str | None
+    match_source: str | None
+    flags: list[str]
+    attachments: int
 
 
 @dataclass
@@ -144,12 +154,15 @@ def process_message(rt: Runtime, message_pk: int, *, force: bool = False) -> int
         if message.status == "parked" and not force:
             return None
         blob, received_at, mailbox = message.blob, message.received_at, message.mailbox
-    started = time.monotonic()
+    clock = [time.monotonic()]
     try:
         parsed = parse(rt.store.read(blob))
+        clock.append(time.monotonic())
         unpacked = _unpack(rt, parsed.attachments)
+        clock.append(time.monotonic())
         with session_scope(rt.engine) as session:
-            submission_id = _decide(rt, session, message_pk, parsed, unpacked, received_at, mailbox)
+            outcome = _decide(rt, session, message_pk, parsed, unpacked, received_at, mailbox)
+        clock.append(time.monotonic())
     except IntegrityError:
         # Two processes decided the same message at once; the first commit won.
         with Session(rt.engine) as session:
@@ -160,11 +173,16 @@ def process_message(rt: Runtime, message_pk: int, *, force: bool = False) -> int
     except Exception as err:  # the per-message boundary: record, park after a few tries, go on
         _record_failure(rt, message_pk, err)
         return None
+    # One line per message, key=value, so that log tools can filter by case or flag.
     log.info(
-        "processed message=%s submission=%s in %.0f ms", message_pk, submission_id,
-        (time.monotonic() - started) * 1000,
+        "processed message=%s submission=%s case=%s match=%s flags=%s attachments=%s "
+        "parse_ms=%.0f extract_ms=%.0f decide_ms=%.0f total_ms=%.0f",
+        message_pk, outcome.submission_id, outcome.case or "-", outcome.match_source or "-",
+        ",".join(outcome.flags) or "-", outcome.attachments,
+        *((b - a) * 1000 for a, b in itertools.pairwise(clock)), (clock[-1] - clock[0]) * 1000,
     )
-    return submission_id
+    metrics.observe("intake_process_seconds", clock[-1] - clock[0])
+    return outcome.submission_id
 
 
 def process_pending(rt: Runtime, *, limit: int | None = None) -> int:
@@ -259,7 +277,7 @@ def _decide(
     unpacked: list[_Unpacked],
     received_at: datetime,
     mailbox: str | None,
-) -> int:
+) -> _Outcome:
     cases = {c.number: c for c in session.exec(select(Case).where(Case.active == True)).all()}  # noqa: E712
     attachments = _flatten(unpacked)
     texts = [_db_text(a.extraction.text) or "" for a in attachments if a.extraction is not None and a.extraction.text]
@@ -318,7 +336,8 @@ def _decide(
     record(session, "submission.created", "submission", submission.id,
            {"case": case.number if case else None, "flags": sorted(flags), "match": result.source})
     session.flush()
-    return submission.id
+    return _Outcome(submission.id, case.number if case else None, submission.match_source, sorted(flags),
+                    len(attachments))
 
 
 def _add_attachments(
