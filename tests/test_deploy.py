@@ -153,6 +153,11 @@ def test_intake_starts_only_when_its_dependencies_are_healthy(compose: dict[str,
     }
 
 
+def test_intake_gets_time_to_finish_the_message_in_hand(compose: dict[str, Any]) -> None:
+    grace = compose["services"]["intake"]["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) > Settings.model_fields["extract"].default.timeout_seconds
+
+
 def test_intake_publishes_web_and_smtp_receiver(compose: dict[str, Any]) -> None:
     assert {8000, 2525} <= published(compose["services"]["intake"])
     assert 8025 in published(compose["services"]["mailcatcher"])
@@ -556,3 +561,24 @@ def test_demo_dovecot_refuses_an_empty_secret(tmp_path: Path) -> None:
 def test_compose_documents_copying_the_secret() -> None:
     header = COMPOSE.read_text(encoding="utf-8")
     assert "cp deploy/secrets/imap_password.example deploy/secrets/imap_password" in header
+
+
+# ---------------------------------------------------------------- docs/production.md
+
+
+def test_every_setting_the_production_guide_names_exists() -> None:
+    text = (REPO / "docs" / "production.md").read_text(encoding="utf-8")
+    sections = {name: f.annotation for name, f in Settings.model_fields.items()
+                if isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)}
+    # Settings are written in backticks as `section.key` (or `section.key = value`).
+    named = re.findall(r"`(" + "|".join(sections) + r")\.([a-z_]+)[` ]", text)
+    assert named, "the guide names no settings"
+    for section, key in named:
+        model = sections[section]
+        assert isinstance(model, type) and key in model.model_fields, f"{section}.{key}"
+    for name in re.findall(r"INTAKE_[A-Z0-9_]+", text):
+        # INTAKE_CONFIG names the file; INTAKE_<SECTION>__… and INTAKE_MAILBOXES__<NAME>__… are patterns.
+        if name == "INTAKE_CONFIG" or name.endswith("_"):
+            continue
+        section, key = name.removeprefix("INTAKE_").lower().split("__")
+        assert key in sections[section].model_fields, name  # type: ignore[union-attr]
