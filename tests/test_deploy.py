@@ -537,6 +537,14 @@ def test_demo_dovecot_serves_the_mailbox_with_the_secret_password() -> None:
             client.login("postmottak", password)
             client.append("INBOX", b"From: a@example.no\r\nSubject: sak 22/414\r\n\r\nHei\r\n")
             assert client.select_folder("INBOX")[b"EXISTS"] == 1
+        # The way docker-compose.yml tells people to put a response into the demo mailbox.
+        saved = subprocess.run(["doveadm", "-c", env["DOVECOT_CONF"], "save", "-u", "postmottak"], env=env,
+                               input=b"From: b@example.no\r\nSubject: sak 22/414\r\n\r\nHei\r\n",
+                               capture_output=True, timeout=30)
+        assert saved.returncode == 0, saved.stderr
+        with IMAPClient("127.0.0.1", port=port, ssl=False, timeout=10) as client:
+            client.login("postmottak", password)
+            assert client.select_folder("INBOX")[b"EXISTS"] == 2
         with IMAPClient("127.0.0.1", port=port, ssl=False, timeout=10) as client, pytest.raises(LoginError):
             client.login("postmottak", password + "x")
     finally:
