@@ -98,9 +98,15 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
                 except TransportUnavailable as err:
                     report.error = str(err)
                     state.release(rt.engine, claimed[position:], token)
-                    return report
+                    break
+            if report.error:
+                break
     finally:
         transport.close()
+    if report.error:
+        log.warning("%s", report)
+    elif report.sent or report.failed or report.retrying or report.unconfirmed:
+        log.info("%s", report)
     return report
 
 
