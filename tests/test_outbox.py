@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -351,3 +352,20 @@ def test_a_connection_the_server_closed_between_receipts_is_reopened() -> None:
             second.stop()
     finally:
         first.stop()
+
+
+def test_a_sender_whose_lease_ran_out_cannot_hand_the_receipt_off(make_rt: RuntimeFactory, sink: Sink) -> None:  # noqa: F811
+    from intake import outbox_state as state
+    from intake.compose import build_receipt
+
+    rt = make_rt(**sink.smtp_settings(claim_seconds=0.05))
+    (ack_id,) = due_receipts(rt, 1)
+    assert state.claim(rt.engine, [ack_id], "slow", rt.settings.smtp) == [ack_id]
+    time.sleep(0.1)  # the slow sender stalls past its lease; another one takes the row and sends it
+    assert deliver_due(rt).sent == 1
+    envelope = build_receipt(from_address="postmottak@ehelse.no", from_name="P", recipient="a@b.no",
+                             message_id="<k@ehelse.no>", in_reply_to=None, subject="K", text="t", html="t",
+                             date=datetime.now(UTC))
+    with pytest.raises(state.ClaimLost):
+        state.handoff(rt.engine, ack_id, "slow", envelope, "K", "t", "t", rt.settings.smtp)
+    assert len(sink.messages) == 1 and acks(rt)[0].status == "sent"

@@ -64,8 +64,10 @@ def test_sender_killed_at_random_moments_sends_no_receipt_twice(
         for _ in range(RESTARTS):
             before = len(sink.messages)
             pid = _sender(rt)
-            # Kill it at a random moment once it is delivering, so kills land in every phase of a send.
-            _wait_for(lambda before=before: len(sink.messages) > before, 5.0)  # type: ignore[misc]
+            # Most kills land at a random moment once it is delivering, so they hit every phase of a
+            # send; the others land while it starts, claims and connects.
+            if rng.random() < 0.7:
+                _wait_for(lambda before=before: len(sink.messages) > before, 5.0)  # type: ignore[misc]
             time.sleep(rng.uniform(0.0, 0.03))
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
