@@ -36,3 +36,7 @@ class SourceUnavailable(TemporaryError):
 
 class DatabaseUnavailable(TemporaryError):
     """The database could not be reached."""
+
+
+class ExtractionFailed(PermanentError):
+    """An attachment could not be read; the message is the short reason shown to staff."""
