@@ -13,9 +13,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from intake.audit import record
 from intake.errors import IntakeError
 from intake.localtime import oslo_day
-from intake.models import Acknowledgement, AuditLog, Case, Flag, Message, Submission, utcnow
+from intake.models import Acknowledgement, Case, Flag, Message, Submission, utcnow
+from intake.receipts import receipt_kind
 
 # Flags that say "we do not know the case"; setting the case by hand answers them.
 CASE_FLAGS = ("unmatched", "unknown_case", "ambiguous_case")
@@ -32,21 +34,14 @@ def _submission(session: Session, submission_id: int) -> Submission:
     return sub
 
 
-def _audit(
-    session: Session, actor: str, action: str, entity: str, entity_id: int | None, **detail: Any
-) -> None:
-    session.add(
-        AuditLog(actor=actor, action=action, entity=entity, entity_id=entity_id, detail=detail or None)
-    )
+def _audit(session: Session, actor: str, action: str, entity: str, entity_id: int | None, **detail: Any) -> None:
+    kept = {key: value for key, value in detail.items() if value is not None}
+    record(session, action, entity, entity_id, kept or None, actor=actor)
 
 
-def _resolve(
-    session: Session, sub: Submission, names: tuple[str, ...], actor: str, resolution: str
-) -> list[str]:
+def _resolve(session: Session, sub: Submission, names: tuple[str, ...], actor: str, resolution: str) -> list[str]:
     flags = session.exec(
-        select(Flag).where(
-            Flag.submission_id == sub.id, col(Flag.name).in_(names), col(Flag.resolved_at).is_(None)
-        )
+        select(Flag).where(Flag.submission_id == sub.id, col(Flag.name).in_(names), col(Flag.resolved_at).is_(None))
     ).all()
     now = utcnow()
     for flag in flags:
@@ -100,9 +95,7 @@ def set_case(session: Session, submission_id: int, case_number: str, *, actor: s
     return sub
 
 
-def decide_late(
-    session: Session, submission_id: int, *, accept: bool, actor: str, comment: str = ""
-) -> Submission:
+def decide_late(session: Session, submission_id: int, *, accept: bool, actor: str, comment: str = "") -> Submission:
     """Accepts a late response into the consultation, or rejects it."""
     sub = _submission(session, submission_id)
     if not sub.late:
@@ -114,9 +107,7 @@ def decide_late(
     return sub
 
 
-def decide_duplicate(
-    session: Session, submission_id: int, *, keep: bool, actor: str, comment: str = ""
-) -> Submission:
+def decide_duplicate(session: Session, submission_id: int, *, keep: bool, actor: str, comment: str = "") -> Submission:
     """Marks a second response from the same organisation as kept, or superseded (not published)."""
     sub = _submission(session, submission_id)
     sub.decision = "duplicate_kept" if keep else "superseded"
@@ -130,9 +121,7 @@ def mark_reviewed(session: Session, submission_id: int, *, actor: str, comment: 
     """Closes the review: every open flag is resolved with the comment."""
     sub = _submission(session, submission_id)
     sub.review_status = "reviewed"
-    resolved = _resolve(
-        session, sub, tuple(_open_flag_names(session, sub)), actor, comment.strip() or "gjennomgått"
-    )
+    resolved = _resolve(session, sub, tuple(_open_flag_names(session, sub)), actor, comment.strip() or "gjennomgått")
     _touch(session, sub)
     _audit(
         session,
@@ -148,15 +137,11 @@ def mark_reviewed(session: Session, submission_id: int, *, actor: str, comment: 
 
 def _open_flag_names(session: Session, sub: Submission) -> list[str]:
     return list(
-        session.exec(
-            select(Flag.name).where(Flag.submission_id == sub.id, col(Flag.resolved_at).is_(None))
-        ).all()
+        session.exec(select(Flag.name).where(Flag.submission_id == sub.id, col(Flag.resolved_at).is_(None))).all()
     )
 
 
-def set_withheld(
-    session: Session, submission_id: int, *, withheld: bool, actor: str, reason: str = ""
-) -> Submission:
+def set_withheld(session: Session, submission_id: int, *, withheld: bool, actor: str, reason: str = "") -> Submission:
     """Withholds a submission from the publication list (or publishes it again)."""
     sub = _submission(session, submission_id)
     sub.withheld = withheld
@@ -181,6 +166,11 @@ def resend_receipt(session: Session, submission_id: int, *, actor: str, from_add
     if not ack.recipients:
         raise ReviewError("kvitteringen har ingen mottaker")
     before = ack.status
+    kind = receipt_kind(sub)
+    if kind != ack.kind:
+        # The case or lateness changed since the receipt was written, so its text must be written again.
+        ack.kind = kind
+        ack.subject = ack.body_text = ack.body_html = None
     domain = from_address.rpartition("@")[2] or None
     ack.message_id = make_msgid(idstring="kvittering", domain=domain)
     ack.status = "pending"
@@ -206,7 +196,5 @@ def requeue_message(session: Session, message_pk: int, *, actor: str) -> Message
     message.status = "stored"
     message.attempts = 0
     session.add(message)
-    _audit(
-        session, actor, "message.retry", "message", message.id, before=before, last_error=message.last_error
-    )
+    _audit(session, actor, "message.retry", "message", message.id, before=before, last_error=message.last_error)
     return message

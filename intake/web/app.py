@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
+from intake.runtime import Runtime
 from intake.web import (
     routes_actions,
     routes_api,
@@ -24,7 +25,7 @@ from intake.web import (
     routes_search,
     routes_submission,
 )
-from intake.web.deps import CsrfRejected, LoginRequired, WebRuntime, render
+from intake.web.deps import CsrfRejected, LoginRequired, render
 
 STATIC = Path(__file__).parent / "static"
 
@@ -49,7 +50,7 @@ class SecurityHeaders(BaseHTTPMiddleware):
         return response
 
 
-def create_app(rt: WebRuntime) -> FastAPI:
+def create_app(rt: Runtime) -> FastAPI:
     """The FastAPI application for ``rt``; ``intake serve`` runs it with uvicorn on ``[web] host/port``."""
     app = FastAPI(
         title="intake",

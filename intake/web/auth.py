@@ -96,9 +96,7 @@ def authenticate(session: Session, name: str, password: str, *, now: datetime | 
             user.failed_logins = 0
             detail["locked_until"] = user.locked_until.isoformat()
         session.add(user)
-        session.add(
-            AuditLog(actor=name, action="login.failed", entity="user", entity_id=user.id, detail=detail)
-        )
+        session.add(AuditLog(actor=name, action="login.failed", entity="user", entity_id=user.id, detail=detail))
         if user.locked_until is not None and user.locked_until > now:
             raise LockedOut(user.locked_until)
         raise AuthError("Feil brukernavn eller passord.")
@@ -158,9 +156,7 @@ def load_session(session: Session, token: str | None, *, now: datetime | None = 
         row.last_seen_at = now
         row.expires_at = now + SESSION_LIFETIME
         session.add(row)
-    return Staff(
-        user_id=user.id, name=user.name, role=user.role, csrf_token=row.csrf_token, session_id=row.id
-    )
+    return Staff(user_id=user.id, name=user.name, role=user.role, csrf_token=row.csrf_token, session_id=row.id)
 
 
 def end_session(session: Session, token: str | None) -> None:

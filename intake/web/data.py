@@ -10,8 +10,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlmodel import Session, col, func, or_, select
+from sqlmodel import Session, col, func, select
 
+from intake import queries
 from intake.config import Settings
 from intake.localtime import start_of_today
 from intake.models import Acknowledgement, Attachment, Case, Flag, MailboxState, Message, Submission
@@ -83,32 +84,12 @@ def mailbox_names(session: Session, settings: Settings) -> list[str]:
     return sorted(names)
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def search(session: Session, *, q: str, limit: int = 200) -> list[Row]:
-    """Submissions whose sender, organisation, subject or receipt reference contains ``q``."""
+    """Submissions whose sender, organisation, subject or receipt reference contains ``q``, newest first."""
     q = q.strip()
     if not q:
         return []
-    pattern = _like(q)
-    fields = (
-        Submission.sender,
-        Submission.sender_name,
-        Submission.organisation,
-        Submission.subject,
-        Submission.receipt_ref,
-        Submission.message_id,
-    )
-    query = (
-        select(Submission)
-        .where(or_(*(col(f).ilike(pattern, escape="\\") for f in fields)))
-        .order_by(col(Submission.received_at).desc())
-        .limit(limit)
-    )
-    return _rows(session, session.exec(query).all())
+    return _rows(session, queries.list_submissions(session, search=q, newest_first=True, limit=limit))
 
 
 def case_submissions(session: Session, *, case: Case) -> list[Row]:

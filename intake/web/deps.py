@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
-from sqlalchemy.engine import Engine
 
-from intake.config import Settings
 from intake.db import session_scope
 from intake.localtime import oslo, oslo_date
+from intake.runtime import Runtime
 from intake.web.auth import COOKIE_NAME, Staff, csrf_ok, load_session
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -36,25 +35,6 @@ RECEIPT_LABELS = {
 }
 
 
-class BlobReader(Protocol):
-    """Reads stored bytes by their relative blob path (the raw store)."""
-
-    def read(self, blob: str) -> bytes: ...
-
-
-class WebRuntime(Protocol):
-    """The parts of the running service the web interface uses."""
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def engine(self) -> Engine: ...
-
-    @property
-    def store(self) -> BlobReader: ...
-
-
 class LoginRequired(Exception):
     """No valid session: pages redirect to the login form, the API answers 401."""
 
@@ -63,8 +43,8 @@ class CsrfRejected(Exception):
     """A form was posted without the session's CSRF token."""
 
 
-def get_rt(request: Request) -> WebRuntime:
-    rt: WebRuntime = request.app.state.rt
+def get_rt(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.rt
     return rt
 
 
@@ -89,7 +69,7 @@ async def posting_staff(request: Request, staff: Annotated[Staff, Depends(curren
 
 StaffDep = Annotated[Staff, Depends(current_staff)]
 PostDep = Annotated[Staff, Depends(posting_staff)]
-RtDep = Annotated[WebRuntime, Depends(get_rt)]
+RtDep = Annotated[Runtime, Depends(get_rt)]
 
 
 def _environment() -> jinja2.Environment:

@@ -102,9 +102,7 @@ def publication(session: Session, case: Case) -> list[PublicationEntry]:
     """The responses to publish: not withheld, not superseded, not auto-replies; oldest first."""
     responses, _ = _responses(session, case)
     chosen = [
-        s
-        for s in responses
-        if not s.withheld and (s.decision or "") not in UNPUBLISHED_DECISIONS and s.id is not None
+        s for s in responses if not s.withheld and (s.decision or "") not in UNPUBLISHED_DECISIONS and s.id is not None
     ]
     chosen.sort(key=lambda s: (s.received_at, s.id or 0))
     files = attachments_of(session, [s.id for s in chosen if s.id is not None])

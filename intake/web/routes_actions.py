@@ -17,9 +17,7 @@ router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
 
 
-def _act(
-    request: Request, rt: RtDep, submission_id: int, notice: str, change: Callable[[Session], object]
-) -> Response:
+def _act(request: Request, rt: RtDep, submission_id: int, notice: str, change: Callable[[Session], object]) -> Response:
     try:
         with session_scope(rt.engine) as session:
             change(session)

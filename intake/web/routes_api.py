@@ -6,17 +6,18 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import col, select
 
+from intake import queries
 from intake.db import session_scope
-from intake.models import Case, Flag, Submission
+from intake.models import Submission
+from intake.serialize import case_json, submission_json, submissions_json
 from intake.web.deps import RtDep, StaffDep
-from intake.web.jsonshape import case_json, submission_json
 
 router = APIRouter(prefix="/api", tags=["api"])
 
 
 class AttachmentOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
     filename: str
     content_type: str
     size: int
@@ -25,6 +26,7 @@ class AttachmentOut(BaseModel):
 
 
 class AcknowledgementOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
     status: str
     to: list[str]
     message_id: str | None
@@ -63,13 +65,9 @@ class CaseOut(BaseModel):
 
 @router.get("/submissions", response_model=list[SubmissionOut])
 def list_submissions(rt: RtDep, staff: StaffDep, case: str | None = None, flag: str | None = None) -> Any:
+    """Every submission, oldest first; ``case`` and ``flag`` filter as in ``submissions list``."""
     with session_scope(rt.engine) as session:
-        query = select(Submission).order_by(col(Submission.received_at), col(Submission.id))
-        if case:
-            query = query.where(Submission.case_number == case, col(Submission.case_id).is_not(None))
-        if flag:
-            query = query.where(col(Submission.id).in_(select(Flag.submission_id).where(Flag.name == flag)))
-        return [submission_json(session, s) for s in session.exec(query)]
+        return submissions_json(session, queries.list_submissions(session, case=case, flag=flag))
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut)
@@ -83,8 +81,9 @@ def get_submission(submission_id: int, rt: RtDep, staff: StaffDep) -> Any:
 
 @router.get("/cases", response_model=list[CaseOut])
 def list_cases(rt: RtDep, staff: StaffDep) -> Any:
+    """Every case with its counts, as ``cases list --json``."""
     with session_scope(rt.engine) as session:
-        return [case_json(session, c) for c in session.exec(select(Case).order_by(col(Case.number)))]
+        return [case_json(summary) for summary in queries.list_cases(session)]
 
 
 @router.get("/openapi.json", include_in_schema=False)

@@ -37,13 +37,12 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(
-    request: Request, rt: RtDep, *, error: str = "", status_code: int = 200, name: str = ""
-) -> Response:
+def _login_page(request: Request, rt: RtDep, *, error: str = "", status_code: int = 200, name: str = "") -> Response:
     token = secrets.token_urlsafe(24)
     response = render(
         request,
         "login.html",
+        title="Logg inn",
         status_code=status_code,
         login_token=token,
         next=safe_next(request.query_params.get("next") or request.headers.get("x-next")),
@@ -78,9 +77,7 @@ def login(
 ) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie, csrf_token):
-        return _login_page(
-            request, rt, error="Skjemaet var utløpt. Prøv igjen.", status_code=400, name=username
-        )
+        return _login_page(request, rt, error="Skjemaet var utløpt. Prøv igjen.", status_code=400, name=username)
     failure: AuthError | None = None
     token = ""
     with session_scope(rt.engine) as session:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from intake import review
+from intake import pipeline, review
 from intake.db import session_scope
 from intake.models import Message
 from intake.web import data
-from intake.web.deps import PostDep, RtDep, StaffDep, WebRuntime, render
+from intake.web.deps import PostDep, RtDep, StaffDep, render
 from intake.web.downloads import download
 
 router = APIRouter(include_in_schema=False)
@@ -35,15 +32,6 @@ def failed_original(message_pk: int, rt: RtDep, staff: StaffDep) -> Response:
     return download(rt.store.read(blob), filename=f"melding-{message_pk}.eml", content_type="message/rfc822")
 
 
-def _process(rt: WebRuntime, message_pk: int) -> None:
-    """Runs the pipeline on one message now, when the pipeline is installed in this build."""
-    try:
-        pipeline: Any = importlib.import_module("intake.pipeline")
-    except ImportError:
-        return
-    pipeline.process_message(rt, message_pk)
-
-
 @router.post("/failed/{message_pk}/retry")
 def retry(message_pk: int, request: Request, rt: RtDep, staff: PostDep) -> Response:
     try:
@@ -58,7 +46,8 @@ def retry(message_pk: int, request: Request, rt: RtDep, staff: PostDep) -> Respo
             message=str(err),
             back="/failed",
         )
-    _process(rt, message_pk)
+    # The person asked for it, so a parked message is tried even after its automatic attempts ran out.
+    pipeline.process_message(rt, message_pk, force=True)
     with session_scope(rt.engine) as session:
         message = session.get(Message, message_pk)
         status = message.status if message else "failed"

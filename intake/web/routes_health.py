@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 
 from intake.db import check_connection
 from intake.errors import IntakeError
-from intake.web.deps import RtDep, WebRuntime
+from intake.runtime import Runtime
+from intake.web.deps import RtDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,7 +31,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _mailboxes(rt: WebRuntime) -> tuple[bool, Any]:
+def _mailboxes(rt: Runtime) -> tuple[bool, Any]:
     """Mailbox health from the sources package when this build has it; healthy when it does not."""
     try:
         health: Any = importlib.import_module("intake.sources.health")

@@ -28,9 +28,7 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
         sub = _get(session, submission_id)
         message = session.get(Message, sub.message_ref)
         case = session.get(Case, sub.case_id) if sub.case_id is not None else None
-        flags = session.exec(
-            select(Flag).where(Flag.submission_id == sub.id).order_by(col(Flag.created_at))
-        ).all()
+        flags = session.exec(select(Flag).where(Flag.submission_id == sub.id).order_by(col(Flag.created_at))).all()
         ack = session.exec(select(Acknowledgement).where(Acknowledgement.submission_id == sub.id)).first()
         attachments = session.exec(
             select(Attachment).where(Attachment.submission_id == sub.id).order_by(col(Attachment.position))

@@ -47,9 +47,7 @@ def add(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Login name.")],
     role: Annotated[Role, typer.Option("--role", help="reviewer or admin.")] = Role.reviewer,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
-    ] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
 ) -> None:
     """Adds a user, or sets a new password and role for an existing one."""
     settings = _settings(ctx)
