@@ -49,9 +49,7 @@ def seed(rt: Runtime) -> Seeded:
     """Six responses to 22/414 (deadline 1 October 2022) covering what staff must decide."""
     on_time = _ingest(
         rt,
-        make_email(
-            attachments=[("Høringssvar Legemiddelverket.txt", "text/plain", "Vi støtter strategien.".encode())]
-        ),
+        make_email(attachments=[("Høringssvar Legemiddelverket.txt", "text/plain", "Vi støtter strategien.".encode())]),
         datetime(2022, 9, 28, 8, 15, tzinfo=UTC),
     )
     late = _ingest(
@@ -99,7 +97,7 @@ def seed_xss(rt: Runtime) -> int:
             sender=f'"Evil {XSS}" <evil@example.org>',
             subject=f"Sak 22/414 {XSS}",
             body=f"Tekst {XSS}",
-            html=f"<p onclick=\"alert(2)\">Hei</p>{XSS}",
+            html=f'<p onclick="alert(2)">Hei</p>{XSS}',
             attachments=[(f"svar{XSS}.txt", "text/plain", f"vedlegg {XSS}".encode())],
         ),
         datetime(2022, 9, 28, 9, 0, tzinfo=UTC),

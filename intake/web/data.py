@@ -78,6 +78,12 @@ def flag_counts(session: Session) -> dict[str, int]:
     return {name: count for name, count in session.exec(query)}
 
 
+def open_total(session: Session) -> int:
+    """How many submissions have at least one unresolved flag."""
+    query = select(func.count(func.distinct(col(Flag.submission_id)))).where(col(Flag.resolved_at).is_(None))
+    return int(session.exec(query).one())
+
+
 def mailbox_names(session: Session, settings: Settings) -> list[str]:
     names = {m.name for m in settings.mailboxes}
     names.update(n for n in session.exec(select(Submission.mailbox).distinct()) if n)

@@ -27,6 +27,23 @@ FLAG_LABELS = {
     "suspicious_sender": "Mistenkelig avsender",
     "identity_number": "Fødselsnummer",
 }
+ACTION_LABELS = {
+    "message.stored": "Melding lagret",
+    "message.failed": "Behandling feilet",
+    "message.parked": "Satt til side etter gjentatte feil",
+    "message.retry": "Behandlet på nytt",
+    "submission.created": "Innsending registrert",
+    "submission.set_case": "Sak endret",
+    "submission.late_accepted": "For sent svar godtatt",
+    "submission.late_rejected": "For sent svar avvist",
+    "submission.superseded": "Markert som erstattet",
+    "submission.duplicate_kept": "Dobbelt svar beholdt",
+    "submission.reviewed": "Markert som gjennomgått",
+    "submission.withheld": "Holdt tilbake fra publisering",
+    "submission.published": "Tatt med i publisering igjen",
+    "receipt.resend": "Kvittering lagt i kø på nytt",
+    "receipt.sent": "Kvittering sendt",
+}
 RECEIPT_LABELS = {
     "pending": "Venter",
     "sent": "Sendt",
@@ -85,6 +102,7 @@ def _environment() -> jinja2.Environment:
     env.filters["flag_label"] = lambda name: FLAG_LABELS.get(name, name)
     env.filters["receipt_label"] = lambda status: RECEIPT_LABELS.get(status or "", status or "–")
     env.filters["size"] = human_size
+    env.filters["action_label"] = lambda action: ACTION_LABELS.get(action, action)
     return env
 
 

@@ -33,6 +33,7 @@ def queue(
             newest_first=sort == "newest",
         )
         counts = data.flag_counts(session)
+        total = data.open_total(session)
         cases = session.exec(select(Case).order_by(col(Case.number))).all()
         mailboxes = data.mailbox_names(session, rt.settings)
         return render(
@@ -40,6 +41,7 @@ def queue(
             "queue.html",
             rows=rows,
             counts=counts,
+            total=total,
             cases=cases,
             mailboxes=mailboxes,
             selected={"flag": flag, "case": case, "mailbox": mailbox, "sort": sort},
