@@ -49,7 +49,13 @@ def browser_page() -> Iterator[Any]:
         browser.close()
 
 
+A11Y_CHECK = (Path(__file__).parent / "a11y.js").read_text(encoding="utf-8")
+
+
 def shot(page: Any, name: str) -> None:
+    """Saves the page for people to look at, after checking what a machine can check of WCAG 2.1 AA."""
+    problems = page.evaluate(A11Y_CHECK)
+    assert problems == [], f"{name}: {problems}"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
@@ -79,6 +85,8 @@ def test_staff_day_in_the_browser(rt: Runtime, data: tuple[Seeded, int], browser
         shot(page, "01-login")
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.className") == "skip-link"
+        # Focus is visible: the focused element gets an outline.
+        assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
         page.get_by_label("Brukernavn").fill("kari")
         page.get_by_label("Passord").fill(PASSWORD)
         page.get_by_role("button", name="Logg inn").click()
@@ -159,3 +167,20 @@ def test_staff_day_in_the_browser(rt: Runtime, data: tuple[Seeded, int], browser
         page.wait_for_url("**/login")
         page.goto(base + "/queue")
         assert "/login" in page.url
+
+
+def test_the_accessibility_check_finds_what_it_looks_for(browser_page: Any) -> None:
+    browser_page.set_content(
+        "<html><body><h1>A</h1><h3>skipped</h3><p style='color:#aaa'>pale</p>"
+        "<input name=q><table><tr><td>x</td></tr></table><button></button></body></html>"
+    )
+    problems = " | ".join(browser_page.evaluate(A11Y_CHECK))
+    for expected in (
+        "html without lang",
+        "heading level skipped",
+        "control without label: q",
+        "table without caption",
+        "contrast 2.32 for P",
+        "control without text",
+    ):
+        assert expected in problems

@@ -14,8 +14,10 @@ from sqlmodel import select
 
 from intake.db import session_scope
 from intake.models import Acknowledgement, Attachment, AuditLog, Case, Flag, MailboxState, Message, Submission
+from intake.pipeline import Source, store_message
 from intake.runtime import Runtime
 from intake.web.app import create_app
+from tests.builders import make_email
 from tests.web_support import IDENTITY_NUMBER, XSS, Seeded, add_user, login, seed, seed_xss, submission
 
 
@@ -223,29 +225,45 @@ def test_search(client: TestClient, csrf: str, rt: Runtime, seeded: Seeded) -> N
 
 
 def test_failed_message_listed_and_processed_again(client: TestClient, csrf: str, rt: Runtime) -> None:
+    received = datetime(2022, 9, 29, 7, 0, tzinfo=UTC)
     with session_scope(rt.engine) as session:
-        # A message the pipeline gave up on: stored, but its submission was never made.
-        message = Message(
+        # A message the pipeline gave up on whose stored file is gone: it fails again.
+        broken = Message(
             sha256="f" * 64,
             size=10,
             blob="missing/blob",
             source="file",
             mailbox="postmottak",
-            received_at=submission(rt, 1).received_at,
+            received_at=received,
             status="parked",
             attempts=3,
             last_error="ValueError: broken",
         )
-        session.add(message)
+        session.add(broken)
         session.flush()
-        pk = message.id
-    page = client.get("/failed")
-    assert "ValueError: broken" in page.text and f"/failed/{pk}/retry" in page.text
-    response = client.post(f"/failed/{pk}/retry", data={"csrf_token": csrf})
-    assert response.status_code == 200
-    assert "Meldingen feilet igjen" in response.text
+        broken_pk = broken.id
+    # A good message that failed earlier (say the database went away mid-way): it goes through now.
+    stored = store_message(rt, make_email(subject="Svar i sak 22/414"), Source(kind="file"), received)
     with session_scope(rt.engine) as session:
-        assert session.exec(select(AuditLog).where(AuditLog.action == "message.retry")).one().actor == "kari"
+        message = session.get(Message, stored.id)
+        assert message is not None
+        message.status, message.attempts, message.last_error = "failed", 1, "DatabaseUnavailable: gone"
+        session.add(message)
+    page = client.get("/failed")
+    assert "ValueError: broken" in page.text and f"/failed/{broken_pk}/retry" in page.text
+    assert "DatabaseUnavailable: gone" in page.text
+    original = client.get(f"/failed/{stored.id}/original.eml")
+    assert original.headers["content-disposition"].startswith("attachment;") and b"22/414" in original.content
+
+    again = client.post(f"/failed/{broken_pk}/retry", data={"csrf_token": csrf})
+    assert again.status_code == 200 and "Meldingen feilet igjen" in again.text
+    done = client.post(f"/failed/{stored.id}/retry", data={"csrf_token": csrf})
+    assert "Meldingen er behandlet på nytt." in done.text
+    assert "DatabaseUnavailable: gone" not in done.text
+    with session_scope(rt.engine) as session:
+        assert session.exec(select(Submission).where(Submission.message_ref == stored.id)).one()
+        retries = session.exec(select(AuditLog).where(AuditLog.action == "message.retry")).all()
+        assert [r.actor for r in retries] == ["kari", "kari"]
 
 
 def test_mailboxes_page(client: TestClient, csrf: str, rt: Runtime) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -31,8 +32,16 @@ def _settings(ctx: typer.Context) -> Settings:
         return obj
     if isinstance(getattr(obj, "settings", None), Settings):
         return obj.settings  # type: ignore[no-any-return]
+    if isinstance(obj, dict):
+        # The main command keeps {"config": path, "settings": Settings once loaded} here.
+        if isinstance(obj.get("settings"), Settings):
+            return obj["settings"]  # type: ignore[no-any-return]
+        if obj.get("config") is not None:
+            loaded = load_settings(obj["config"])
+            obj["settings"] = loaded
+            return loaded
     config = root.params.get("config")
-    return load_settings(config if isinstance(config, str) else None)
+    return load_settings(config if isinstance(config, str | Path) else None)
 
 
 def _password(from_stdin: bool) -> str:
