@@ -144,6 +144,11 @@ class PoolExtractor:
             raise RuntimeError("the extractor is closed")
         return list(self._threads.map(self._run, files))
 
+    def worker_pids(self) -> list[int]:
+        """The process ids of the live workers, for operators (and the tests) to watch."""
+        with self._lock:
+            return [w.process.pid for w in self._all if w.process.pid is not None and w.process.is_alive()]
+
     def close(self) -> None:
         """Waits for files under way, then stops every worker; safe to call twice."""
         with self._lock:

@@ -91,10 +91,28 @@ def extract_one(file: FileInput, limits: Limits, depth: int = 0) -> Extraction:
     # Parsers of hostile input fail in ways no list of exception types covers; one bad
     # file must end as a failed extraction with its reason, never as a crash of the caller.
     except Exception as err:
+        if _out_of_memory(err):
+            return Extraction.failed("out of memory")
         detail = str(err).splitlines()[0][:120] if str(err).strip() else ""
         return Extraction.failed(
             f"broken {kind.upper()}: {type(err).__name__}" + (f": {detail}" if detail else "")
         )
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """Whether a wrapped error was, underneath, an allocation refused by the worker's memory cap."""
+    seen: set[int] = set()
+    pending: list[object] = [err]
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        # zlib reports a refused allocation as zlib.error("... allocate ... buffer"), not MemoryError.
+        if isinstance(item, MemoryError) or "unable to allocate" in str(item).lower():
+            return True
+        pending.extend([item.__cause__, item.__context__, *item.args])
+    return False
 
 
 def _container(
