@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from intake.db import session_scope
-from intake.models import Submission
+from intake.models import Submission, User
 from intake.pipeline import IngestResult, Source, ingest
 from intake.runtime import Runtime
-from intake.web.auth import create_user
+from intake.web.auth import hash_password
 from tests.builders import make_email
 
 PASSWORD = "korrekt-hest-batteri"
@@ -34,9 +35,15 @@ class Seeded:
     identity: int
 
 
+@functools.cache
+def _hash(password: str) -> str:
+    # Hashing is slow on purpose; the tests hash each password once (create_user is tested on its own).
+    return hash_password(password)
+
+
 def add_user(rt: Runtime, name: str = "kari", role: str = "reviewer", password: str = PASSWORD) -> None:
     with session_scope(rt.engine) as session:
-        create_user(session, name=name, password=password, role=role)
+        session.add(User(name=name, password_hash=_hash(password), role=role))
 
 
 def _ingest(rt: Runtime, raw: bytes, when: datetime, mailbox: str = "postmottak") -> int:
