@@ -97,12 +97,19 @@ def test_submission_page_shows_oslo_time_match_and_receipt(
         attachment = session.exec(select(Attachment).where(Attachment.submission_id == seeded.on_time)).one()
         attachment.text, attachment.text_chars, attachment.extraction_status = "Vi støtter strategien.", 22, "ok"
         session.add(attachment)
+        sub = session.get(Submission, seeded.on_time)
+        assert sub is not None
+        sub.form = {"q1": {"choice": "Ja", "text": "Målene er gode."}, "q2": {"text": "Ingen merknader."}}
+        session.add(sub)
     page = client.get(f"/submissions/{seeded.on_time}")
     assert page.status_code == 200
     assert "28.09.2022 10:15" in page.text  # 08:15 UTC is 10:15 in Oslo summer time
     assert "emnefeltet" in page.text
     assert "Høringssvar Legemiddelverket.txt" in page.text
     assert "Vi støtter strategien." in page.text
+    # Form answers under the questions' own text.
+    assert "Kan dere stille dere bak de fem strategiske målene" in page.text
+    assert "<strong>Ja</strong>" in page.text and "Målene er gode." in page.text
 
 
 def test_identity_number_warns_before_publication(client: TestClient, csrf: str, seeded: Seeded) -> None:
@@ -177,8 +184,11 @@ def test_resend_receipt_puts_it_back_in_the_outbox(client: TestClient, csrf: str
 
 
 def test_withhold_and_publication_csv(client: TestClient, csrf: str, rt: Runtime, seeded: Seeded) -> None:
+    listing = client.get(f"/cases/{_case_id(rt, '22/414')}/publication").text
+    assert "Kontroller før publisering" in listing and "Mulig fødselsnummer" in listing
     client.post(f"/submissions/{seeded.identity}/withhold", data={"csrf_token": csrf, "reason": "Fødselsnummer"})
     assert submission(rt, seeded.identity).withheld
+    assert "Kontroller før publisering" not in client.get(f"/cases/{_case_id(rt, '22/414')}/publication").text
     response = client.get(f"/cases/{_case_id(rt, '22/414')}/publication.csv")
     assert response.status_code == 200
     assert response.headers["content-disposition"].startswith('attachment; filename="hoeringssvar-22-414.csv"')
@@ -315,6 +325,13 @@ def test_api_matches_the_contract(client: TestClient, csrf: str, seeded: Seeded)
     assert {"/api/submissions", "/api/submissions/{submission_id}", "/api/cases"} <= set(schema["paths"])
     assert not any(not p.startswith("/api/") for p in schema["paths"])
     assert client.get("/api/submissions/99999").status_code == 404
+
+
+def test_bad_addresses_are_not_found(client: TestClient, csrf: str) -> None:
+    assert client.get("/submissions/abc").status_code == 404
+    assert "Siden finnes ikke." in client.get("/cases/abc").text
+    assert client.get("/submissions/99999").status_code == 404
+    assert client.get("/api/submissions/abc").status_code == 422
 
 
 def test_healthz(client: TestClient) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -115,6 +117,15 @@ def create_app(rt: Runtime) -> FastAPI:
             title=titles.get(exc.status_code, "Feil"),
             message=str(exc.detail),
             back="/",
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        # A page address with letters where a number belongs is simply a page that does not exist.
+        return render(
+            request, "error.html", status_code=404, title="Finnes ikke", message="Siden finnes ikke.", back="/"
         )
 
     return app

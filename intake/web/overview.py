@@ -11,7 +11,8 @@ from datetime import date, timedelta
 from sqlmodel import Session, col, select
 
 from intake.localtime import oslo_day
-from intake.models import Case, Flag, Invitation, Organisation, Submission
+from intake.models import Attachment, Case, Flag, Invitation, Organisation, Submission
+from intake.pii import find_identity_numbers
 from intake.web.data import attachments_of
 
 # Auto-replies, bounces and list mail are not responses, whatever case number they quote.
@@ -88,6 +89,12 @@ def day_series(per_day: list[tuple[date, int]], deadline: date) -> list[tuple[da
     return [(first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)]
 
 
+def _identity_numbers(sub: Submission, attachments: list[Attachment]) -> int:
+    """How many identity numbers the subject, body and attachment texts hold together."""
+    texts = [sub.subject, sub.body_text, *(a.text for a in attachments)]
+    return sum(len(find_identity_numbers(t)) for t in texts)
+
+
 @dataclass
 class PublicationEntry:
     """One line of the published list of responses."""
@@ -96,6 +103,7 @@ class PublicationEntry:
     organisation: str
     received: date
     attachments: list[str]
+    identity_numbers: int = 0
 
 
 def publication(session: Session, case: Case) -> list[PublicationEntry]:
@@ -112,6 +120,7 @@ def publication(session: Session, case: Case) -> list[PublicationEntry]:
             organisation=s.organisation or s.sender_name or s.sender or "(ukjent avsender)",
             received=oslo_day(s.received_at),
             attachments=[a.filename for a in files.get(s.id or 0, []) if not a.inline and a.depth == 0],
+            identity_numbers=_identity_numbers(s, files.get(s.id or 0, [])),
         )
         for s in chosen
     ]
