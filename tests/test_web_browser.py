@@ -9,12 +9,17 @@ import csv
 import io
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from intake.db import session_scope
+from intake.models import MailboxState, Message, utcnow
+from intake.pipeline import Source, store_message
 from intake.runtime import Runtime
+from tests.builders import make_email
 from tests.conftest import REPO, need
 from tests.web_server import running_server
 from tests.web_support import PASSWORD, XSS, Seeded, add_user, seed, seed_xss, submission
@@ -64,6 +69,50 @@ def shot(page: Any, name: str) -> None:
 def data(rt: Runtime) -> tuple[Seeded, int]:
     add_user(rt)
     return seed(rt), seed_xss(rt)
+
+
+def _failed_message(rt: Runtime) -> int:
+    """A stored message the pipeline gave up on, as the failed list shows it."""
+    raw = make_email(
+        subject="Høringssvar", body="Vedlagt.", attachments=[("svar.pdf", "application/pdf", b"%PDF-1.4 x")]
+    )
+    stored = store_message(
+        rt,
+        raw,
+        Source(kind="imap", mailbox="postmottak", folder="INBOX", uid=4711),
+        datetime(2022, 9, 30, 13, 5, tzinfo=UTC),
+    )
+    with session_scope(rt.engine) as session:
+        message = session.get(Message, stored.id)
+        assert message is not None
+        message.status, message.attempts = "parked", 3
+        message.last_error = "ExtractionError: svar.pdf: PDF-filen er skadet (fant ikke xref-tabellen)"
+        session.add(message)
+    return stored.id
+
+
+def _mailbox_state(rt: Runtime) -> None:
+    with session_scope(rt.engine) as session:
+        session.add(
+            MailboxState(
+                mailbox="postmottak",
+                folder="INBOX",
+                uidvalidity=1,
+                last_uid=4711,
+                last_poll_at=utcnow(),
+                last_success_at=utcnow(),
+            )
+        )
+        session.add(
+            MailboxState(
+                mailbox="postmottak",
+                folder="Høringer",
+                last_uid=0,
+                last_poll_at=utcnow(),
+                last_error="SourceUnavailable: login refused",
+                last_error_at=utcnow(),
+            )
+        )
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -148,8 +197,13 @@ def test_staff_day_in_the_browser(rt: Runtime, data: tuple[Seeded, int], browser
         # The other pages.
         page.goto(base + "/search?q=apotek")
         shot(page, "09-search")
+        failed = _failed_message(rt)
         page.goto(base + "/failed")
         shot(page, "10-failed")
+        with page.expect_download() as info:
+            page.locator(f'a[href="/failed/{failed}/original.eml"]').click()
+        assert info.value.suggested_filename == f"melding-{failed}.eml"
+        _mailbox_state(rt)
         page.goto(base + "/mailboxes")
         shot(page, "11-mailboxes")
 
@@ -161,6 +215,13 @@ def test_staff_day_in_the_browser(rt: Runtime, data: tuple[Seeded, int], browser
         assert page.locator("main script, main img").count() == 0
         page.goto(base + "/queue")
         assert dialogs == []
+
+        # Narrow screens (a phone, or 400 % zoom) get the same content without sideways scrolling of the page.
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(base + "/queue")
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        shot(page, "13-queue-narrow")
+        page.set_viewport_size({"width": 1280, "height": 900})
 
         # Log out: the queue is closed again.
         page.get_by_role("button", name="Logg ut").click()
