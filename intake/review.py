@@ -21,6 +21,7 @@ from intake.receipts import receipt_kind
 
 # Flags that say "we do not know the case"; setting the case by hand answers them.
 CASE_FLAGS = ("unmatched", "unknown_case", "ambiguous_case")
+OUTBOX_LEASE_FIELDS = ("claim_token", "claimed_until", "handoff_at")
 
 
 class ReviewError(IntakeError):
@@ -165,6 +166,8 @@ def resend_receipt(session: Session, submission_id: int, *, actor: str, from_add
         raise ReviewError("innsendingen har ingen kvittering")
     if not ack.recipients:
         raise ReviewError("kvitteringen har ingen mottaker")
+    if ack.status == "sending":
+        raise ReviewError("kvitteringen blir sendt akkurat nå; vent til den er sendt eller feilet")
     before = ack.status
     kind = receipt_kind(sub)
     if kind != ack.kind:
@@ -180,6 +183,11 @@ def resend_receipt(session: Session, submission_id: int, *, actor: str, from_add
     ack.sent_at = None
     ack.next_attempt_at = utcnow()
     ack.updated_at = utcnow()
+    # The outbox's lease and hand-off mark would stop a second delivery; a resend is a new delivery.
+    # (Checked by name so this works with and without the outbox's lease columns.)
+    for lease_field in OUTBOX_LEASE_FIELDS:
+        if hasattr(ack, lease_field):
+            setattr(ack, lease_field, None)
     session.add(ack)
     _audit(session, actor, "receipt.resend", "submission", sub.id, before=before, message_id=ack.message_id)
     return ack

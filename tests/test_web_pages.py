@@ -181,6 +181,11 @@ def test_resend_receipt_puts_it_back_in_the_outbox(client: TestClient, csrf: str
         ack = session.exec(select(Acknowledgement).where(Acknowledgement.submission_id == seeded.on_time)).one()
         assert ack.status == "pending" and ack.attempts == 0 and ack.sent_at is None
         assert ack.message_id and ack.message_id != "<old@ehelse.no>" and ack.message_id.endswith("@ehelse.no>")
+        # A receipt in the middle of being handed to the mail server is left alone.
+        ack.status = "sending"
+        session.add(ack)
+    refused = client.post(f"/submissions/{seeded.on_time}/resend", data={"csrf_token": csrf})
+    assert refused.status_code == 400 and "sendt akkurat nå" in refused.text
 
 
 def test_withhold_and_publication_csv(client: TestClient, csrf: str, rt: Runtime, seeded: Seeded) -> None:

@@ -46,6 +46,7 @@ ACTION_LABELS = {
 }
 RECEIPT_LABELS = {
     "pending": "Venter",
+    "sending": "Sendes",
     "sent": "Sendt",
     "suppressed": "Ikke sendt",
     "failed": "Feilet",
