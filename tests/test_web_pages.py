@@ -374,3 +374,10 @@ def test_markup_from_mail_shows_only_as_text(client: TestClient, csrf: str, rt: 
     with session_scope(rt.engine) as session:
         sub = session.get(Submission, sid)
         assert sub is not None and "<script>" in (sub.subject or "")
+
+
+def test_every_flag_a_rule_raises_has_a_norwegian_label() -> None:
+    from intake.rules import CHAIN
+    from intake.web.deps import FLAG_LABELS
+
+    assert {rule.flag for rule in CHAIN} <= set(FLAG_LABELS)

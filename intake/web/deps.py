@@ -22,10 +22,11 @@ FLAG_LABELS = {
     "unknown_case": "Ukjent sak",
     "ambiguous_case": "Flere saker",
     "duplicate_organisation": "Dobbelt svar",
+    "duplicate_message": "Samme e-post igjen",
     "auto_reply": "Autosvar",
     "extraction_failed": "Vedlegg uleselig",
     "suspicious_sender": "Mistenkelig avsender",
-    "identity_number": "Fødselsnummer",
+    "unreadable": "Uleselig e-post",
 }
 ACTION_LABELS = {
     "message.stored": "Melding lagret",

@@ -9,7 +9,7 @@ from sqlmodel import col, select
 from intake.db import session_scope
 from intake.models import Case
 from intake.web import data
-from intake.web.deps import RtDep, StaffDep, render
+from intake.web.deps import FLAG_LABELS, RtDep, StaffDep, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,6 +42,8 @@ def queue(
             rows=rows,
             counts=counts,
             total=total,
+            # Every flag the rules know, and any other a newer rule has raised since.
+            flag_options=sorted(set(FLAG_LABELS) | set(counts), key=lambda name: FLAG_LABELS.get(name, name)),
             cases=cases,
             mailboxes=mailboxes,
             selected={"flag": flag, "case": case, "mailbox": mailbox, "sort": sort},
