@@ -30,7 +30,6 @@ def seeded(rt: Runtime) -> Seeded:
 @pytest.fixture
 def client(rt: Runtime, seeded: Seeded) -> Iterator[TestClient]:
     with TestClient(create_app(rt)) as c:
-        c.headers["x-test"] = "1"
         yield c
 
 

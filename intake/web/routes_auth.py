@@ -45,7 +45,7 @@ def _login_page(request: Request, rt: RtDep, *, error: str = "", status_code: in
         title="Logg inn",
         status_code=status_code,
         login_token=token,
-        next=safe_next(request.query_params.get("next") or request.headers.get("x-next")),
+        next=safe_next(request.query_params.get("next")),
         error=error,
         name=name,
     )
