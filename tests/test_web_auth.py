@@ -18,7 +18,8 @@ from intake.web.app import create_app
 from intake.web.auth import COOKIE_NAME
 from tests.web_support import PASSWORD, add_user, login
 
-OPEN_PATHS = {"/login", "/healthz"}
+# Monitoring endpoints are open like any health check; they hold counts and states, no personal data.
+OPEN_PATHS = {"/login", "/healthz", "/metrics"}
 
 
 @pytest.fixture

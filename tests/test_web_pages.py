@@ -344,6 +344,16 @@ def test_healthz(client: TestClient) -> None:
     assert response.json()["database"] == {"ok": True}
 
 
+def test_metrics_without_login(rt: Runtime, seeded: Seeded) -> None:
+    with TestClient(create_app(rt)) as anonymous:
+        response = anonymous.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert 'intake_flags{flag="late",open="true"} 1' in response.text
+    # Counts only: no sender, subject or body of any submission.
+    assert "datatilsynet" not in response.text.lower() and "22/414" not in response.text
+
+
 def test_healthz_503_when_the_database_is_gone(settings_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
     rt = Runtime.open(settings_factory(database={"url": "postgresql+psycopg://nobody@127.0.0.1:1/none"}), extract=False)
     try:

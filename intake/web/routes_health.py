@@ -1,4 +1,6 @@
-"""``/healthz`` for monitoring: database reachable and mailboxes polling; 200 or 503 with JSON."""
+"""Monitoring, open without a login like any health check: ``/healthz`` (200 or 503 with JSON) and
+``/metrics`` (Prometheus text). Both hold only counts, states and mailbox names, never a person's data.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import importlib
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlmodel import Session
 
+from intake import metrics
 from intake.db import check_connection
 from intake.errors import IntakeError
 from intake.runtime import Runtime
@@ -43,6 +47,15 @@ def _mailboxes(rt: Runtime) -> tuple[bool, Any]:
     if isinstance(report, dict) and isinstance(report.get("ok"), bool):
         ok = report["ok"]
     return ok, report
+
+
+@router.get("/metrics")
+def metrics_page(rt: RtDep) -> PlainTextResponse:
+    with Session(rt.engine) as session:
+        body = metrics.render(session)
+    return PlainTextResponse(
+        body, media_type="text/plain; version=0.0.4; charset=utf-8", headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.get("/healthz")
