@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.errors import MessageError
 
@@ -133,15 +134,19 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
             state.finish(rt.engine, ack_id, token, "failed", error=str(err), count=True)
             report.failed += 1
             return
-    handed_off = False
+    cleanups: list[Callable[[], None]] = []
 
     def handoff() -> None:
-        nonlocal handed_off
-        state.handoff(rt.engine, ack_id, token, envelope, rendered.subject, rendered.text, rendered.html, smtp)
-        handed_off = True
+        cleanups.append(
+            state.handoff(rt.engine, ack_id, token, envelope, rendered.subject, rendered.text, rendered.html, smtp)
+        )
 
     try:
-        reply = transport.send(envelope, handoff)
+        try:
+            reply = transport.send(envelope, handoff)
+        finally:
+            for cleanup in cleanups:
+                cleanup()
     except state.ClaimLost:
         report.skipped += 1
     except TemporaryDeliveryError as err:
@@ -150,7 +155,7 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
         else:
             report.failed += 1
     except PermanentDeliveryError as err:
-        state.finish(rt.engine, ack_id, token, "failed", error=err.reply or str(err), count=not handed_off)
+        state.finish(rt.engine, ack_id, token, "failed", error=err.reply or str(err), count=not cleanups)
         report.failed += 1
     except UnconfirmedDelivery as err:
         state.finish(rt.engine, ack_id, token, "sent", error=f"{UNCONFIRMED} ({err})")

@@ -8,8 +8,8 @@ protocol and drives it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 
 from sqlalchemy import insert, or_, update
@@ -104,31 +104,42 @@ def release(engine: Engine, ids: list[int], token: str) -> None:
 def handoff(
     engine: Engine, ack_id: int, token: str, envelope: Envelope, subject: str, text: str, html: str,
     smtp: SmtpSettings,
-) -> None:
+) -> Callable[[], None]:
     """Commits ``sending`` for a row this token still holds, or raises ClaimLost; the point of no return.
 
-    This commit is made without waiting for the disk (see docs/receipts.md): what it must
-    survive is this process dying, and for that the database having the commit is enough.
-    Waiting for the flush would widen the window in which a killed sender leaves a receipt
-    marked as handed off that never reached the server from microseconds to milliseconds.
+    Returns the clean-up (restoring the connection and handing it back), which the
+    caller runs only after the final step of the send: nothing but the return from
+    the commit stands between the commit and that step. The commit is made without
+    waiting for the disk (see docs/receipts.md): what it must survive is this process
+    dying, and for that the database having the commit is enough. Waiting for the
+    flush would widen the window in which a killed sender leaves a receipt marked as
+    handed off that never reached the server from microseconds to milliseconds.
     """
     now = utcnow()
-    with engine.connect() as conn, _fast_commit(conn), conn.begin():
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-        done = conn.execute(
-            update(Acknowledgement)
-            .where(col(Acknowledgement.id) == ack_id, col(Acknowledgement.claim_token) == token)
-            .where(col(Acknowledgement.status) == "pending", col(Acknowledgement.handoff_at).is_(None))
-            .values(status="sending", handoff_at=now, attempts=col(Acknowledgement.attempts) + 1,
-                    claimed_until=now + timedelta(seconds=smtp.claim_seconds), subject=subject,
-                    body_text=text, body_html=html, message_id=envelope.message_id, updated_at=now)
-        )
-        if done.rowcount != 1:
-            raise ClaimLost(ack_id)
-        conn.execute(insert(AuditLog).values(at=now, actor="system", action="ack.sending",
-                                             entity="acknowledgement", entity_id=ack_id,
-                                             detail={"to": envelope.recipient}))
+    stack = ExitStack()
+    try:
+        conn = stack.enter_context(engine.connect())
+        stack.enter_context(_fast_commit(conn))
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            done = conn.execute(
+                update(Acknowledgement)
+                .where(col(Acknowledgement.id) == ack_id, col(Acknowledgement.claim_token) == token)
+                .where(col(Acknowledgement.status) == "pending", col(Acknowledgement.handoff_at).is_(None))
+                .values(status="sending", handoff_at=now, attempts=col(Acknowledgement.attempts) + 1,
+                        claimed_until=now + timedelta(seconds=smtp.claim_seconds), subject=subject,
+                        body_text=text, body_html=html, message_id=envelope.message_id, updated_at=now)
+            )
+            if done.rowcount != 1:
+                raise ClaimLost(ack_id)
+            conn.execute(insert(AuditLog).values(at=now, actor="system", action="ack.sending",
+                                                 entity="acknowledgement", entity_id=ack_id,
+                                                 detail={"to": envelope.recipient}))
+    except BaseException:
+        stack.close()
+        raise
+    return stack.close
 
 
 @contextmanager

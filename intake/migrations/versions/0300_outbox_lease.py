@@ -1,7 +1,7 @@
 """outbox lease: recipient, claim token, lease and hand-off time on acknowledgements
 
 Revision ID: 0300
-Revises: 0001
+Revises: 0400 (chained after the web sessions migration, which reached main first)
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import intake.models
 
 revision: str = "0300"
-down_revision: str | None = "0001"
+down_revision: str | None = "0400"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
