@@ -32,7 +32,7 @@ def kind_of(file: FileInput) -> str:
     data = file.data
     ext = os.path.splitext(file.filename.lower())[1]
     ctype = file.content_type.lower().split(";")[0].strip()
-    if b"%PDF-" in data[:1024]:
+    if data.startswith(b"%PDF-"):
         return "pdf"
     if data.startswith(b"{\\rtf"):
         return "rtf"
@@ -45,6 +45,9 @@ def kind_of(file: FileInput) -> str:
         return _zip_kind(data, ext, ctype)
     if ctype == "message/rfc822" or ext == ".eml":
         return "rfc822"
+    # Some writers put junk before the header; a PDF reader accepts it within the first kilobyte.
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
     if ctype == "text/html" or ext in (".html", ".htm"):
         return "html"
     if ctype.startswith("text/") or ext in (".txt", ".csv", ".md"):
