@@ -7,6 +7,7 @@ from pathlib import Path
 
 from intake.extract import Extraction, FileInput, Limits, extract_one, kind_of, read_form
 from tests.builders import make_email
+from tests.cfb_builder import make_cfb
 from tests.fixtures.forms.make_forms import EXPECTED, QUESTIONS
 
 FORMS = Path(__file__).resolve().parent / "fixtures" / "forms"
@@ -78,3 +79,25 @@ def test_cheap_formats_read() -> None:
     assert "22/414" in (results[0].text or "")
     assert results[1].text == "Sak 22/414\n\nÆ"
     assert results[2].text == "Høringssvar 22/414"
+
+
+def test_outlook_msg_gives_its_body_and_the_form_inside() -> None:
+    def utf16(text: str) -> bytes:
+        return text.encode("utf-16-le")
+
+    msg = make_cfb({
+        "__substg1.0_0037001F": utf16("Høringssvar"),
+        "__substg1.0_1000001F": utf16("Vedlagt følger vårt høringssvar."),
+        "__attach_version1.0_#00000000": {
+            "__substg1.0_3707001F": utf16("Høringssvar NSF.pdf"),
+            "__substg1.0_370E001F": utf16("application/pdf"),
+            "__substg1.0_37010102": FORM_PDF,
+        },
+    })
+    outlook = FileInput("svar.msg", "application/octet-stream", msg)
+    assert kind_of(outlook) == "msg"
+    result = extract_one(outlook, Limits())
+    assert result.status == "ok" and result.text == "Vedlagt følger vårt høringssvar."
+    ((inner, extraction),) = result.children
+    assert (inner.filename, inner.content_type, inner.data) == ("Høringssvar NSF.pdf", "application/pdf", FORM_PDF)
+    assert read_form(extraction.text or "", QUESTIONS) == EXPECTED["skjema-ja"]
