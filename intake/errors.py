@@ -40,3 +40,7 @@ class DatabaseUnavailable(TemporaryError):
 
 class ExtractionFailed(PermanentError):
     """An attachment could not be read; the message is the short reason shown to staff."""
+
+
+class ExtractorUnavailable(TemporaryError):
+    """No extraction worker process could be started."""
