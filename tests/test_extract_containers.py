@@ -70,6 +70,12 @@ def test_unknown_and_legacy_binary_files_are_skipped_not_read() -> None:
     assert [extract_one(f, Limits()).status for f in (doc, image)] == ["skipped", "skipped"]
 
 
+def test_a_file_named_as_a_document_but_not_one_fails_with_the_reason() -> None:
+    fake = FileInput("svar.docx", "application/octet-stream", b"this is not a zip")
+    result = extract_one(fake, Limits())
+    assert result.status == "failed" and (result.error or "").startswith("broken zip")
+
+
 def test_cheap_formats_read() -> None:
     rtf = FileInput("svar.rtf", "application/rtf", rb"{\rtf1\ansi Saksnummer 22/414\par Hilsen}")
     html = FileInput("svar.html", "text/html", "<p>Sak 22/414</p><script>x()</script><p>Æ</p>".encode())

@@ -20,6 +20,7 @@ DOCX_TYPES = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.template",
     "application/vnd.ms-word.document.macroenabled.12",
 }
+DOCX_EXTENSIONS = (".docx", ".docm", ".dotx")
 ODT_TYPE = "application/vnd.oasis.opendocument.text"
 
 
@@ -52,13 +53,18 @@ def kind_of(file: FileInput) -> str:
         return "html"
     if ctype.startswith("text/") or ext in (".txt", ".csv", ".md"):
         return "text"
+    # Named as a readable type but without its header: the reader says why it is broken.
     if ext == ".pdf" or ctype == "application/pdf":
-        return "pdf"  # no header: let the PDF reader say why it is broken
+        return "pdf"
+    if ext in DOCX_EXTENSIONS or ctype in DOCX_TYPES:
+        return "docx"
+    if ext == ".odt" or ctype == ODT_TYPE:
+        return "odt"
     return "other"
 
 
 def _zip_kind(data: bytes, ext: str, ctype: str) -> str:
-    if ext in (".docx", ".docm", ".dotx") or ctype in DOCX_TYPES:
+    if ext in DOCX_EXTENSIONS or ctype in DOCX_TYPES:
         return "docx"
     if ext == ".odt" or ctype == ODT_TYPE:
         return "odt"
