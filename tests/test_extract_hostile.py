@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from intake.extract import Extraction, FileInput, Limits, PoolExtractor, extract_one, read_form
-from tests.conftest import SHARED
+from tests.conftest import SHARED, need
 from tests.fixtures.forms.make_forms import EXPECTED, QUESTIONS
 from tests.pdf_builder import bomb_stream, make_pdf, text_page
 
@@ -95,7 +95,7 @@ def test_truncated_pdf_fails_with_a_reason() -> None:
 
 def test_encrypted_pdf_fails_as_encrypted() -> None:
     if not PDFPLUMBER.is_dir():
-        pytest.skip("the shared corpus is not beside the repository")
+        need("shared corpus", f"{PDFPLUMBER} is missing")
     data = (PDFPLUMBER / "password-example.pdf").read_bytes()
     result = extract_one(FileInput("hemmelig.pdf", "application/pdf", data), Limits())
     assert result.status == "failed" and result.error == "encrypted PDF"
