@@ -11,6 +11,7 @@ ends it; either way the file is marked failed and a fresh worker takes its place
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import queue
 import resource
@@ -26,6 +27,7 @@ from intake.extract.base import Extraction, FileInput
 from intake.extract.limits import MIB, Limits
 from intake.extract.reader import extract_one
 
+log = logging.getLogger(__name__)
 _PRELOAD = ["intake.extract.reader"]
 READY = "ready"
 # A worker that has not said it is ready by then will not: its start failed.
@@ -175,6 +177,7 @@ class PoolExtractor:
         with self._lock:
             self._all.discard(worker)
         self._idle.put(None)
+        log.warning("extraction of %r stopped its worker: %s; a new one takes its place", file.filename, result.error)
         return result
 
     def extract_many(self, files: Sequence[FileInput]) -> list[Extraction]:
