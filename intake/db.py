@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The key of the PostgreSQL advisory lock that serialises migrations: "intake" in ASCII, then 1.
+MIGRATION_LOCK_KEY = 0x696E74616B65_01
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -77,6 +79,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Every replica migrates on start; without this lock two fresh starts race to
+                # create the same tables and one fails. The lock ends with the transaction, and
+                # the waiter then finds the schema at head and does nothing.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
     except OperationalError as err:
