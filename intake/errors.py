@@ -68,3 +68,7 @@ class UnconfirmedDelivery(DeliveryError):
 
 class TemplateError(PermanentError):
     """A receipt template is missing or refers to something the context does not have."""
+
+
+class ExtractorUnavailable(TemporaryError):
+    """No extraction worker process could be started."""
