@@ -36,3 +36,7 @@ class SourceUnavailable(TemporaryError):
 
 class DatabaseUnavailable(TemporaryError):
     """The database could not be reached."""
+
+
+class TokenUnavailable(SourceUnavailable):
+    """An XOAUTH2 access token could not be read or refreshed; the mailbox cannot log in."""
