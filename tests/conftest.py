@@ -87,3 +87,47 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def settings_factory(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Builds Settings for a test: its own database, store and outbox; the shipped workflows."""
+    from intake.config import Settings, settings_from_dict
+
+    def build(**sections: dict[str, object]) -> Settings:
+        data: dict[str, object] = {
+            "database": {"url": database_url},
+            "storage": {"path": str(tmp_path / "store")},
+            "workflows": {"path": str(REPO / "workflows")},
+            "smtp": {"outbox_path": str(tmp_path / "outbox"), "from_address": "postmottak@ehelse.no"},
+            "extract": {"workers": 0},
+        }
+        for name, values in sections.items():
+            merged = dict(data.get(name, {}))  # type: ignore[call-overload]
+            merged.update(values)
+            data[name] = merged
+        return settings_from_dict(data, root=tmp_path)
+
+    return build
+
+
+@pytest.fixture
+def rt(settings_factory):  # type: ignore[no-untyped-def]
+    """A Runtime on an empty database with the shipped workflows synced, extraction in-process."""
+    from intake import workflows
+    from intake.db import session_scope
+    from intake.runtime import Runtime
+
+    runtime = Runtime.open(settings_factory(), extract=_extraction_available())
+    with session_scope(runtime.engine) as session:
+        workflows.sync(session, runtime.settings.workflows.path)
+    yield runtime
+    runtime.close()
+
+
+def _extraction_available() -> bool:
+    try:
+        import intake.extract  # noqa: F401
+    except ImportError:
+        return False
+    return True

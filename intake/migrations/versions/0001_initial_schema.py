@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 16:38:52.481755
 """
 
@@ -12,7 +12,6 @@ import sqlmodel
 from alembic import op
 
 import intake.models
-
 
 revision: str = '0001'
 down_revision: str | None = None

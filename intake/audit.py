@@ -1,0 +1,23 @@
+"""The audit log: every state change, by whom and when, in the same transaction as the change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from intake.models import AuditLog
+
+
+def record(
+    session: Session,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    detail: dict[str, Any] | None = None,
+    *,
+    actor: str = "system",
+) -> AuditLog:
+    entry = AuditLog(actor=actor, action=action, entity=entity, entity_id=entity_id, detail=detail)
+    session.add(entry)
+    return entry

@@ -1,0 +1,347 @@
+"""The ``intake`` command: what operators and scripts use (see CONTRACT.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import mailbox as mailbox_lib
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from sqlmodel import Session, col, select
+
+from intake import queries
+from intake.config import Settings, load_settings
+from intake.db import check_connection, make_engine, session_scope, upgrade
+from intake.errors import ConfigError, IntakeError
+from intake.models import Message, utcnow
+from intake.runtime import Runtime
+from intake.serialize import case_json, submissions_json
+
+OSLO = ZoneInfo("Europe/Oslo")
+
+app = typer.Typer(help="Postmottak intake for public consultations.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+workflows_app = typer.Typer(help="Consultation workflows (one YAML file per case).", no_args_is_help=True)
+submissions_app = typer.Typer(help="Received submissions.", no_args_is_help=True)
+cases_app = typer.Typer(help="Cases (consultations).", no_args_is_help=True)
+messages_app = typer.Typer(help="Stored raw messages, including failed ones.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(workflows_app, name="workflows")
+app.add_typer(submissions_app, name="submissions")
+app.add_typer(cases_app, name="cases")
+app.add_typer(messages_app, name="messages")
+
+log = logging.getLogger("intake")
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Config file (else $INTAKE_CONFIG, else config/intake.toml).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = {"config": config}
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    cached = ctx.obj.get("settings")
+    if cached is None:
+        cached = load_settings(ctx.obj.get("config"))
+        ctx.obj["settings"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
+def _runtime(ctx: typer.Context, *, extract: bool) -> Runtime:
+    return Runtime.open(_settings(ctx), extract=extract)
+
+
+def _sync_workflows(rt: Runtime) -> None:
+    from intake import workflows
+
+    with session_scope(rt.engine) as session:
+        report = workflows.sync(session, rt.settings.workflows.path)
+    for error in report.errors:
+        typer.echo(f"workflow skipped: {error}", err=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Applies the migrations to the configured database."""
+    settings = _settings(ctx)
+    engine = make_engine(settings.database.url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    typer.echo("database is up to date", err=True)
+
+
+@workflows_app.command("sync")
+def workflows_sync(ctx: typer.Context) -> None:
+    """Loads the workflows folder into the database; bad files are reported and skipped."""
+    from intake import workflows
+
+    settings = _settings(ctx)
+    engine = make_engine(settings.database.url)
+    try:
+        check_connection(engine)
+        with session_scope(engine) as session:
+            report = workflows.sync(session, settings.workflows.path)
+    finally:
+        engine.dispose()
+    for path, workflow in report.workflows:
+        typer.echo(f"loaded {workflow.case} from {path.name}: {workflow.title}", err=True)
+    for error in report.errors:
+        typer.echo(f"error: {error}", err=True)
+    if report.errors and not report.workflows:
+        raise typer.Exit(1)
+
+
+def _parse_when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}") from err
+    # A time without an offset is read as Norwegian time, the way staff write it.
+    return when if when.tzinfo else when.replace(tzinfo=OSLO)
+
+
+def _messages_in(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        head = handle.read(5)
+    if head == b"From ":
+        box = mailbox_lib.mbox(str(path), create=False)
+        try:
+            for key in box.iterkeys():
+                yield box.get_bytes(key)
+        finally:
+            box.close()
+    else:
+        yield path.read_bytes()
+
+
+def _mbox_count(path: Path) -> int:
+    with path.open("rb") as handle:
+        if handle.read(5) != b"From ":
+            return 1
+        handle.seek(0)
+        return sum(1 for line in handle if line.startswith(b"From "))
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help=".eml or mbox files.", exists=True, dir_okay=False)],
+    received_at: Annotated[
+        str | None, typer.Option("--received-at", help="When we received it (ISO 8601; default now).")
+    ] = None,
+) -> None:
+    """Runs .eml and mbox files through the same pipeline as mail from a mailbox."""
+    from intake.pipeline import Source
+    from intake.pipeline import ingest as ingest_one
+
+    when = _parse_when(received_at)
+    rt = _runtime(ctx, extract=True)
+    totals = {"messages": 0, "new": 0, "duplicates": 0, "failed": 0}
+    try:
+        check_connection(rt.engine)
+        _sync_workflows(rt)
+        for path in files:
+            count = _mbox_count(path)
+            stream = _messages_in(path)
+            if count > 20 and sys.stderr.isatty():
+                with typer.progressbar(stream, length=count, label=path.name, file=sys.stderr) as bar:
+                    _ingest_stream(rt, bar, when, totals, Source, ingest_one)
+            else:
+                _ingest_stream(rt, stream, when, totals, Source, ingest_one)
+            typer.echo(f"{path.name}: {count} message(s)", err=True)
+    finally:
+        rt.close()
+    typer.echo(
+        f"ingested {totals['messages']} message(s): {totals['new']} new, {totals['duplicates']} already known, "
+        f"{totals['failed']} failed",
+        err=True,
+    )
+
+
+def _ingest_stream(rt: Runtime, stream: Any, when: datetime | None, totals: dict[str, int],
+                   source_cls: Any, ingest_one: Any) -> None:
+    for raw in stream:
+        result = ingest_one(rt, raw, source_cls(kind="file"), when or utcnow())
+        totals["messages"] += 1
+        if result.duplicate:
+            totals["duplicates"] += 1
+        elif result.submission_id is None:
+            totals["failed"] += 1
+        else:
+            totals["new"] += 1
+
+
+@app.command()
+def poll(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Poll every mailbox once, then exit.")] = False,
+) -> None:
+    """Polls every configured mailbox, processes new mail and delivers due receipts."""
+    from intake.pipeline import process_pending
+    from intake.sources.imap import poll_all
+
+    rt = _runtime(ctx, extract=True)
+    try:
+        check_connection(rt.engine)
+        _sync_workflows(rt)
+        while True:
+            process_pending(rt)
+            results = poll_all(rt)
+            delivered = _deliver(rt)
+            for result in results:
+                typer.echo(str(result), err=True)
+            if delivered:
+                typer.echo(delivered, err=True)
+            if once:
+                break
+            time.sleep(min((b.poll_interval_seconds for b in rt.settings.mailboxes), default=60))
+    finally:
+        rt.close()
+
+
+def _deliver(rt: Runtime) -> str | None:
+    try:
+        from intake.outbox import deliver_due
+    except ImportError:
+        return None
+    return str(deliver_due(rt))
+
+
+@app.command()
+def serve(ctx: typer.Context) -> None:
+    """The daemon: scheduled polling, the SMTP receiver if enabled, receipt delivery, the web UI."""
+    from intake.scheduler import serve as run_daemon
+
+    rt = _runtime(ctx, extract=True)
+    try:
+        check_connection(rt.engine)
+        _sync_workflows(rt)
+        run_daemon(rt)
+    finally:
+        rt.close()
+
+
+@submissions_app.command("list")
+def submissions_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array (CONTRACT.md).")] = False,
+    case: Annotated[str | None, typer.Option("--case", help="Only this case, e.g. 22/414.")] = None,
+    flag: Annotated[str | None, typer.Option("--flag", help="Only submissions with this flag.")] = None,
+) -> None:
+    """Lists submissions."""
+    from intake.matching import parse_case
+
+    rt = _runtime(ctx, extract=False)
+    try:
+        check_connection(rt.engine)
+        with Session(rt.engine) as session:
+            number = parse_case(case) or case if case else None
+            subs = queries.list_submissions(session, case=number, flag=flag)
+            data = submissions_json(session, subs)
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for item in data:
+        flags = ",".join(item["flags"]) or "-"
+        typer.echo(f"{item['id']:>6}  {item['received_at'][:16]}  {item['case'] or '-':<8}  {flags:<28}  "
+                   f"{item['organisation'] or item['sender'] or '?'}: {item['subject'] or ''}")
+
+
+@cases_app.command("list")
+def cases_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+) -> None:
+    """Lists cases with their counts."""
+    rt = _runtime(ctx, extract=False)
+    try:
+        check_connection(rt.engine)
+        with Session(rt.engine) as session:
+            data = [case_json(s) for s in queries.list_cases(session)]
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    for item in data:
+        counts = item["counts"]
+        typer.echo(
+            f"{item['case']:<8} frist {item['deadline']}  {counts['received']} mottatt, "
+            f"{counts['late']} for sent, {counts['flagged']} til behandling  {item['title']}"
+        )
+
+
+@messages_app.command("list")
+def messages_list(
+    ctx: typer.Context,
+    status: Annotated[str, typer.Option("--status", help="stored | processed | failed | parked")] = "failed",
+) -> None:
+    """Lists stored messages by status (failed and parked ones need a person)."""
+    rt = _runtime(ctx, extract=False)
+    try:
+        with Session(rt.engine) as session:
+            rows = session.exec(select(Message).where(Message.status == status).order_by(col(Message.id))).all()
+            for m in rows:
+                typer.echo(f"{m.id:>6}  {m.received_at.astimezone(OSLO):%Y-%m-%d %H:%M}  attempts={m.attempts}  "
+                           f"{m.message_id or '-'}  {m.last_error or ''}")
+    finally:
+        rt.close()
+
+
+@messages_app.command("retry")
+def messages_retry(
+    ctx: typer.Context,
+    ids: Annotated[list[int] | None, typer.Argument(help="Message ids; all failed and parked when none.")] = None,
+) -> None:
+    """Processes failed or parked messages again."""
+    from intake.pipeline import process_message
+
+    rt = _runtime(ctx, extract=True)
+    try:
+        with Session(rt.engine) as session:
+            wanted = ids or [
+                i for i in session.exec(
+                    select(Message.id).where(col(Message.status).in_(["failed", "parked"]))
+                ).all() if i is not None
+            ]
+        ok = sum(1 for pk in wanted if process_message(rt, pk, force=True) is not None)
+    finally:
+        rt.close()
+    typer.echo(f"{ok} of {len(wanted)} message(s) processed", err=True)
+
+
+def main() -> None:
+    """Console entry point: our own errors become one line on stderr and a non-zero exit."""
+    try:
+        app()
+    except ConfigError as err:
+        typer.echo(str(err), err=True)
+        sys.exit(2)
+    except IntakeError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(1)

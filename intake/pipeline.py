@@ -1,0 +1,357 @@
+"""Runs the stages for one message: store, parse, extract, match, flag, acknowledge.
+
+``store_message`` makes the original bytes durable and commits their row; nothing
+before it can lose mail, and everything after it can be repeated. ``process_message``
+turns a stored message into a submission in one transaction, so a crash at any
+point leaves either no submission (and the message is processed again later) or
+a whole one. One bad message never stops the others: its error is recorded with
+an attempt count and, after a few tries, it is parked for a person.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from intake import organisations
+from intake.audit import record
+from intake.db import session_scope
+from intake.matching import MatchResult, match
+from intake.mime import ParsedMessage, Part, normalise_message_id, parse
+from intake.models import Acknowledgement, Attachment, Case, Flag, Message, Submission, utcnow
+from intake.receipts import plan_receipt
+from intake.rules import RuleContext, run_chain
+from intake.runtime import Runtime
+
+if TYPE_CHECKING:
+    from intake.extract import Extraction
+
+log = logging.getLogger(__name__)
+_HEADER_MSGID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a message came from; IMAP messages carry their idempotency key."""
+
+    kind: str  # imap | smtp | file
+    mailbox: str | None = None
+    folder: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    created: bool
+    status: str
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    message_pk: int
+    submission_id: int | None
+    duplicate: bool
+
+
+@dataclass
+class _Unpacked:
+    """An attachment ready for the database: its part, blob and extracted text."""
+
+    part: Part
+    sha256: str
+    blob: str
+    extraction: Extraction | None
+    children: list[_Unpacked]
+
+
+def ingest(rt: Runtime, raw: bytes, source: Source, received_at: datetime) -> IngestResult:
+    stored = store_message(rt, raw, source, received_at)
+    submission_id = process_message(rt, stored.id)
+    return IngestResult(message_pk=stored.id, submission_id=submission_id, duplicate=not stored.created)
+
+
+def _peek_message_id(raw: bytes) -> str | None:
+    header_block = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    found = _HEADER_MSGID.search(header_block)
+    if not found:
+        return None
+    return normalise_message_id(found.group(1).decode("ascii", "replace"))
+
+
+def store_message(rt: Runtime, raw: bytes, source: Source, received_at: datetime) -> StoredMessage:
+    """Writes the bytes durably and commits their row; the same bytes again give the same row."""
+    sha256, blob = rt.store.put(raw)
+    with Session(rt.engine, expire_on_commit=False) as session:
+        existing = session.exec(select(Message).where(Message.sha256 == sha256)).first()
+        if existing is not None:
+            assert existing.id is not None
+            return StoredMessage(existing.id, False, existing.status)
+        message = Message(
+            sha256=sha256,
+            size=len(raw),
+            blob=blob,
+            message_id=_peek_message_id(raw),
+            source=source.kind,
+            mailbox=source.mailbox,
+            folder=source.folder,
+            uidvalidity=source.uidvalidity,
+            uid=source.uid,
+            received_at=received_at,
+        )
+        session.add(message)
+        try:
+            session.flush()
+            record(session, "message.stored", "message", message.id, {"source": source.kind, "size": len(raw)})
+            session.commit()
+        except IntegrityError:
+            # Another process stored the same bytes a moment ago: theirs is the row.
+            session.rollback()
+            existing = session.exec(select(Message).where(Message.sha256 == sha256)).one()
+            assert existing.id is not None
+            return StoredMessage(existing.id, False, existing.status)
+        assert message.id is not None
+        return StoredMessage(message.id, True, message.status)
+
+
+def process_message(rt: Runtime, message_pk: int, *, force: bool = False) -> int | None:
+    """Turns a stored message into a submission; returns its id, or None when it failed.
+
+    Idempotent: a message that already has a submission returns it. A parked
+    message is only tried again with ``force`` (a person asked for it).
+    """
+    with Session(rt.engine, expire_on_commit=False) as session:
+        message = session.get(Message, message_pk)
+        if message is None:
+            raise LookupError(f"no stored message {message_pk}")
+        done = _submission_of(session, message_pk)
+        if done is not None:
+            return done
+        if message.status == "parked" and not force:
+            return None
+        blob, received_at, mailbox = message.blob, message.received_at, message.mailbox
+    started = time.monotonic()
+    try:
+        parsed = parse(rt.store.read(blob))
+        unpacked = _unpack(rt, parsed.attachments)
+        with session_scope(rt.engine) as session:
+            submission_id = _decide(rt, session, message_pk, parsed, unpacked, received_at, mailbox)
+    except IntegrityError:
+        # Two processes decided the same message at once; the first commit won.
+        with Session(rt.engine) as session:
+            winner = _submission_of(session, message_pk)
+        if winner is None:
+            raise
+        return winner
+    except Exception as err:  # the per-message boundary: record, park after a few tries, go on
+        _record_failure(rt, message_pk, err)
+        return None
+    log.info(
+        "processed message=%s submission=%s in %.0f ms", message_pk, submission_id,
+        (time.monotonic() - started) * 1000,
+    )
+    return submission_id
+
+
+def process_pending(rt: Runtime, *, limit: int | None = None) -> int:
+    """Processes stored messages that have no submission yet (after a crash or a failure)."""
+    with Session(rt.engine) as session:
+        query = (
+            select(Message.id)
+            .where(col(Message.status).in_(["stored", "failed"]))
+            .where(Message.attempts < rt.settings.processing.max_attempts)
+            .order_by(col(Message.id))
+        )
+        ids = [i for i in session.exec(query.limit(limit) if limit else query).all() if i is not None]
+    done = 0
+    for pk in ids:
+        if process_message(rt, pk) is not None:
+            done += 1
+    return done
+
+
+def _submission_of(session: Session, message_pk: int) -> int | None:
+    return session.exec(select(Submission.id).where(Submission.message_ref == message_pk)).first()
+
+
+def _record_failure(rt: Runtime, message_pk: int, err: Exception) -> None:
+    reason = f"{type(err).__name__}: {err}"[:2000]
+    with session_scope(rt.engine) as session:
+        message = session.get(Message, message_pk)
+        assert message is not None
+        message.attempts += 1
+        message.last_error = reason
+        message.status = "parked" if message.attempts >= rt.settings.processing.max_attempts else "failed"
+        session.add(message)
+        record(session, f"message.{message.status}", "message", message_pk, {"error": reason,
+                                                                            "attempts": message.attempts})
+    log.error("message %s failed (attempt %s): %s", message_pk, message.attempts, reason, exc_info=err)
+
+
+def _unpack(rt: Runtime, parts: Sequence[Part]) -> list[_Unpacked]:
+    """Stores every attachment's bytes and extracts its text (in the worker pool when there is one)."""
+    extractions: list[Any] = [None] * len(parts)
+    if rt.extractor is not None and parts:
+        from intake.extract import FileInput
+
+        extractions = rt.extractor.extract_many(
+            [FileInput(filename=p.filename, content_type=p.content_type, data=p.data) for p in parts]
+        )
+    return [_unpacked(rt, part, extraction) for part, extraction in zip(parts, extractions, strict=True)]
+
+
+def _unpacked(rt: Runtime, part: Part, extraction: Extraction | None) -> _Unpacked:
+    sha256, blob = rt.store.put(part.data)
+    children = []
+    for child_input, child_extraction in (extraction.children if extraction is not None else []):
+        child = Part(child_input.filename, child_input.content_type, child_input.data, depth=part.depth + 1)
+        children.append(_unpacked(rt, child, child_extraction))
+    return _Unpacked(part, sha256, blob, extraction, children)
+
+
+def _flatten(items: list[_Unpacked]) -> list[_Unpacked]:
+    out: list[_Unpacked] = []
+    for item in items:
+        out.append(item)
+        out.extend(_flatten(item.children))
+    return out
+
+
+def _thread_case(session: Session, parsed: ParsedMessage) -> str | None:
+    """The case of the message this one replies to: an earlier submission or one of our receipts."""
+    ids = [*parsed.in_reply_to, *reversed(parsed.references)]
+    for message_id in ids:
+        number = session.exec(
+            select(Case.number).join(Submission, col(Submission.case_id) == col(Case.id))
+            .where(Submission.message_id == message_id)
+        ).first()
+        if number is None:
+            number = session.exec(
+                select(Case.number)
+                .join(Submission, col(Submission.case_id) == col(Case.id))
+                .join(Acknowledgement, col(Acknowledgement.submission_id) == col(Submission.id))
+                .where(Acknowledgement.message_id == message_id)
+            ).first()
+        if number is not None:
+            return number
+    return None
+
+
+def _decide(
+    rt: Runtime,
+    session: Session,
+    message_pk: int,
+    parsed: ParsedMessage,
+    unpacked: list[_Unpacked],
+    received_at: datetime,
+    mailbox: str | None,
+) -> int:
+    cases = {c.number: c for c in session.exec(select(Case).where(Case.active == True)).all()}  # noqa: E712
+    attachments = _flatten(unpacked)
+    texts = [a.extraction.text for a in attachments if a.extraction is not None and a.extraction.text]
+    result: MatchResult = match(
+        [("subject", [parsed.subject or ""]), ("body", [parsed.body_text]), ("attachment", texts)],
+        known=lambda number: number in cases,
+        thread_case=_thread_case(session, parsed),
+    )
+    case = cases.get(result.case) if result.case else None
+    organisation = organisations.resolve(
+        session, sender=parsed.sender, sender_name=parsed.sender_name, case_id=case.id if case else None
+    )
+    message = session.get(Message, message_pk)
+    assert message is not None
+    submission = Submission(
+        message_ref=message_pk,
+        message_id=parsed.message_id,
+        mailbox=mailbox,
+        sender=parsed.sender,
+        sender_name=parsed.sender_name,
+        reply_to=parsed.reply_to,
+        subject=parsed.subject,
+        body_text=parsed.body_text,
+        sent_date=parsed.date,
+        received_at=received_at,
+        case_id=case.id if case else None,
+        case_number=result.case or (result.found[0] if len(result.found) == 1 else None),
+        match_source=result.source if case else None,
+        organisation_id=organisation.id if organisation else None,
+        organisation=organisation.name if organisation else None,
+        receipt_ref="K-" + message.sha256[:10].upper(),
+    )
+    session.add(submission)
+    session.flush()
+    assert submission.id is not None
+    errors = _add_attachments(session, submission.id, unpacked, None)
+    if case is not None and case.form and texts:
+        submission.form = _read_form(case.form.get("questions", []), texts)
+    ctx = RuleContext(
+        session=session, parsed=parsed, match=result, case=case, organisation=organisation,
+        received_at=received_at, message_pk=message_pk, own_addresses=rt.own_addresses,
+        extraction_errors=errors,
+    )
+    hits, rule_log = run_chain(ctx)
+    for hit in hits:
+        session.add(Flag(submission_id=submission.id, name=hit.flag, detail=hit.detail))
+    flags = {hit.flag for hit in hits}
+    submission.late = "late" in flags
+    submission.rule_log = rule_log
+    session.add(submission)
+    plan_receipt(session, submission, case, flags, rt.own_addresses)
+    message.status = "processed"
+    message.processed_at = utcnow()
+    message.last_error = None
+    session.add(message)
+    record(session, "submission.created", "submission", submission.id,
+           {"case": case.number if case else None, "flags": sorted(flags), "match": result.source})
+    session.flush()
+    return submission.id
+
+
+def _add_attachments(
+    session: Session, submission_id: int, items: list[_Unpacked], parent_id: int | None
+) -> list[tuple[str, str]]:
+    errors: list[tuple[str, str]] = []
+    for position, item in enumerate(items):
+        extraction = item.extraction
+        row = Attachment(
+            submission_id=submission_id,
+            position=position,
+            parent_id=parent_id,
+            filename=item.part.filename,
+            content_type=item.part.content_type,
+            size=len(item.part.data),
+            sha256=item.sha256,
+            blob=item.blob,
+            inline=item.part.inline,
+            depth=item.part.depth,
+            text=extraction.text if extraction else None,
+            text_chars=len(extraction.text or "") if extraction else 0,
+            pages=extraction.pages if extraction else None,
+            extraction_status=extraction.status if extraction else "pending",
+            extraction_error=extraction.error if extraction else None,
+        )
+        session.add(row)
+        session.flush()
+        if extraction is not None and extraction.status == "failed":
+            errors.append((item.part.filename, extraction.error or "unknown error"))
+        errors.extend(_add_attachments(session, submission_id, item.children, row.id))
+    return errors
+
+
+def _read_form(questions: list[dict[str, Any]], texts: list[str]) -> dict[str, Any] | None:
+    from intake.extract import read_form
+
+    for text in texts:
+        answers: dict[str, Any] | None = read_form(text, questions)
+        if answers:
+            return answers
+    return None

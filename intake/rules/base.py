@@ -1,0 +1,27 @@
+"""What every rule may look at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session
+
+from intake.matching import MatchResult
+from intake.mime import ParsedMessage
+from intake.models import Case, Organisation
+
+
+@dataclass
+class RuleContext:
+    """One message being decided, with its match and the session to look things up in."""
+
+    session: Session
+    parsed: ParsedMessage
+    match: MatchResult
+    case: Case | None
+    organisation: Organisation | None
+    received_at: datetime
+    message_pk: int
+    own_addresses: frozenset[str] = frozenset()
+    extraction_errors: list[tuple[str, str]] = field(default_factory=list)
