@@ -131,3 +131,35 @@ def _extraction_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+@pytest.fixture(scope="session")
+def dovecot_server():  # type: ignore[no-untyped-def]
+    """One real Dovecot for the run (tests/dovecot.py); a test that stops it must start it again."""
+    from tests.dovecot import Dovecot, dovecot_binary
+
+    binary = dovecot_binary()
+    if binary is None:
+        need("Dovecot", "the dovecot binary is not installed (Debian package dovecot-imapd)")
+    server = Dovecot(binary)
+    try:
+        server.start()
+    except RuntimeError as err:
+        server.close()
+        need("Dovecot", str(err))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def dovecot(dovecot_server):  # type: ignore[no-untyped-def]
+    """The shared Dovecot, running; pair it with ``imap_user`` for a mailbox of the test's own."""
+    if dovecot_server.process is None:
+        dovecot_server.start()
+    return dovecot_server
+
+
+@pytest.fixture
+def imap_user() -> str:
+    """A fresh user name, hence an empty mailbox, on the shared Dovecot."""
+    return f"pm{uuid.uuid4().hex[:12]}"

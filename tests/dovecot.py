@@ -9,6 +9,7 @@ folder owned by the ``dovecot`` user; as anyone else it runs as that user.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -72,6 +73,9 @@ log_path = {self.log}
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login xoauth2
+# Failed logins are part of the tests; without these Dovecot slows every later login from loopback.
+auth_failure_delay = 0
+login_trusted_networks = 127.0.0.0/8
 {owners}first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:{self.mail}/%u
@@ -105,7 +109,8 @@ protocol imap {{
 
     def start(self, timeout: float = 15.0) -> None:
         self.process = subprocess.Popen(
-            [self.binary, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            [self.binary, "-F", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -121,18 +126,17 @@ protocol imap {{
         raise RuntimeError(f"dovecot did not start on port {self.port}: {self.log_text()}")
 
     def stop(self) -> None:
+        """Kills the server and every session it serves at once, the way a crash or a network cut would."""
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        # Dovecot's own shutdown lets connected sessions finish; killing the whole process
+        # group drops them mid-command, which is the failure the poller must survive.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
         if self.process.stderr:
             self.process.stderr.close()
         self.process = None
-        # The master leaves its children to notice; wait until the port is really closed.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -168,10 +172,18 @@ protocol imap {{
             for raw in messages:
                 client.append(folder, raw)
 
-    def mailbox_settings(self, name: str = "postmottak", **overrides: object) -> dict[str, object]:
-        """The ``[[mailboxes]]`` entry for this server."""
+    def mailbox_settings(self, user: str, name: str = "postmottak", **overrides: object) -> dict[str, object]:
+        """The ``[[mailboxes]]`` entry for ``user``'s mailbox on this server."""
         return {
             "name": name, "host": "127.0.0.1", "port": self.port, "security": "none",
-            "username": name, "password": PASSWORD, "poll_interval_seconds": 1, "timeout_seconds": 10,
+            "username": user, "password": PASSWORD, "poll_interval_seconds": 1, "timeout_seconds": 10,
             **overrides,
         }
+
+    def uids(self, user: str, folder: str = "INBOX") -> dict[int, tuple[bytes, ...]]:
+        """Every message in ``folder`` by UID, with its flags."""
+        with self.client(user) as client:
+            if not client.folder_exists(folder):
+                return {}
+            client.select_folder(folder, readonly=True)
+            return {uid: tuple(flags) for uid, flags in client.get_flags(client.search("ALL")).items()}

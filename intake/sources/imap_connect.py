@@ -11,7 +11,7 @@ import shlex
 import ssl
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -100,10 +100,11 @@ def connect(box: MailboxSettings) -> IMAPClient:
         _quietly_close(client)
         kind = TokenUnavailable if box.auth == "xoauth2" else SourceUnavailable
         raise kind(f"mailbox {box.name}: login to {where} as {box.username!r} refused: {describe(err)}") from err
-    except (TokenUnavailable, *IMAP_ERRORS) as err:
+    except TokenUnavailable:
         _quietly_close(client)
-        if isinstance(err, TokenUnavailable):
-            raise
+        raise
+    except IMAP_ERRORS as err:
+        _quietly_close(client)
         raise SourceUnavailable(f"mailbox {box.name}: login to {where} failed: {describe(err)}") from err
     # Keep the server's offset on INTERNALDATE instead of imapclient's conversion to naive local time.
     client.normalise_times = False
@@ -121,7 +122,5 @@ def disconnect(client: IMAPClient | None) -> None:
 
 
 def _quietly_close(client: IMAPClient) -> None:
-    try:
+    with suppress(*IMAP_ERRORS):
         client.shutdown()
-    except IMAP_ERRORS:
-        pass
