@@ -98,8 +98,10 @@ def connect(box: MailboxSettings) -> IMAPClient:
             client.login(box.username, box.password)
     except LoginError as err:
         _quietly_close(client)
-        kind = TokenUnavailable if box.auth == "xoauth2" else SourceUnavailable
-        raise kind(f"mailbox {box.name}: login to {where} as {box.username!r} refused: {describe(err)}") from err
+        refused = f"mailbox {box.name}: login to {where} as {box.username!r} refused"
+        if box.auth == "xoauth2":
+            raise TokenUnavailable(f"{refused} (XOAUTH2 token not accepted): {describe(err)}") from err
+        raise SourceUnavailable(f"{refused}: {describe(err)}") from err
     except TokenUnavailable:
         _quietly_close(client)
         raise
