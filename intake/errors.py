@@ -40,3 +40,7 @@ class DatabaseUnavailable(TemporaryError):
 
 class TokenUnavailable(SourceUnavailable):
     """An XOAUTH2 access token could not be read or refreshed; the mailbox cannot log in."""
+
+
+class ExtractionFailed(PermanentError):
+    """An attachment could not be read; the message is the short reason shown to staff."""

@@ -10,6 +10,7 @@ an attempt count and, after a few tries, it is parked for a person.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from intake import organisations
+from intake import metrics, organisations
 from intake.audit import record
 from intake.db import session_scope
 from intake.matching import MatchResult, match
@@ -36,6 +37,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _HEADER_MSGID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def _db_text(text: str | None) -> str | None:
+    """Text as every database can hold it: PostgreSQL refuses NUL characters."""
+    return text.replace("\x00", "") if text else text
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,15 @@ class IngestResult:
     message_pk: int
     submission_id: int | None
     duplicate: bool
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    submission_id: int
+    case: str | None
+    match_source: str | None
+    flags: list[str]
+    attachments: int
 
 
 @dataclass
@@ -139,12 +154,15 @@ def process_message(rt: Runtime, message_pk: int, *, force: bool = False) -> int
         if message.status == "parked" and not force:
             return None
         blob, received_at, mailbox = message.blob, message.received_at, message.mailbox
-    started = time.monotonic()
+    clock = [time.monotonic()]
     try:
         parsed = parse(rt.store.read(blob))
+        clock.append(time.monotonic())
         unpacked = _unpack(rt, parsed.attachments)
+        clock.append(time.monotonic())
         with session_scope(rt.engine) as session:
-            submission_id = _decide(rt, session, message_pk, parsed, unpacked, received_at, mailbox)
+            outcome = _decide(rt, session, message_pk, parsed, unpacked, received_at, mailbox)
+        clock.append(time.monotonic())
     except IntegrityError:
         # Two processes decided the same message at once; the first commit won.
         with Session(rt.engine) as session:
@@ -155,11 +173,16 @@ def process_message(rt: Runtime, message_pk: int, *, force: bool = False) -> int
     except Exception as err:  # the per-message boundary: record, park after a few tries, go on
         _record_failure(rt, message_pk, err)
         return None
+    # One line per message, key=value, so that log tools can filter by case or flag.
     log.info(
-        "processed message=%s submission=%s in %.0f ms", message_pk, submission_id,
-        (time.monotonic() - started) * 1000,
+        "processed message=%s submission=%s case=%s match=%s flags=%s attachments=%s "
+        "parse_ms=%.0f extract_ms=%.0f decide_ms=%.0f total_ms=%.0f",
+        message_pk, outcome.submission_id, outcome.case or "-", outcome.match_source or "-",
+        ",".join(outcome.flags) or "-", outcome.attachments,
+        *((b - a) * 1000 for a, b in itertools.pairwise(clock)), (clock[-1] - clock[0]) * 1000,
     )
-    return submission_id
+    metrics.observe("intake_process_seconds", clock[-1] - clock[0])
+    return outcome.submission_id
 
 
 def process_pending(rt: Runtime, *, limit: int | None = None) -> int:
@@ -254,10 +277,10 @@ def _decide(
     unpacked: list[_Unpacked],
     received_at: datetime,
     mailbox: str | None,
-) -> int:
+) -> _Outcome:
     cases = {c.number: c for c in session.exec(select(Case).where(Case.active == True)).all()}  # noqa: E712
     attachments = _flatten(unpacked)
-    texts = [a.extraction.text for a in attachments if a.extraction is not None and a.extraction.text]
+    texts = [_db_text(a.extraction.text) or "" for a in attachments if a.extraction is not None and a.extraction.text]
     result: MatchResult = match(
         [("subject", [parsed.subject or ""]), ("body", [parsed.body_text]), ("attachment", texts)],
         known=lambda number: number in cases,
@@ -277,7 +300,7 @@ def _decide(
         sender_name=parsed.sender_name,
         reply_to=parsed.reply_to,
         subject=parsed.subject,
-        body_text=parsed.body_text,
+        body_text=_db_text(parsed.body_text),
         sent_date=parsed.date,
         received_at=received_at,
         case_id=case.id if case else None,
@@ -313,7 +336,8 @@ def _decide(
     record(session, "submission.created", "submission", submission.id,
            {"case": case.number if case else None, "flags": sorted(flags), "match": result.source})
     session.flush()
-    return submission.id
+    return _Outcome(submission.id, case.number if case else None, submission.match_source, sorted(flags),
+                    len(attachments))
 
 
 def _add_attachments(
@@ -326,18 +350,18 @@ def _add_attachments(
             submission_id=submission_id,
             position=position,
             parent_id=parent_id,
-            filename=item.part.filename,
+            filename=_db_text(item.part.filename) or "vedlegg",
             content_type=item.part.content_type,
             size=len(item.part.data),
             sha256=item.sha256,
             blob=item.blob,
             inline=item.part.inline,
             depth=item.part.depth,
-            text=extraction.text if extraction else None,
+            text=_db_text(extraction.text) if extraction else None,
             text_chars=len(extraction.text or "") if extraction else 0,
             pages=extraction.pages if extraction else None,
             extraction_status=extraction.status if extraction else "pending",
-            extraction_error=extraction.error if extraction else None,
+            extraction_error=_db_text(extraction.error) if extraction else None,
         )
         session.add(row)
         session.flush()

@@ -25,6 +25,16 @@ from intake.organisations import invited_key
 log = logging.getLogger(__name__)
 
 
+class _Loader(yaml.SafeLoader):
+    """Leaves dates as text, so that pydantic validates them and a bad one gets its line."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -99,8 +109,8 @@ def load_file(path: Path) -> Workflow:
     except (OSError, UnicodeDecodeError) as err:
         raise WorkflowError(f"{path.name}: cannot read: {err}") from err
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "?"

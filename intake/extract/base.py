@@ -1,0 +1,56 @@
+"""What goes into and comes out of extraction, and the seam the pipeline calls through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+CHECKED = "☒"
+UNCHECKED = "☐"
+
+
+@dataclass(frozen=True)
+class FileInput:
+    """One attachment as the MIME parser found it."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class Extraction:
+    """The outcome of reading one file.
+
+    ``status`` is ``ok``, ``failed`` (``error`` says why in a few words) or ``skipped``
+    (not a type we read: stored and listed only). ``text`` is plain text with paragraphs
+    separated by one blank line and checkboxes as ☒ (checked) / ☐ (unchecked). A failed
+    extraction may still carry the text read before the limit was hit. ``children`` are
+    the inner files of containers (TNEF, .msg, message/rfc822), each extracted too.
+    """
+
+    status: str
+    text: str | None = None
+    pages: int | None = None
+    error: str | None = None
+    children: list[tuple[FileInput, Extraction]] = field(default_factory=list)
+
+    @classmethod
+    def failed(cls, reason: str, text: str | None = None, pages: int | None = None) -> Extraction:
+        return cls(status="failed", text=text, pages=pages, error=reason)
+
+    @classmethod
+    def skipped(cls) -> Extraction:
+        return cls(status="skipped")
+
+
+class Extractor(Protocol):
+    """Reads many files, in order, never raising for a bad file (the reason goes into its Extraction).
+
+    Safe to call from several threads at once; ``close`` ends any worker processes.
+    """
+
+    def extract_many(self, files: Sequence[FileInput]) -> list[Extraction]: ...
+
+    def close(self) -> None: ...

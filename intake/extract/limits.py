@@ -1,0 +1,61 @@
+"""The bounds every extraction runs within, and the zip-bomb check for zip-based formats."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+from intake.config import ExtractSettings
+from intake.errors import ExtractionFailed
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-file bounds: time and memory (kept by the pool), pages, zip size and ratio, nesting."""
+
+    timeout_seconds: float = 60.0
+    memory_mb: int = 1024
+    max_pages: int = 500
+    max_uncompressed_mb: int = 200
+    max_compression_ratio: int = 100
+    max_depth: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: ExtractSettings) -> Limits:
+        return cls(
+            timeout_seconds=settings.timeout_seconds,
+            memory_mb=settings.memory_mb,
+            max_pages=settings.max_pages,
+            max_uncompressed_mb=settings.max_uncompressed_mb,
+            max_compression_ratio=settings.max_compression_ratio,
+            max_depth=settings.max_depth,
+        )
+
+
+def open_zip(data: bytes, limits: Limits) -> zipfile.ZipFile:
+    """Opens a zip after checking its declared sizes; raises ExtractionFailed for a zip bomb or a broken zip.
+
+    The sizes in the central directory are what the archive claims; zipfile refuses to
+    return more than the declared size of a member, so checking the claims is enough.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise ExtractionFailed(f"broken zip: {err}") from err
+    infos = archive.infolist()
+    total = sum(info.file_size for info in infos)
+    packed = max(1, sum(info.compress_size for info in infos))
+    if total > limits.max_uncompressed_mb * MIB:
+        archive.close()
+        raise ExtractionFailed(
+            f"zip bomb: {total // MIB} MiB uncompressed > {limits.max_uncompressed_mb} MiB"
+        )
+    # A ratio check on small archives would refuse ordinary, very compressible XML.
+    ratio = total // packed
+    if total > MIB and ratio > limits.max_compression_ratio:
+        archive.close()
+        raise ExtractionFailed(f"zip bomb: ratio {ratio} > {limits.max_compression_ratio}")
+    return archive

@@ -1,0 +1,182 @@
+"""Extraction in worker processes, so a hostile file can cost at most one worker, never the daemon.
+
+Each worker is a process started through the forkserver (never forked from our threaded
+parent) with the readers already imported. A file is sent to an idle worker once, as
+pickled bytes; the worker answers with its Extraction. The parent waits at most the
+per-file timeout, then kills and replaces the worker. A worker's address space is capped
+with RLIMIT_AS, so a file that needs too much memory fails inside it (MemoryError) or
+ends it; either way the file is marked failed and a fresh worker takes its place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import queue
+import resource
+import signal
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+
+from intake.extract.base import Extraction, FileInput
+from intake.extract.limits import MIB, Limits
+from intake.extract.reader import extract_one
+
+_PRELOAD = ["intake.extract.reader"]
+
+
+def _serve(conn: Connection, limits: Limits) -> None:
+    """The worker's loop: read a file, extract it, answer; ``None`` asks it to stop."""
+    # Ctrl-C belongs to the parent, which stops the workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cap = limits.memory_mb * MIB
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    while True:
+        try:
+            file = conn.recv()
+        except EOFError:
+            return
+        if file is None:
+            return
+        conn.send(extract_one(file, limits))
+
+
+class _Worker:
+    """One worker process and our end of its pipe; used by one thread at a time."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext, limits: Limits) -> None:
+        ours, theirs = context.Pipe(duplex=True)
+        self.conn = ours
+        self.process: BaseProcess = context.Process(  # type: ignore[attr-defined]
+            target=_serve, args=(theirs, limits), name="intake-extract", daemon=True
+        )
+        self.process.start()
+        # The child holds its own copy; closing ours lets EOF reach us when it dies.
+        theirs.close()
+
+    def run(self, file: FileInput, timeout: float) -> tuple[Extraction, bool]:
+        """The file's extraction, and whether this worker is still fit for the next file."""
+        try:
+            self.conn.send(file)
+            if not self.conn.poll(timeout):
+                self.kill()
+                return Extraction.failed(f"timeout after {timeout:g} s"), False
+            result = self.conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            return Extraction.failed(self._death()), False
+        if not isinstance(result, Extraction):
+            self.kill()
+            return Extraction.failed("worker answered nonsense"), False
+        return result, True
+
+    def _death(self) -> str:
+        self.process.join(timeout=5)
+        code = self.process.exitcode
+        if code is None:
+            self.kill()
+            return "worker stopped answering"
+        if code < 0:
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+            return f"worker crashed ({name})"
+        return f"worker crashed (exit code {code})"
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+    def stop(self, grace: float) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.process.join(timeout=grace)
+        self.kill()
+
+
+class PoolExtractor:
+    """An Extractor running files on ``workers`` processes, from any number of threads at once.
+
+    Files from all callers share the workers first come, first served; ``extract_many``
+    runs its own files in parallel and returns them in order.
+    """
+
+    def __init__(self, workers: int, limits: Limits) -> None:
+        if workers < 1:
+            raise ValueError("a pool needs at least one worker")
+        self._limits = limits
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(_PRELOAD)
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._all: set[_Worker] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        for _ in range(workers):
+            self._add()
+        self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="extract")
+
+    def _add(self) -> None:
+        worker = _Worker(self._context, self._limits)
+        with self._lock:
+            self._all.add(worker)
+        self._idle.put(worker)
+
+    def _run(self, file: FileInput) -> Extraction:
+        worker = self._idle.get()
+        result, fit = worker.run(file, self._limits.timeout_seconds)
+        if fit:
+            self._idle.put(worker)
+            return result
+        with self._lock:
+            self._all.discard(worker)
+            closed = self._closed
+        if not closed:
+            self._add()
+        return result
+
+    def extract_many(self, files: Sequence[FileInput]) -> list[Extraction]:
+        if self._closed:
+            raise RuntimeError("the extractor is closed")
+        return list(self._threads.map(self._run, files))
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the live workers, for operators (and the tests) to watch."""
+        with self._lock:
+            return [w.process.pid for w in self._all if w.process.pid is not None and w.process.is_alive()]
+
+    def close(self) -> None:
+        """Waits for files under way, then stops every worker; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._threads.shutdown(wait=True)
+        with self._lock:
+            workers = list(self._all)
+            self._all.clear()
+        for worker in workers:
+            worker.stop(grace=2.0)
+
+    def __enter__(self) -> PoolExtractor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InProcessExtractor:
+    """An Extractor without workers (``workers = 0``): no time or memory bounds; for tests and tools."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._limits = limits
+
+    def extract_many(self, files: Sequence[FileInput]) -> list[Extraction]:
+        return [extract_one(file, self._limits) for file in files]
+
+    def close(self) -> None:
+        return None

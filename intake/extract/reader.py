@@ -1,0 +1,140 @@
+"""Recognises a file's type by its bytes, name and declared type, and reads it in this process."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from collections.abc import Callable
+
+from intake.errors import ExtractionFailed
+from intake.extract.base import Extraction, FileInput
+from intake.extract.containers import OLE_MAGIC, TNEF_MAGIC, unpack_msg, unpack_rfc822, unpack_tnef
+from intake.extract.docx import extract_docx
+from intake.extract.limits import Limits
+from intake.extract.pdf import extract_pdf
+from intake.extract.text import extract_html, extract_odt, extract_plain, extract_rtf
+
+DOCX_TYPES = {
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.template",
+    "application/vnd.ms-word.document.macroenabled.12",
+}
+ODT_TYPE = "application/vnd.oasis.opendocument.text"
+
+
+def kind_of(file: FileInput) -> str:
+    """One of pdf, docx, odt, rtf, tnef, msg, rfc822, html, text, or other (not read).
+
+    The leading bytes decide first, because mail clients often send documents as
+    application/octet-stream and with names that do not fit.
+    """
+    data = file.data
+    ext = os.path.splitext(file.filename.lower())[1]
+    ctype = file.content_type.lower().split(";")[0].strip()
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
+    if data.startswith(b"{\\rtf"):
+        return "rtf"
+    if data.startswith(TNEF_MAGIC):
+        return "tnef"
+    if data.startswith(OLE_MAGIC):
+        # Word 97 (.doc) and Excel files are compound files too; only Outlook messages are read.
+        return "msg" if ext == ".msg" or ctype == "application/vnd.ms-outlook" else "other"
+    if data.startswith(b"PK\x03\x04"):
+        return _zip_kind(data, ext, ctype)
+    if ctype == "message/rfc822" or ext == ".eml":
+        return "rfc822"
+    if ctype == "text/html" or ext in (".html", ".htm"):
+        return "html"
+    if ctype.startswith("text/") or ext in (".txt", ".csv", ".md"):
+        return "text"
+    if ext == ".pdf" or ctype == "application/pdf":
+        return "pdf"  # no header: let the PDF reader say why it is broken
+    return "other"
+
+
+def _zip_kind(data: bytes, ext: str, ctype: str) -> str:
+    if ext in (".docx", ".docm", ".dotx") or ctype in DOCX_TYPES:
+        return "docx"
+    if ext == ".odt" or ctype == ODT_TYPE:
+        return "odt"
+    # A zip without a telling name: look at the member names, which costs no decompression.
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return "other"
+    if "word/document.xml" in names:
+        return "docx"
+    if "content.xml" in names and "mimetype" in names:
+        return "odt"
+    return "other"
+
+
+def extract_one(file: FileInput, limits: Limits, depth: int = 0) -> Extraction:
+    """Reads one file in this process; never raises for a bad file.
+
+    Time and memory are not bounded here: the pool's worker processes do that.
+    """
+    if depth > limits.max_depth:
+        return Extraction.failed(f"nested too deep: {depth} > {limits.max_depth}")
+    kind = kind_of(file)
+    try:
+        return _READERS[kind](file, limits, depth)
+    except ExtractionFailed as err:
+        return Extraction.failed(str(err))
+    except MemoryError:
+        return Extraction.failed("out of memory")
+    except RecursionError:
+        return Extraction.failed(f"broken {kind.upper()}: nested too deep")
+    # Parsers of hostile input fail in ways no list of exception types covers; one bad
+    # file must end as a failed extraction with its reason, never as a crash of the caller.
+    except Exception as err:
+        if _out_of_memory(err):
+            return Extraction.failed("out of memory")
+        detail = str(err).splitlines()[0][:120] if str(err).strip() else ""
+        return Extraction.failed(
+            f"broken {kind.upper()}: {type(err).__name__}" + (f": {detail}" if detail else "")
+        )
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """Whether a wrapped error was, underneath, an allocation refused by the worker's memory cap."""
+    seen: set[int] = set()
+    pending: list[object] = [err]
+    while pending:
+        item = pending.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        # zlib reports a refused allocation as zlib.error("... allocate ... buffer"), not MemoryError.
+        if isinstance(item, MemoryError) or "unable to allocate" in str(item).lower():
+            return True
+        pending.extend([item.__cause__, item.__context__, *item.args])
+    return False
+
+
+def _container(
+    unpack: Callable[[bytes], tuple[str, list[FileInput]]],
+) -> Callable[[FileInput, Limits, int], Extraction]:
+    def read(file: FileInput, limits: Limits, depth: int) -> Extraction:
+        text, inner = unpack(file.data)
+        children = [(child, extract_one(child, limits, depth + 1)) for child in inner]
+        return Extraction(status="ok", text=text, children=children)
+
+    return read
+
+
+_READERS: dict[str, Callable[[FileInput, Limits, int], Extraction]] = {
+    "pdf": lambda f, limits, _d: extract_pdf(f.data, limits),
+    "docx": lambda f, limits, _d: extract_docx(f.data, limits),
+    "odt": lambda f, limits, _d: extract_odt(f.data, limits),
+    "rtf": lambda f, _limits, _d: extract_rtf(f.data),
+    "html": lambda f, _limits, _d: extract_html(f.data, f.content_type),
+    "text": lambda f, _limits, _d: extract_plain(f.data, f.content_type),
+    "tnef": _container(unpack_tnef),
+    "msg": _container(unpack_msg),
+    "rfc822": _container(unpack_rfc822),
+    "other": lambda _f, _limits, _d: Extraction.skipped(),
+}

@@ -1,0 +1,136 @@
+"""The committed 22/414 forms read exactly, in DOCX and in PDF; the parts of a DOCX plain text misses."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from intake.extract import FileInput, Limits, extract_one, read_form
+from tests.fixtures.forms.make_forms import EXPECTED, PLACEHOLDER, QUESTIONS
+
+FORMS = Path(__file__).resolve().parent / "fixtures" / "forms"
+
+
+def read(path: Path) -> FileInput:
+    # Mail clients often send documents as octet-stream; the bytes must decide.
+    return FileInput(path.name, "application/octet-stream", path.read_bytes())
+
+
+@pytest.mark.parametrize("suffix", ["docx", "pdf"])
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_form_answers_of_each_fixture_exactly(name: str, suffix: str) -> None:
+    extraction = extract_one(read(FORMS / f"{name}.{suffix}"), Limits())
+    assert extraction.status == "ok", extraction.error
+    assert extraction.text is not None
+    assert read_form(extraction.text, QUESTIONS) == EXPECTED[name]
+
+
+@pytest.mark.parametrize("suffix", ["docx", "pdf"])
+def test_fixture_text_keeps_the_case_number_and_the_boxes(suffix: str) -> None:
+    extraction = extract_one(read(FORMS / f"skjema-nei.{suffix}"), Limits())
+    text = extraction.text or ""
+    assert "Merk skjemaet med «Saksnummer 22/414»" in text
+    assert "☐ Ja, utdyp gjerne" in text and "☒ Nei, utdyp gjerne" in text
+    assert PLACEHOLDER in text  # the unanswered question is still shown as the respondent left it
+    if suffix == "pdf":
+        assert extraction.pages == 2
+
+
+def test_no_question_found_is_none() -> None:
+    assert read_form("Vedlagt følger vårt høringssvar.", QUESTIONS) is None
+    assert read_form("", QUESTIONS) is None
+
+
+def test_placeholder_is_no_answer_and_unchecked_boxes_no_choice() -> None:
+    text = (
+        "1) Kan dere stille dere bak de fem strategiske målene?\n\n"
+        "☐ Ja, utdyp gjerne ☐ Nei, utdyp gjerne ☐ Vet ikke, utdyp gjerne\n\n"
+        "Klikk eller trykk\nher for å skrive inn tekst.\n\n"
+        "4) Andre innspill og tilbakemeldinger?\n\nNei takk."
+    )
+    assert read_form(text, QUESTIONS) == {"q1": {}, "q4": {"text": "Nei takk."}}
+
+
+def test_answer_keeps_paragraphs_and_joins_wrapped_lines() -> None:
+    text = (
+        "2) Har dere tilbakemelding på de fem\nstrategiske målene med målindikatorer?\n"
+        "Første linje\nfortsetter her.\n\n\n   Andre   avsnitt.\n"
+    )
+    assert read_form(text, QUESTIONS) == {"q2": {"text": "Første linje fortsetter her.\n\nAndre avsnitt."}}
+
+
+def test_question_quoted_in_an_earlier_answer_does_not_split_it() -> None:
+    text = (
+        "Kan dere stille dere bak de fem strategiske målene?\n☒ Vet ikke, utdyp gjerne\n"
+        "Vi har ingen andre innspill og tilbakemeldinger her.\n\n"
+        "Har dere tilbakemelding på de fem strategiske målene med målindikatorer?\nJa.\n\n"
+        "Andre innspill og tilbakemeldinger?\nNei."
+    )
+    answers = read_form(text, QUESTIONS)
+    assert answers == {
+        "q1": {"choice": "Vet ikke", "text": "Vi har ingen andre innspill og tilbakemeldinger her."},
+        "q2": {"text": "Ja."},
+        "q4": {"text": "Nei."},
+    }
+
+
+W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+# Word's constructs that plain paragraph text misses, each as Word writes it.
+DOCX_XML = (Path(__file__).resolve().parent / "fixtures" / "docx-constructs.xml").read_text(encoding="utf-8")
+
+
+def _part(root: str, text: str) -> str:
+    return f'<?xml version="1.0"?><w:{root} xmlns:w="{W_NS}"><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:{root}>'
+
+
+def build_docx(document_xml: str = DOCX_XML) -> bytes:
+    """A minimal Word package written by hand, so every construct under test is exactly what Word writes."""
+    main = "application/vnd.openxmlformats-officedocument.wordprocessingml"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/word/document.xml" ContentType="{main}.document.main+xml"/>'
+            f'<Override PartName="/word/header1.xml" ContentType="{main}.header+xml"/>'
+            f'<Override PartName="/word/footer1.xml" ContentType="{main}.footer+xml"/></Types>',
+        )
+        z.writestr(
+            "_rels/.rels",
+            '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="word/document.xml"/></Relationships>',
+        )
+        z.writestr(
+            "word/_rels/document.xml.rels",
+            '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            f'<Relationship Id="rIdH" Type="{rel}/header" Target="header1.xml"/>'
+            f'<Relationship Id="rIdF" Type="{rel}/footer" Target="footer1.xml"/></Relationships>',
+        )
+        z.writestr("word/document.xml", document_xml)
+        z.writestr("word/header1.xml", _part("hdr", "Vår ref. 22/414"))
+        z.writestr("word/footer1.xml", _part("ftr", "Side 1"))
+    return buffer.getvalue()
+
+
+def test_docx_reads_controls_tables_boxes_headers_and_footers() -> None:
+    extraction = extract_one(FileInput("svar.docx", "application/octet-stream", build_docx()), Limits())
+    assert extraction.status == "ok", extraction.error
+    assert (extraction.text or "").split("\n\n") == [
+        "Vår ref. 22/414",
+        "Før satt inn",
+        "Indre blokk",
+        "Inline ☒ valgt",
+        "Celle A",
+        "Celle B",
+        "☒ Gammel boks",
+        "☐ Tom boks",
+        "Anker",
+        "Tekstboks 22/414",
+        "Side 1",
+    ]

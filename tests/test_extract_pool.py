@@ -1,0 +1,86 @@
+"""The worker pool: replaces crashed and stuck workers, serves several threads, stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from intake.config import ExtractSettings
+from intake.extract import FileInput, InProcessExtractor, Limits, PoolExtractor, make_extractor, read_form
+from tests.fixtures.forms.make_forms import EXPECTED, QUESTIONS
+from tests.pdf_builder import make_pdf, text_page
+
+FORMS = Path(__file__).resolve().parent / "fixtures" / "forms"
+LOREM = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore"
+
+
+def forms() -> list[tuple[str, FileInput]]:
+    return [
+        (name, FileInput(f"{name}.{suffix}", "application/octet-stream", (FORMS / f"{name}.{suffix}").read_bytes()))
+        for name in sorted(EXPECTED)
+        for suffix in ("pdf", "docx")
+    ]
+
+
+def test_make_extractor_follows_the_settings() -> None:
+    assert isinstance(make_extractor(ExtractSettings(workers=0)), InProcessExtractor)
+    pool = make_extractor(ExtractSettings(workers=1, timeout_seconds=5))
+    try:
+        assert isinstance(pool, PoolExtractor) and len(pool.worker_pids()) == 1
+    finally:
+        pool.close()
+
+
+def test_a_crashed_worker_is_replaced_and_only_its_file_fails() -> None:
+    with PoolExtractor(1, Limits(timeout_seconds=30)) as pool:
+        (victim,) = pool.worker_pids()
+        slow = FileInput("tung.pdf", "application/pdf", make_pdf([text_page([LOREM] * 60)] * 60))
+        results: list[object] = []
+        runner = threading.Thread(target=lambda: results.extend(pool.extract_many([slow])))
+        runner.start()
+        time.sleep(0.5)
+        # A segmentation fault in a parser's C code looks exactly like this to the pool.
+        os.kill(victim, signal.SIGSEGV)
+        runner.join(timeout=30)
+        assert [r.status for r in results] == ["failed"]  # type: ignore[attr-defined]
+        assert results[0].error == "worker crashed (SIGSEGV)"  # type: ignore[attr-defined]
+        assert pool.worker_pids() != [victim] and len(pool.worker_pids()) == 1
+        name, form = forms()[0]
+        (after,) = pool.extract_many([form])
+        assert read_form(after.text or "", QUESTIONS) == EXPECTED[name]
+
+
+def test_several_threads_share_the_pool_and_get_their_own_results() -> None:
+    inputs = forms()
+    failures: list[str] = []
+
+    def caller(offset: int) -> None:
+        mine = inputs[offset:] + inputs[:offset]
+        for (name, _), result in zip(mine, pool.extract_many([f for _, f in mine]), strict=True):
+            if read_form(result.text or "", QUESTIONS) != EXPECTED[name]:
+                failures.append(f"{name}: {result.status} {result.error}")
+
+    with PoolExtractor(2, Limits(timeout_seconds=30)) as pool:
+        threads = [threading.Thread(target=caller, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert failures == []
+
+
+def test_close_stops_every_worker_and_is_idempotent() -> None:
+    pool = PoolExtractor(2, Limits())
+    pids = pool.worker_pids()
+    assert len(pids) == 2
+    pool.close()
+    pool.close()
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"worker {pid} still runs after close")

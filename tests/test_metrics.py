@@ -1,0 +1,28 @@
+"""Prometheus metrics: counts from the database, timings from this process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import Session
+
+from intake import metrics
+from intake.pipeline import Source, ingest
+from intake.runtime import Runtime
+from tests.builders import make_email
+
+
+def test_metrics_count_messages_flags_and_receipts(rt: Runtime) -> None:
+    when = datetime(2022, 9, 28, 8, 0, tzinfo=UTC)
+    ingest(rt, make_email(), Source(kind="file"), when)
+    ingest(rt, make_email(subject="Høringssvar", sender="a@firma.no"), Source(kind="file"), when)
+    metrics.observe("intake_poll_seconds", 0.25, mailbox="postmottak")
+    with Session(rt.engine) as session:
+        page = metrics.render(session)
+    assert 'intake_messages{status="processed"} 2' in page
+    assert 'intake_flags{flag="unmatched",open="true"} 1' in page
+    assert 'intake_receipts{status="pending"} 2' in page
+    assert 'intake_poll_seconds_count{mailbox="postmottak"}' in page
+    assert "# TYPE intake_process_seconds summary" in page
+    for line in page.splitlines():
+        assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
