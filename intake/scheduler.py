@@ -57,6 +57,9 @@ class Daemon:
         self.rt = rt
         self.stop = stop
         self.started = time.monotonic()
+        # APScheduler logs every run of every job at INFO; the heartbeat and our own lines say
+        # what matters, and its warnings (a job overrunning its interval) still come through.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self.scheduler = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         )
