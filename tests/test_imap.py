@@ -4,56 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlmodel import Session, func, select
 
-from intake import workflows
-from intake.config import Settings, settings_from_dict
-from intake.db import session_scope
 from intake.errors import SourceUnavailable, TokenUnavailable
 from intake.models import MailboxState, Message, Submission
 from intake.runtime import Runtime
 from intake.sources.imap import poll_all, poll_mailbox
 from tests.builders import make_email
-from tests.conftest import REPO
 from tests.dovecot import Dovecot
 
 MakeRt = Callable[..., Runtime]
-
-
-def build_settings(database_url: str, tmp_path: Path, boxes: list[dict[str, Any]]) -> Settings:
-    return settings_from_dict(
-        {
-            "database": {"url": database_url},
-            "storage": {"path": str(tmp_path / "store")},
-            "workflows": {"path": str(REPO / "workflows")},
-            "extract": {"workers": 0},
-            "mailboxes": boxes,
-        },
-        root=tmp_path,
-    )
-
-
-@pytest.fixture
-def make_rt(database_url: str, tmp_path: Path) -> Iterator[MakeRt]:
-    """Opens a Runtime (a process start, as far as the poller can tell) for the given mailboxes."""
-    opened: list[Runtime] = []
-
-    def make(*boxes: dict[str, Any]) -> Runtime:
-        rt = Runtime.open(build_settings(database_url, tmp_path, list(boxes)), extract=False)
-        with session_scope(rt.engine) as session:
-            workflows.sync(session, rt.settings.workflows.path)
-        opened.append(rt)
-        return rt
-
-    yield make
-    for rt in opened:
-        rt.close()
 
 
 def counts(rt: Runtime) -> tuple[int, int]:
@@ -190,16 +155,6 @@ def test_readonly_mode_leaves_the_mailbox_untouched(dovecot: Dovecot, imap_user:
     poll_all(make_rt(dovecot.mailbox_settings(imap_user)))
     # Still \Recent: the folder was only EXAMINEd, which claims nothing, not even that.
     assert dovecot.uids(imap_user) == {1: (b"\\Recent",)}
-
-
-@pytest.fixture
-def own_dovecot(dovecot: Dovecot) -> Iterator[Dovecot]:
-    """A Dovecot of the test's own: for stopping it, and for failed logins, which Dovecot
-    answers ever more slowly from the same address."""
-    server = Dovecot(dovecot.binary)
-    server.start()
-    yield server
-    server.close()
 
 
 def test_connection_cut_mid_fetch_resumes_without_loss_or_doubles(own_dovecot: Dovecot, make_rt: MakeRt) -> None:

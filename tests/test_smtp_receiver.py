@@ -18,8 +18,8 @@ from intake.pipeline import process_message, process_pending
 from intake.runtime import Runtime
 from intake.sources.smtp import SmtpReceiver
 from tests.builders import make_email
+from tests.conftest import build_settings
 from tests.dovecot import free_port
-from tests.test_imap import build_settings
 
 POSTMOTTAK = "postmottak@ehelse.no"
 

@@ -97,8 +97,9 @@ class MailboxWorker:
         self.retry_at = time.monotonic() + delay
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         level = logging.ERROR if isinstance(err, TokenUnavailable) else logging.WARNING
-        log.log(level, "mailbox %s: %s; retrying in %.0f s (attempt %d)", self.box.name, reason, delay,
-                self.backoff.failures)
+        if not reason.startswith(f"mailbox {self.box.name}:"):
+            reason = f"mailbox {self.box.name}: {reason}"
+        log.log(level, "%s; retrying in %.0f s (attempt %d)", reason, delay, self.backoff.failures)
         try:
             cursor.record_poll(self.rt.engine, self.box.name, self.box.folder, reason)
         except SQLAlchemyError as db_err:
