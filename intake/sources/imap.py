@@ -1,8 +1,9 @@
 """Polling an IMAP mailbox folder: fetch what is new since the cursor, store it, then process it.
 
 The order is what keeps mail from being lost or doubled:
-1. the raw bytes of each new message are stored and committed (``store_message``);
-2. only then does the cursor (``MailboxState.last_uid``) move past them;
+1. the raw bytes of each new message are made durable on disk;
+2. their rows are committed together with the cursor (``MailboxState.last_uid``)
+   moved past them, so the cursor never covers a message we do not have;
 3. then the stored messages are processed, and only after that is anything
    done to them on the server (``\\Seen`` or a move, per ``after_processing``).
 A crash between any two steps repeats at most the step in hand, and the
@@ -18,8 +19,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import Any
 
 from imapclient import IMAPClient
@@ -29,11 +28,11 @@ from sqlmodel import Session, select
 from intake.config import MailboxSettings
 from intake.errors import DatabaseUnavailable, SourceUnavailable
 from intake.locks import mailbox_lock
-from intake.mime import normalise_message_id
 from intake.models import Message, utcnow
-from intake.pipeline import Source, process_message, store_message
+from intake.pipeline import Source, process_message
 from intake.runtime import Runtime
 from intake.sources import cursor
+from intake.sources.batch_store import Fetched, header_message_id, store_batch
 from intake.sources.imap_actions import apply_pending
 from intake.sources.imap_connect import connect, disconnect, imap_errors
 
@@ -169,7 +168,7 @@ def poll_connected(
             if stop is not None and stop.is_set():
                 break
             batch = uids[start : start + box.batch_size]
-            last = _fetch_batch(rt, box, client, batch, uidvalidity, last, resync, result, extra_uids, stop)
+            last = _fetch_batch(rt, box, client, batch, uidvalidity, last, resync, result, extra_uids)
             if process:
                 _process(rt, result, stop)
     if process and (stop is None or not stop.is_set()):
@@ -190,40 +189,37 @@ def _fetch_batch(
     resync: bool,
     result: PollResult,
     extra_uids: list[int],
-    stop: threading.Event | None,
 ) -> int:
-    """Fetches and stores one batch; returns the new cursor, which is already committed."""
+    """Fetches and stores one batch; returns the new cursor, committed with the batch's rows."""
     with imap_errors(box, f"fetching {len(batch)} message(s)"):
         fetched: dict[int, dict[bytes, Any]] = client.fetch(batch, FETCH_ITEMS)
-    top = last
+    items: list[Fetched] = []
+    for uid in batch:
+        item = fetched.get(uid)
+        # A message expunged between SEARCH and FETCH is gone; there is nothing to store.
+        if item is None or b"BODY[]" not in item:
+            continue
+        raw = bytes(item[b"BODY[]"])
+        if resync and _known_message_id(rt, box, raw):
+            result.known += 1
+            extra_uids.append(uid)
+            continue
+        items.append(Fetched(uid, raw, _as_utc(item.get(b"INTERNALDATE"))))
+    source = Source(kind="imap", mailbox=box.name, folder=box.folder, uidvalidity=uidvalidity)
+    top = max(batch[-1], last)
     try:
-        for uid in batch:
-            if stop is not None and stop.is_set():
-                break
-            item = fetched.get(uid)
-            # A message expunged between SEARCH and FETCH is gone; nothing to store.
-            if item is not None and b"BODY[]" in item:
-                raw = bytes(item[b"BODY[]"])
-                if resync and _known_message_id(rt, box, raw):
-                    result.known += 1
-                    extra_uids.append(uid)
-                else:
-                    source = Source(kind="imap", mailbox=box.name, folder=box.folder,
-                                    uidvalidity=uidvalidity, uid=uid)
-                    stored = store_message(rt, raw, source, received_at=_as_utc(item.get(b"INTERNALDATE")))
-                    if stored.created:
-                        result.stored += 1
-                        result.message_pks.append(stored.id)
-                    else:
-                        result.known += 1
-                        extra_uids.append(uid)
-                        if stored.status != "processed":
-                            result.message_pks.append(stored.id)
-            top = uid
-    finally:
-        # Only UIDs whose rows are committed are passed; a failure mid-batch keeps the rest for later.
-        if top > last:
-            cursor.advance(rt.engine, box.name, box.folder, uidvalidity, top)
+        stored = store_batch(rt, source, uidvalidity, items, top)
+    except OperationalError as err:
+        raise DatabaseUnavailable(f"database unreachable: {str(err.orig).strip().splitlines()[0]}") from err
+    for one, message in zip(items, stored, strict=True):
+        if message.created:
+            result.stored += 1
+            result.message_pks.append(message.id)
+        else:
+            result.known += 1
+            extra_uids.append(one.uid)
+            if message.status != "processed":
+                result.message_pks.append(message.id)
     return top
 
 
@@ -240,8 +236,7 @@ def _process(rt: Runtime, result: PollResult, stop: threading.Event | None) -> N
 
 def _known_message_id(rt: Runtime, box: MailboxSettings, raw: bytes) -> bool:
     """Whether this mailbox folder already gave us a message with the same Message-ID."""
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
-    message_id = normalise_message_id(str(headers.get("Message-ID", "") or ""))
+    message_id = header_message_id(raw)
     if not message_id:
         return False
     with Session(rt.engine) as session:
