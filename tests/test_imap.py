@@ -232,3 +232,17 @@ def test_xoauth2_reads_the_token_file_and_reports_a_failing_command(
                                    oauth2_token_command="sh -c 'echo refresh token expired >&2; exit 3'")
     with pytest.raises(TokenUnavailable, match="m365: XOAUTH2 token command failed: refresh token expired"):
         poll_mailbox(make_rt(bad), make_rt(bad).settings.mailboxes[0])
+
+
+def test_the_same_bytes_twice_in_the_folder_are_one_message_and_both_copies_are_handled(
+    dovecot: Dovecot, imap_user: str, make_rt: MakeRt
+) -> None:
+    raw = make_email(message_id="<twice@a.no>")
+    dovecot.append_many([raw, make_email(message_id="<other@a.no>"), raw], user=imap_user)
+    rt = make_rt(dovecot.mailbox_settings(imap_user, after_processing="seen"))
+
+    [result] = poll_all(rt)
+
+    assert (result.new, result.stored, result.known, result.processed) == (3, 2, 1, 2)
+    assert counts(rt) == (2, 2)
+    assert all(b"\\Seen" in flags for flags in dovecot.uids(imap_user).values())

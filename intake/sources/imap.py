@@ -218,7 +218,7 @@ def _fetch_batch(
         else:
             result.known += 1
             extra_uids.append(one.uid)
-            if message.status != "processed":
+            if message.status != "processed" and message.id not in result.message_pks:
                 result.message_pks.append(message.id)
     return top
 
