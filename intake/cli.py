@@ -23,6 +23,7 @@ from intake.errors import ConfigError, IntakeError
 from intake.models import Message, utcnow
 from intake.runtime import Runtime
 from intake.serialize import case_json, submissions_json
+from intake.web.users_cli import users_app
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -38,6 +39,7 @@ app.add_typer(workflows_app, name="workflows")
 app.add_typer(submissions_app, name="submissions")
 app.add_typer(cases_app, name="cases")
 app.add_typer(messages_app, name="messages")
+app.add_typer(users_app, name="users")
 
 log = logging.getLogger("intake")
 

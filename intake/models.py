@@ -251,3 +251,16 @@ class AuditLog(SQLModel, table=True):
     entity: str = Field(max_length=32)
     entity_id: int | None = Field(default=None, index=True)
     detail: dict[str, Any] | None = _json()
+
+
+class WebSession(SQLModel, table=True):
+    """A staff login to the review interface; the cookie holds a token whose hash is the key."""
+
+    __tablename__ = "web_sessions"
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(index=True, unique=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _now_ts()
+    last_seen_at: datetime = _now_ts()
+    expires_at: datetime = _ts(index=True)

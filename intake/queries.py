@@ -35,14 +35,16 @@ def list_submissions(
     if mailbox is not None:
         query = query.where(Submission.mailbox == mailbox)
     if search:
-        like = f"%{search.strip().lower()}%"
+        # % and _ typed by a person are literal characters, not wildcards.
+        text = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{text}%"
         query = query.where(
             or_(
-                func.lower(col(Submission.sender)).like(like),
-                func.lower(col(Submission.sender_name)).like(like),
-                func.lower(col(Submission.organisation)).like(like),
-                func.lower(col(Submission.subject)).like(like),
-                func.lower(col(Submission.receipt_ref)).like(like),
+                func.lower(col(Submission.sender)).like(like, escape="\\"),
+                func.lower(col(Submission.sender_name)).like(like, escape="\\"),
+                func.lower(col(Submission.organisation)).like(like, escape="\\"),
+                func.lower(col(Submission.subject)).like(like, escape="\\"),
+                func.lower(col(Submission.receipt_ref)).like(like, escape="\\"),
             )
         )
     order = col(Submission.received_at).desc() if newest_first else col(Submission.received_at)

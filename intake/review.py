@@ -1,0 +1,208 @@
+"""What staff decide about a submission; every change is written to the audit log.
+
+Each function takes the session of the caller's transaction and the acting
+user's name, changes the rows and adds one AuditLog entry. The web routes are a
+thin layer over these.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import make_msgid
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from intake.audit import record
+from intake.errors import IntakeError
+from intake.localtime import oslo_day
+from intake.models import Acknowledgement, Case, Flag, Message, Submission, utcnow
+from intake.receipts import receipt_kind
+
+# Flags that say "we do not know the case"; setting the case by hand answers them.
+CASE_FLAGS = ("unmatched", "unknown_case", "ambiguous_case")
+OUTBOX_LEASE_FIELDS = ("claim_token", "claimed_until", "handoff_at")
+
+
+class ReviewError(IntakeError):
+    """A staff action cannot be done as asked; the message is shown to the user."""
+
+
+def _submission(session: Session, submission_id: int) -> Submission:
+    sub = session.get(Submission, submission_id)
+    if sub is None:
+        raise ReviewError(f"innsending {submission_id} finnes ikke")
+    return sub
+
+
+def _audit(session: Session, actor: str, action: str, entity: str, entity_id: int | None, **detail: Any) -> None:
+    kept = {key: value for key, value in detail.items() if value is not None}
+    record(session, action, entity, entity_id, kept or None, actor=actor)
+
+
+def _resolve(session: Session, sub: Submission, names: tuple[str, ...], actor: str, resolution: str) -> list[str]:
+    flags = session.exec(
+        select(Flag).where(Flag.submission_id == sub.id, col(Flag.name).in_(names), col(Flag.resolved_at).is_(None))
+    ).all()
+    now = utcnow()
+    for flag in flags:
+        flag.resolved_at = now
+        flag.resolved_by = actor
+        flag.resolution = resolution
+        session.add(flag)
+    return [f.name for f in flags]
+
+
+def _touch(session: Session, sub: Submission) -> None:
+    sub.updated_at = utcnow()
+    session.add(sub)
+
+
+def is_late(received_at: datetime, case: Case) -> bool:
+    """Late when received after the deadline day ends in Oslo (the deadline day is inclusive)."""
+    return oslo_day(received_at) > case.deadline
+
+
+def set_case(session: Session, submission_id: int, case_number: str, *, actor: str) -> Submission:
+    """Sets or changes the case by hand; re-decides lateness against the new deadline."""
+    sub = _submission(session, submission_id)
+    case = session.exec(select(Case).where(Case.number == case_number.strip())).first()
+    if case is None:
+        raise ReviewError(f"saken {case_number!r} finnes ikke")
+    before = sub.case_number
+    sub.case_id = case.id
+    sub.case_number = case.number
+    sub.match_source = "manual"
+    sub.late = is_late(sub.received_at, case)
+    resolved = _resolve(session, sub, CASE_FLAGS, actor, f"sak satt til {case.number}")
+    late_flag = session.exec(select(Flag).where(Flag.submission_id == sub.id, Flag.name == "late")).first()
+    if sub.late and late_flag is None:
+        assert sub.id is not None
+        session.add(Flag(submission_id=sub.id, name="late", detail=f"mottatt etter fristen {case.deadline}"))
+    elif not sub.late and late_flag is not None and late_flag.resolved_at is None:
+        resolved += _resolve(session, sub, ("late",), actor, "ikke for sent i den nye saken")
+    _touch(session, sub)
+    _audit(
+        session,
+        actor,
+        "submission.set_case",
+        "submission",
+        sub.id,
+        before=before,
+        after=case.number,
+        late=sub.late,
+        resolved=resolved,
+    )
+    return sub
+
+
+def decide_late(session: Session, submission_id: int, *, accept: bool, actor: str, comment: str = "") -> Submission:
+    """Accepts a late response into the consultation, or rejects it."""
+    sub = _submission(session, submission_id)
+    if not sub.late:
+        raise ReviewError("innsendingen er ikke kommet for sent")
+    sub.decision = "late_accepted" if accept else "late_rejected"
+    _resolve(session, sub, ("late",), actor, "godtatt" if accept else "avvist")
+    _touch(session, sub)
+    _audit(session, actor, "submission." + sub.decision, "submission", sub.id, comment=comment or None)
+    return sub
+
+
+def decide_duplicate(session: Session, submission_id: int, *, keep: bool, actor: str, comment: str = "") -> Submission:
+    """Marks a second response from the same organisation as kept, or superseded (not published)."""
+    sub = _submission(session, submission_id)
+    sub.decision = "duplicate_kept" if keep else "superseded"
+    _resolve(session, sub, ("duplicate_organisation",), actor, "beholdt" if keep else "erstattet")
+    _touch(session, sub)
+    _audit(session, actor, "submission." + sub.decision, "submission", sub.id, comment=comment or None)
+    return sub
+
+
+def mark_reviewed(session: Session, submission_id: int, *, actor: str, comment: str) -> Submission:
+    """Closes the review: every open flag is resolved with the comment."""
+    sub = _submission(session, submission_id)
+    sub.review_status = "reviewed"
+    resolved = _resolve(session, sub, tuple(_open_flag_names(session, sub)), actor, comment.strip() or "gjennomgått")
+    _touch(session, sub)
+    _audit(
+        session,
+        actor,
+        "submission.reviewed",
+        "submission",
+        sub.id,
+        comment=comment.strip() or None,
+        resolved=resolved,
+    )
+    return sub
+
+
+def _open_flag_names(session: Session, sub: Submission) -> list[str]:
+    return list(
+        session.exec(select(Flag.name).where(Flag.submission_id == sub.id, col(Flag.resolved_at).is_(None))).all()
+    )
+
+
+def set_withheld(session: Session, submission_id: int, *, withheld: bool, actor: str, reason: str = "") -> Submission:
+    """Withholds a submission from the publication list (or publishes it again)."""
+    sub = _submission(session, submission_id)
+    sub.withheld = withheld
+    _touch(session, sub)
+    _audit(
+        session,
+        actor,
+        "submission.withheld" if withheld else "submission.published",
+        "submission",
+        sub.id,
+        reason=reason.strip() or None,
+    )
+    return sub
+
+
+def resend_receipt(session: Session, submission_id: int, *, actor: str, from_address: str) -> Acknowledgement:
+    """Puts the receipt back in the outbox with a fresh Message-ID, to be delivered again."""
+    sub = _submission(session, submission_id)
+    ack = session.exec(select(Acknowledgement).where(Acknowledgement.submission_id == sub.id)).first()
+    if ack is None:
+        raise ReviewError("innsendingen har ingen kvittering")
+    if not ack.recipients:
+        raise ReviewError("kvitteringen har ingen mottaker")
+    if ack.status == "sending":
+        raise ReviewError("kvitteringen blir sendt akkurat nå; vent til den er sendt eller feilet")
+    before = ack.status
+    kind = receipt_kind(sub)
+    if kind != ack.kind:
+        # The case or lateness changed since the receipt was written, so its text must be written again.
+        ack.kind = kind
+        ack.subject = ack.body_text = ack.body_html = None
+    domain = from_address.rpartition("@")[2] or None
+    ack.message_id = make_msgid(idstring="kvittering", domain=domain)
+    ack.status = "pending"
+    ack.reason = f"sendes på nytt etter ønske fra {actor}"
+    ack.attempts = 0
+    ack.last_error = None
+    ack.sent_at = None
+    ack.next_attempt_at = utcnow()
+    ack.updated_at = utcnow()
+    # The outbox's lease and hand-off mark would stop a second delivery; a resend is a new delivery.
+    # (Checked by name so this works with and without the outbox's lease columns.)
+    for lease_field in OUTBOX_LEASE_FIELDS:
+        if hasattr(ack, lease_field):
+            setattr(ack, lease_field, None)
+    session.add(ack)
+    _audit(session, actor, "receipt.resend", "submission", sub.id, before=before, message_id=ack.message_id)
+    return ack
+
+
+def requeue_message(session: Session, message_pk: int, *, actor: str) -> Message:
+    """Makes a failed or parked message eligible for processing again, with a fresh attempt count."""
+    message = session.get(Message, message_pk)
+    if message is None:
+        raise ReviewError(f"melding {message_pk} finnes ikke")
+    if message.status not in ("failed", "parked"):
+        raise ReviewError("meldingen er ikke feilet")
+    before = message.status
+    message.status = "stored"
+    message.attempts = 0
+    session.add(message)
+    _audit(session, actor, "message.retry", "message", message.id, before=before, last_error=message.last_error)
+    return message

@@ -1,0 +1,1 @@
+"""The staff review interface: server-rendered pages, downloads and a JSON API."""

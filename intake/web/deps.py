@@ -1,0 +1,149 @@
+"""What every route needs: the runtime, the logged-in staff member, CSRF checks and templates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import jinja2
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+
+from intake.db import session_scope
+from intake.localtime import oslo, oslo_date
+from intake.runtime import Runtime
+from intake.web.auth import COOKIE_NAME, Staff, csrf_ok, load_session
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+FLAG_LABELS = {
+    "late": "For sent",
+    "unmatched": "Uten saksnummer",
+    "unknown_case": "Ukjent sak",
+    "ambiguous_case": "Flere saker",
+    "duplicate_organisation": "Dobbelt svar",
+    "duplicate_message": "Samme e-post igjen",
+    "auto_reply": "Autosvar",
+    "extraction_failed": "Vedlegg uleselig",
+    "suspicious_sender": "Mistenkelig avsender",
+    "unreadable": "Uleselig e-post",
+}
+ACTION_LABELS = {
+    "message.stored": "Melding lagret",
+    "message.failed": "Behandling feilet",
+    "message.parked": "Satt til side etter gjentatte feil",
+    "message.retry": "Behandlet på nytt",
+    "submission.created": "Innsending registrert",
+    "submission.set_case": "Sak endret",
+    "submission.late_accepted": "For sent svar godtatt",
+    "submission.late_rejected": "For sent svar avvist",
+    "submission.superseded": "Markert som erstattet",
+    "submission.duplicate_kept": "Dobbelt svar beholdt",
+    "submission.reviewed": "Markert som gjennomgått",
+    "submission.withheld": "Holdt tilbake fra publisering",
+    "submission.published": "Tatt med i publisering igjen",
+    "receipt.resend": "Kvittering lagt i kø på nytt",
+    "receipt.sent": "Kvittering sendt",
+}
+RECEIPT_LABELS = {
+    "pending": "Venter",
+    "sending": "Sendes",
+    "sent": "Sendt",
+    "suppressed": "Ikke sendt",
+    "failed": "Feilet",
+}
+
+
+class LoginRequired(Exception):
+    """No valid session: pages redirect to the login form, the API answers 401."""
+
+
+class CsrfRejected(Exception):
+    """A form was posted without the session's CSRF token."""
+
+
+def get_rt(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.rt
+    return rt
+
+
+def current_staff(request: Request) -> Staff:
+    rt = get_rt(request)
+    with session_scope(rt.engine) as session:
+        staff = load_session(session, request.cookies.get(COOKIE_NAME))
+    if staff is None:
+        raise LoginRequired()
+    request.state.staff = staff
+    return staff
+
+
+async def posting_staff(request: Request, staff: Annotated[Staff, Depends(current_staff)]) -> Staff:
+    """The staff member behind a form post whose CSRF token matches their session."""
+    form = await request.form()
+    token = form.get("csrf_token")
+    if not csrf_ok(staff, token if isinstance(token, str) else None):
+        raise CsrfRejected()
+    return staff
+
+
+StaffDep = Annotated[Staff, Depends(current_staff)]
+PostDep = Annotated[Staff, Depends(posting_staff)]
+RtDep = Annotated[Runtime, Depends(get_rt)]
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["oslo"] = oslo
+    env.filters["oslo_date"] = oslo_date
+    env.filters["flag_label"] = lambda name: FLAG_LABELS.get(name, name)
+    env.filters["receipt_label"] = lambda status: RECEIPT_LABELS.get(status or "", status or "–")
+    env.filters["size"] = human_size
+    env.filters["action_label"] = lambda action: ACTION_LABELS.get(action, action)
+    return env
+
+
+def human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} kB".replace(".", ",")
+    return f"{size / 1024 / 1024:.1f} MB".replace(".", ",")
+
+
+ENV = _environment()
+
+
+def render(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Renders a page; the base layout gets the staff member, the CSRF token and the current path."""
+    staff: Staff | None = getattr(request.state, "staff", None)
+    page = ENV.get_template(template).render(
+        staff=staff,
+        csrf_token=staff.csrf_token if staff else "",
+        path=request.url.path,
+        flag_labels=FLAG_LABELS,
+        notice=NOTICES.get(request.query_params.get("ok", "")),
+        **context,
+    )
+    return HTMLResponse(page, status_code=status_code)
+
+
+# Confirmation texts after an action, chosen by a short code so no free text is reflected from the URL.
+NOTICES = {
+    "case": "Saken er endret.",
+    "late_accepted": "Det for sene svaret er godtatt.",
+    "late_rejected": "Det for sene svaret er avvist.",
+    "superseded": "Svaret er markert som erstattet.",
+    "duplicate_kept": "Svaret er beholdt.",
+    "reviewed": "Innsendingen er markert som gjennomgått.",
+    "resend": "Kvitteringen er lagt i kø for ny sending.",
+    "withheld": "Innsendingen er holdt tilbake fra publisering.",
+    "published": "Innsendingen tas med i publiseringslisten igjen.",
+    "retry": "Meldingen er behandlet på nytt.",
+    "retry_failed": "Meldingen feilet igjen; se årsaken i listen.",
+}

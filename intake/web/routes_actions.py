@@ -1,0 +1,109 @@
+"""Staff decisions on a submission, posted from its page; each calls one function in intake.review."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import Session
+
+from intake import review
+from intake.db import session_scope
+from intake.web.deps import PostDep, RtDep, render
+
+router = APIRouter(include_in_schema=False)
+Text = Annotated[str, Form()]
+
+
+def _act(request: Request, rt: RtDep, submission_id: int, notice: str, change: Callable[[Session], object]) -> Response:
+    try:
+        with session_scope(rt.engine) as session:
+            change(session)
+    except review.ReviewError as err:
+        return render(
+            request,
+            "error.html",
+            status_code=400,
+            title="Kunne ikke utføres",
+            message=str(err),
+            back=f"/submissions/{submission_id}",
+        )
+    return RedirectResponse(f"/submissions/{submission_id}?ok={notice}#handlinger", status_code=303)
+
+
+@router.post("/submissions/{submission_id}/case")
+def set_case(submission_id: int, request: Request, rt: RtDep, staff: PostDep, case: Text = "") -> Response:
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "case",
+        lambda s: review.set_case(s, submission_id, case, actor=staff.name),
+    )
+
+
+@router.post("/submissions/{submission_id}/late")
+def late(
+    submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
+) -> Response:
+    accept = decision == "accept"
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "late_accepted" if accept else "late_rejected",
+        lambda s: review.decide_late(s, submission_id, accept=accept, actor=staff.name, comment=comment),
+    )
+
+
+@router.post("/submissions/{submission_id}/duplicate")
+def duplicate(
+    submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
+) -> Response:
+    keep = decision == "keep"
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "duplicate_kept" if keep else "superseded",
+        lambda s: review.decide_duplicate(s, submission_id, keep=keep, actor=staff.name, comment=comment),
+    )
+
+
+@router.post("/submissions/{submission_id}/reviewed")
+def reviewed(submission_id: int, request: Request, rt: RtDep, staff: PostDep, comment: Text = "") -> Response:
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "reviewed",
+        lambda s: review.mark_reviewed(s, submission_id, actor=staff.name, comment=comment),
+    )
+
+
+@router.post("/submissions/{submission_id}/resend")
+def resend(submission_id: int, request: Request, rt: RtDep, staff: PostDep) -> Response:
+    sender = rt.settings.smtp.from_address
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "resend",
+        lambda s: review.resend_receipt(s, submission_id, actor=staff.name, from_address=sender),
+    )
+
+
+@router.post("/submissions/{submission_id}/withhold")
+def withhold(
+    submission_id: int, request: Request, rt: RtDep, staff: PostDep, withheld: Text = "yes", reason: Text = ""
+) -> Response:
+    hold = withheld == "yes"
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "withheld" if hold else "published",
+        lambda s: review.set_withheld(s, submission_id, withheld=hold, actor=staff.name, reason=reason),
+    )

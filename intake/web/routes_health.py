@@ -1,0 +1,73 @@
+"""Monitoring, open without a login like any health check: ``/healthz`` (200 or 503 with JSON) and
+``/metrics`` (Prometheus text). Both hold only counts, states and mailbox names, never a person's data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlmodel import Session
+
+from intake import metrics
+from intake.db import check_connection
+from intake.errors import IntakeError
+from intake.runtime import Runtime
+from intake.web.deps import RtDep
+
+router = APIRouter(include_in_schema=False)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if hasattr(value, "model_dump"):
+        return _plain(value.model_dump())
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _mailboxes(rt: Runtime) -> tuple[bool, Any]:
+    """Mailbox health from the sources package when this build has it; healthy when it does not."""
+    try:
+        health: Any = importlib.import_module("intake.sources.health")
+    except ImportError:
+        return True, None
+    report = _plain(health.mailbox_health(rt))
+    items = report if isinstance(report, list) else list(report.values()) if isinstance(report, dict) else []
+    ok = all(not isinstance(i, dict) or i.get("ok", i.get("healthy", True)) is not False for i in items)
+    if isinstance(report, dict) and isinstance(report.get("ok"), bool):
+        ok = report["ok"]
+    return ok, report
+
+
+@router.get("/metrics")
+def metrics_page(rt: RtDep) -> PlainTextResponse:
+    with Session(rt.engine) as session:
+        body = metrics.render(session)
+    return PlainTextResponse(
+        body, media_type="text/plain; version=0.0.4; charset=utf-8", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/healthz")
+def healthz(rt: RtDep) -> JSONResponse:
+    body: dict[str, Any] = {}
+    try:
+        check_connection(rt.engine)
+        body["database"] = {"ok": True}
+    except IntakeError as err:
+        body["database"] = {"ok": False, "error": str(err)}
+    mail_ok, report = _mailboxes(rt)
+    if report is not None:
+        body["mailboxes"] = report
+    body["ok"] = bool(body["database"]["ok"]) and mail_ok
+    return JSONResponse(body, status_code=200 if body["ok"] else 503, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,93 @@
+"""One submission: everything known about it, its audit trail, and downloads of its files."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session, col, or_, select
+
+from intake.db import session_scope
+from intake.models import Acknowledgement, Attachment, AuditLog, Case, Flag, Message, Submission
+from intake.pii import find_identity_numbers
+from intake.web.deps import RtDep, StaffDep, render
+from intake.web.downloads import download
+
+router = APIRouter(include_in_schema=False)
+
+
+def _get(session: Session, submission_id: int) -> Submission:
+    sub = session.get(Submission, submission_id)
+    if sub is None:
+        raise HTTPException(404, "Innsendingen finnes ikke")
+    return sub
+
+
+@router.get("/submissions/{submission_id}", response_class=HTMLResponse)
+def submission_page(submission_id: int, request: Request, rt: RtDep, staff: StaffDep) -> Response:
+    with session_scope(rt.engine) as session:
+        sub = _get(session, submission_id)
+        message = session.get(Message, sub.message_ref)
+        case = session.get(Case, sub.case_id) if sub.case_id is not None else None
+        flags = session.exec(select(Flag).where(Flag.submission_id == sub.id).order_by(col(Flag.created_at))).all()
+        ack = session.exec(select(Acknowledgement).where(Acknowledgement.submission_id == sub.id)).first()
+        attachments = session.exec(
+            select(Attachment).where(Attachment.submission_id == sub.id).order_by(col(Attachment.position))
+        ).all()
+        audit = session.exec(
+            select(AuditLog)
+            .where(
+                or_(
+                    (col(AuditLog.entity) == "submission") & (col(AuditLog.entity_id) == sub.id),
+                    (col(AuditLog.entity) == "message") & (col(AuditLog.entity_id) == sub.message_ref),
+                )
+            )
+            .order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc())
+        ).all()
+        cases = session.exec(select(Case).order_by(col(Case.number))).all()
+        # Where an identity number appears, so staff can withhold or redact before publication.
+        pii = [("E-postteksten", f.masked) for f in find_identity_numbers(sub.body_text)]
+        pii += [(a.filename, f.masked) for a in attachments for f in find_identity_numbers(a.text)]
+        pii += [("Emnefeltet", f.masked) for f in find_identity_numbers(sub.subject)]
+        return render(
+            request,
+            "submission.html",
+            sub=sub,
+            message=message,
+            case=case,
+            flags=flags,
+            ack=ack,
+            attachments=attachments,
+            audit=audit,
+            cases=cases,
+            pii=pii,
+            form_questions=_questions(case),
+            title=f"Innsending {sub.receipt_ref}",
+        )
+
+
+def _questions(case: Case | None) -> dict[str, str]:
+    if case is None or not case.form:
+        return {}
+    questions = case.form.get("questions") or []
+    return {str(q.get("id")): str(q.get("text", "")) for q in questions if isinstance(q, dict)}
+
+
+@router.get("/submissions/{submission_id}/original.eml")
+def original(submission_id: int, rt: RtDep, staff: StaffDep) -> Response:
+    with session_scope(rt.engine) as session:
+        sub = _get(session, submission_id)
+        message = session.get(Message, sub.message_ref)
+        if message is None:
+            raise HTTPException(404, "Originalen finnes ikke")
+        blob, ref = message.blob, sub.receipt_ref
+    return download(rt.store.read(blob), filename=f"{ref}.eml", content_type="message/rfc822")
+
+
+@router.get("/submissions/{submission_id}/attachments/{attachment_id}")
+def attachment(submission_id: int, attachment_id: int, rt: RtDep, staff: StaffDep) -> Response:
+    with session_scope(rt.engine) as session:
+        att = session.get(Attachment, attachment_id)
+        if att is None or att.submission_id != submission_id:
+            raise HTTPException(404, "Vedlegget finnes ikke")
+        blob, filename, content_type = att.blob, att.filename, att.content_type
+    return download(rt.store.read(blob), filename=filename, content_type=content_type)
