@@ -104,18 +104,14 @@ class Daemon:
 
     def _start_web(self) -> None:
         # The web UI is its own part of the project; the daemon runs it when it is installed.
-        if importlib.util.find_spec("intake.web") is None or importlib.util.find_spec("intake.web.app") is None:
+        if importlib.util.find_spec("intake.web") is None or importlib.util.find_spec("intake.web.server") is None:
             return
-        import uvicorn
+        from intake.web.server import build_server
 
-        from intake.web.app import create_app
-
-        settings = self.rt.settings.web
-        config = uvicorn.Config(create_app(self.rt), host=settings.host, port=settings.port,
-                                log_level="warning", access_log=False, lifespan="on")
-        self.web = uvicorn.Server(config)
+        self.web = build_server(self.rt)
         self.web_thread = threading.Thread(target=self.web.run, name="web", daemon=True)
         self.web_thread.start()
+        settings = self.rt.settings.web
         log.info("web UI on http://%s:%s/", settings.host, settings.port)
 
     def _process_pending(self) -> None:
