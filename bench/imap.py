@@ -34,7 +34,9 @@ from intake import workflows  # noqa: E402
 from intake.config import settings_from_dict  # noqa: E402
 from intake.db import make_engine, session_scope, upgrade  # noqa: E402
 from intake.runtime import Runtime  # noqa: E402
-from intake.sources.imap import FETCH_ITEMS, poll_mailbox  # noqa: E402
+from intake.sources import cursor  # noqa: E402
+from intake.sources.imap import FETCH_ITEMS, poll_connected, poll_mailbox  # noqa: E402
+from intake.sources.imap_connect import connect, disconnect  # noqa: E402
 from tests.builders import make_email  # noqa: E402
 from tests.dovecot import PASSWORD, Dovecot, dovecot_binary  # noqa: E402
 
@@ -42,15 +44,16 @@ BATCH = 50
 
 
 def fill_maildir(server: Dovecot, user: str, count: int) -> None:
-    """Drops ``count`` messages straight into the user's Maildir: far faster than APPEND for 20,000."""
-    new = server.mail / user / "new"
+    """Drops ``count`` messages straight into the user's Maildir (``cur``, where mail that has
+    been in a mailbox for a while lives): far faster than APPEND for 20,000."""
+    cur = server.mail / user / "cur"
     for sub in ("new", "cur", "tmp"):
         (server.mail / user / sub).mkdir(parents=True, exist_ok=True)
     stamp = int(time.time())
     for i in range(count):
         raw = make_email(message_id=f"<bench{i}.{user}@bench.example>",
                          body=f"Høringssvar nummer {i}.\n\nMed vennlig hilsen\nBench")
-        (new / f"{stamp}.M{i}P{os.getpid()}.bench").write_bytes(raw.replace(b"\n", b"\r\n"))
+        (cur / f"{stamp}.M{i}P{os.getpid()}.bench:2,").write_bytes(raw.replace(b"\n", b"\r\n"))
     if os.geteuid() == 0:
         owner = pwd.getpwnam("dovecot")
         for path in [server.mail / user, *(server.mail / user).rglob("*")]:
@@ -89,15 +92,27 @@ def runtime(database: str | None, folder: Path, server: Dovecot, user: str) -> R
     return rt
 
 
-def empty_poll_ms(rt: Runtime, rounds: int = 15) -> float:
+def empty_poll_ms(rt: Runtime, rounds: int = 15) -> tuple[float, float]:
+    """Median milliseconds of a poll that finds nothing: as ``poll --once`` does it (connect, log
+    in, poll, log out) and as the daemon does it (over its kept connection)."""
     box = rt.settings.mailboxes[0]
-    times = []
+    fresh, kept = [], []
     for _ in range(rounds):
         started = time.perf_counter()
         result = poll_mailbox(rt, box)
-        times.append(time.perf_counter() - started)
+        fresh.append(time.perf_counter() - started)
         assert result.new == 0, result
-    return statistics.median(times) * 1000
+    client = connect(box)
+    try:
+        for _ in range(rounds):
+            started = time.perf_counter()
+            result = poll_connected(rt, box, client)
+            cursor.record_poll(rt.engine, box.name, box.folder)
+            kept.append(time.perf_counter() - started)
+            assert result.new == 0, result
+    finally:
+        disconnect(client)
+    return statistics.median(fresh) * 1000, statistics.median(kept) * 1000
 
 
 def main() -> None:
@@ -151,15 +166,18 @@ def main() -> None:
 
     n = args.messages
     ratio = floor / stored
-    growth = big_empty / small_empty
+    growth = big_empty[0] / small_empty[0]
+    kept_growth = big_empty[1] / small_empty[1]
     print(f"database: {args.database or 'sqlite (fresh file)'}; batch size {BATCH}")
     print(f"bare imapclient fetch of {n}: {n / floor:8.0f} msg/s  ({floor:.2f} s)")
     print(f"IMAP into the database:     {n / stored:8.0f} msg/s  ({stored:.2f} s)  = {ratio:.2f}x the bare fetch"
           f"  (target >= 0.70) {'ok' if ratio >= 0.7 else 'MISSED'}")
     print(f"... and processed too:      {n / processed:8.0f} msg/s  ({processed:.2f} s)")
-    print(f"empty poll, {n:>6} messages: {small_empty:7.1f} ms (median of 15)")
-    print(f"empty poll, {args.big:>6} messages: {big_empty:7.1f} ms (median of 15)  = {growth:.2f}x"
-          f"  (target <= 1.50) {'ok' if growth <= 1.5 else 'MISSED'}")
+    print(f"empty poll, {n:>6} messages: {small_empty[0]:7.1f} ms new connection, "
+          f"{small_empty[1]:6.1f} ms kept connection (medians of 15)")
+    print(f"empty poll, {args.big:>6} messages: {big_empty[0]:7.1f} ms new connection, "
+          f"{big_empty[1]:6.1f} ms kept connection  = {growth:.2f}x / {kept_growth:.2f}x"
+          f"  (target <= 1.50) {'ok' if max(growth, kept_growth) <= 1.5 else 'MISSED'}")
 
 
 if __name__ == "__main__":

@@ -2,18 +2,16 @@
 
 ``store_message`` pays two file syncs and a database commit per message,
 which caps a poll at a few dozen messages a second on an ordinary disk. Here
-the blobs of a batch are written by a few threads at once (the file system
-merges their syncs into shared journal commits), then every row of the batch
-and the advanced cursor are committed in one transaction. So the cursor still
+the blobs of a batch are made durable together (``RawStore.put_many``: two
+file-system syncs for the whole batch), then every row of the batch and the
+advanced cursor are committed in one transaction. So the cursor still
 moves only with the rows it covers, and a crash still loses nothing: the bytes
 are durable before any row names them, and uncommitted UIDs are fetched again.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
@@ -30,27 +28,12 @@ from intake.pipeline import Source, StoredMessage, store_message
 from intake.runtime import Runtime
 from intake.sources import cursor
 
-WRITERS = 8
-
 
 @dataclass(frozen=True)
 class Fetched:
     uid: int
     raw: bytes
     received_at: datetime
-
-
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _writers() -> ThreadPoolExecutor:
-    """The writer threads, made once: starting threads per batch costs more than the writes."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="blob-writer")
-        return _pool
 
 
 def header_message_id(raw: bytes) -> str | None:
@@ -69,7 +52,7 @@ def store_batch(
     process stores the same bytes in the same moment.
     """
     assert source.mailbox is not None and source.folder is not None
-    blobs = list(_writers().map(rt.store.put, [item.raw for item in items]))
+    blobs = rt.store.put_many([item.raw for item in items])
     try:
         return _commit(rt, source, uidvalidity, items, blobs, cursor_to)
     except IntegrityError:

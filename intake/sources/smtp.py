@@ -61,7 +61,10 @@ class IntakeHandler:
         log.info("receiver: stored message %s (%d bytes) from %s for %s", stored.id, len(raw),
                  envelope.mail_from, ", ".join(envelope.rcpt_tos))
         if self.on_stored is not None and stored.created:
-            self.on_stored(stored.id)
+            try:
+                self.on_stored(stored.id)
+            except Exception as err:  # the message is safe; processing it later is process_pending's job
+                log.warning("receiver: message %s stored, processing deferred: %s", stored.id, err)
         return f"250 2.0.0 OK stored as {stored.id}"
 
 
