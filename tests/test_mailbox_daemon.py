@@ -154,3 +154,15 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
         assert step / 2 <= delay <= step
     backoff.reset()
     assert backoff.next_delay() <= 1
+
+
+def test_health_answers_without_the_database(tmp_path: Path) -> None:
+    from tests.conftest import build_settings
+
+    rt = Runtime.open(build_settings("postgresql+psycopg://nobody@127.0.0.1:1/none", tmp_path,
+                                     [{"name": "postmottak", "host": "127.0.0.1", "password": "x"}]), extract=False)
+    try:
+        [health] = mailbox_health(rt)
+    finally:
+        rt.close()
+    assert not health["healthy"] and health["problem"].startswith("database unreachable: ")

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from intake.config import MailboxSettings
@@ -33,8 +34,17 @@ def mailbox_health(rt: Runtime, *, started_at: datetime | None = None) -> list[d
     ``started_at`` (the daemon's start) keeps a mailbox that has simply not been
     polled yet from counting as stale during its first intervals.
     """
-    with Session(rt.engine) as session:
-        states = {(s.mailbox, s.folder): s for s in session.exec(select(MailboxState)).all()}
+    try:
+        with Session(rt.engine) as session:
+            states = {(s.mailbox, s.folder): s for s in session.exec(select(MailboxState)).all()}
+    except SQLAlchemyError as err:
+        # A health check must answer, not fail: without the database nothing can be said to work.
+        reason = "database unreachable: " + (str(getattr(err, "orig", None) or err).strip().splitlines() or ["?"])[0]
+        return [
+            {"name": box.name, "folder": box.folder, "last_poll_at": None, "last_success_at": None,
+             "last_error": reason, "last_error_at": None, "healthy": False, "problem": reason}
+            for box in rt.settings.mailboxes
+        ]
     now = utcnow()
     out = []
     for box in rt.settings.mailboxes:

@@ -143,7 +143,6 @@ def poll_connected(
     except OperationalError as err:
         raise DatabaseUnavailable(f"database unreachable: {str(err.orig).strip().splitlines()[0]}") from err
     last = state.last_uid
-    resync = False
     if state.uidvalidity != uidvalidity:
         if state.uidvalidity is not None:
             # The server renumbered the folder (rebuilt, restored, recreated): every UID is new to
@@ -152,7 +151,6 @@ def poll_connected(
                 "mailbox %s: folder %s UIDVALIDITY changed from %s to %s; reading the folder again",
                 box.name, box.folder, state.uidvalidity, uidvalidity,
             )
-            resync = True
         cursor.reset(rt.engine, box.name, box.folder, uidvalidity)
         last = 0
     # UIDNEXT says whether anything arrived without a SEARCH, so an empty poll costs the same
@@ -164,6 +162,9 @@ def poll_connected(
         # "N:*" always matches the highest UID, even when it is below N.
         uids = sorted(uid for uid in found if uid > last)
         result.new = len(uids)
+        # Asked of the database rather than remembered, so a reread cut short by a lost
+        # connection still checks Message-IDs when it resumes.
+        resync = bool(uids) and _renumbered(rt, box, uidvalidity)
         for start in range(0, len(uids), box.batch_size):
             if stop is not None and stop.is_set():
                 break
@@ -200,7 +201,7 @@ def _fetch_batch(
         if item is None or b"BODY[]" not in item:
             continue
         raw = bytes(item[b"BODY[]"])
-        if resync and _known_message_id(rt, box, raw):
+        if resync and _known_message_id(rt, box, raw, uidvalidity):
             result.known += 1
             extra_uids.append(uid)
             continue
@@ -234,15 +235,27 @@ def _process(rt: Runtime, result: PollResult, stop: threading.Event | None) -> N
             result.processed += 1
 
 
-def _known_message_id(rt: Runtime, box: MailboxSettings, raw: bytes) -> bool:
-    """Whether this mailbox folder already gave us a message with the same Message-ID."""
+def _renumbered(rt: Runtime, box: MailboxSettings, uidvalidity: int) -> bool:
+    """Whether this folder gave us messages under an earlier UIDVALIDITY (it was rebuilt)."""
+    with Session(rt.engine) as session:
+        found = session.exec(
+            select(Message.id).where(
+                Message.mailbox == box.name, Message.folder == box.folder, Message.uidvalidity != uidvalidity
+            ).limit(1)
+        ).first()
+    return found is not None
+
+
+def _known_message_id(rt: Runtime, box: MailboxSettings, raw: bytes, uidvalidity: int) -> bool:
+    """Whether this folder gave us the same Message-ID before it was renumbered."""
     message_id = header_message_id(raw)
     if not message_id:
         return False
     with Session(rt.engine) as session:
         found = session.exec(
             select(Message.id).where(
-                Message.message_id == message_id, Message.mailbox == box.name, Message.folder == box.folder
+                Message.message_id == message_id, Message.mailbox == box.name, Message.folder == box.folder,
+                Message.uidvalidity != uidvalidity,
             )
         ).first()
     return found is not None
