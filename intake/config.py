@@ -98,7 +98,7 @@ class WebSettings(Section):
 class ExtractSettings(Section):
     workers: int = Field(default=2, ge=0)
     timeout_seconds: float = Field(default=60.0, gt=0)
-    memory_mb: int = Field(default=1024, ge=64)
+    memory_mb: int = Field(default=1024, ge=192)
     max_pages: int = Field(default=500, ge=1)
     max_uncompressed_mb: int = Field(default=200, ge=1)
     max_compression_ratio: int = Field(default=100, ge=1)

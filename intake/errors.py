@@ -44,3 +44,7 @@ class TokenUnavailable(SourceUnavailable):
 
 class ExtractionFailed(PermanentError):
     """An attachment could not be read; the message is the short reason shown to staff."""
+
+
+class ExtractorUnavailable(TemporaryError):
+    """No extraction worker process could be started."""

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from intake.extract import FileInput, Limits, extract_one, read_form
+from tests.conftest import SHARED, need
 from tests.fixtures.forms.make_forms import EXPECTED, PLACEHOLDER, QUESTIONS
 
 FORMS = Path(__file__).resolve().parent / "fixtures" / "forms"
@@ -37,6 +38,20 @@ def test_fixture_text_keeps_the_case_number_and_the_boxes(suffix: str) -> None:
     assert PLACEHOLDER in text  # the unanswered question is still shown as the respondent left it
     if suffix == "pdf":
         assert extraction.pages == 2
+
+
+def test_the_real_response_in_the_seeds_reads() -> None:
+    # Text another PDF reader made of a real response: a blank line after every line, page breaks.
+    seeds = sorted((SHARED / "seeds").glob("003_*.txt"))
+    if not seeds:
+        need("shared seeds", "003_*.txt is missing")
+    answers = read_form(seeds[0].read_text(encoding="utf-8"), QUESTIONS)
+    assert answers is not None
+    assert answers["q1"]["choice"] == "Ja"
+    assert answers["q1"]["text"].startswith("Legemiddelverket stiller seg bak de fem strategiske målene")
+    assert answers["q2"]["text"].startswith("Mål 1: Aktiv medvirkning i egen og næres helse")
+    assert answers["q2"]["text"].endswith("kommunikasjonsstandarder på tvers av helsesektoren.")
+    assert answers["q3"] == {} and answers["q4"] == {}
 
 
 def test_no_question_found_is_none() -> None:

@@ -8,7 +8,10 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from intake.config import ExtractSettings
+from intake.errors import ExtractorUnavailable
 from intake.extract import FileInput, InProcessExtractor, Limits, PoolExtractor, make_extractor, read_form
 from tests.fixtures.forms.make_forms import EXPECTED, QUESTIONS
 from tests.pdf_builder import make_pdf, text_page
@@ -47,10 +50,16 @@ def test_a_crashed_worker_is_replaced_and_only_its_file_fails() -> None:
         runner.join(timeout=30)
         assert [r.status for r in results] == ["failed"]  # type: ignore[attr-defined]
         assert results[0].error == "worker crashed (SIGSEGV)"  # type: ignore[attr-defined]
-        assert pool.worker_pids() != [victim] and len(pool.worker_pids()) == 1
         name, form = forms()[0]
         (after,) = pool.extract_many([form])
         assert read_form(after.text or "", QUESTIONS) == EXPECTED[name]
+        assert pool.worker_pids() != [victim] and len(pool.worker_pids()) == 1
+
+
+def test_a_pool_whose_workers_cannot_start_fails_at_once() -> None:
+    # 16 MiB of address space is less than the interpreter itself needs: the worker dies at start.
+    with pytest.raises(ExtractorUnavailable, match="did not start"):
+        PoolExtractor(1, Limits(memory_mb=16))
 
 
 def test_several_threads_share_the_pool_and_get_their_own_results() -> None:

@@ -6,8 +6,11 @@ the inner files in turn, one level deeper.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email
 import email.policy
+import quopri
 from email.message import EmailMessage, Message
 
 import olefile
@@ -95,10 +98,15 @@ def unpack_rfc822(data: bytes) -> tuple[str, list[FileInput]]:
     plain = ""
     html = ""
     files: list[FileInput] = []
-    for part in message.walk():
-        if part.is_multipart():
-            continue
+    for part in _leaves(message):
         filename = part.get_filename()
+        if part.get_content_type() == "message/rfc822":
+            # An attached message is a file of its own, read one level deeper, not merged into this one.
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                raw = _undo_transfer_encoding(inner[0].as_bytes(), str(part.get("Content-Transfer-Encoding", "")))
+                files.append(FileInput(filename or "message.eml", "message/rfc822", raw))
+            continue
         disposition = part.get_content_disposition()
         if not filename and disposition != "attachment" and part.get_content_maintype() == "text":
             if part.get_content_type() == "text/html":
@@ -117,6 +125,28 @@ def unpack_rfc822(data: bytes) -> tuple[str, list[FileInput]]:
         plain if plain.strip() or not html else (extract_html(html.encode("utf-8"), "text/html").text or "")
     )
     return tidy("\n".join(lines) + "\n\n" + body), files
+
+
+def _undo_transfer_encoding(raw: bytes, encoding: str) -> bytes:
+    """The attached message's bytes where its sender encoded them anyway (RFC 2046 forbids it; some do)."""
+    encoding = encoding.strip().lower()
+    try:
+        if encoding == "base64":
+            return base64.b64decode(b"".join(raw.split()))
+        if encoding == "quoted-printable":
+            return quopri.decodestring(raw.lstrip(b"\r\n"))
+    except (binascii.Error, ValueError):
+        return raw
+    return raw
+
+
+def _leaves(message: Message) -> list[Message]:
+    """The message's non-multipart parts in order, with attached messages kept whole."""
+    if message.get_content_type() == "message/rfc822" or not message.is_multipart():
+        return [message]
+    payload = message.get_payload()
+    parts = payload if isinstance(payload, list) else []
+    return [leaf for part in parts if isinstance(part, Message) for leaf in _leaves(part)]
 
 
 def _part_text(part: Message) -> str:

@@ -28,6 +28,8 @@ _BOX = re.compile(f"([{BOX_GLYPHS}])\\s*([^{BOX_GLYPHS}]*)")
 # The printed question ends at a question mark or colon closing its line.
 _QUESTION_END = re.compile(r"[?:][ \t]*(?:\n|$)")
 _INVISIBLE = {"\u00ad", "\u200b", "\u200c", "\u200d", "\ufeff"}
+# How far past its matched start a question's closing mark is looked for.
+_QUESTION_REACH = 300
 # At most this much (a number such as "12) ") may stand before a question on its line.
 _NUMBER_ROOM = 6
 
@@ -92,11 +94,17 @@ def _line_start(text: str, offset: int) -> int:
 
 
 def _question_end(text: str, end: int, limit: int) -> int:
-    """The end of the printed question: its closing ?/: at a line end, else the end of its paragraph."""
+    """The end of the printed question: its closing ?/: at a line end, else the end of its paragraph.
+
+    Some PDF writers put a blank line after every line, so a question's closing mark is
+    looked for a little past its paragraph too, but never past a line of checkboxes.
+    """
     paragraph_end = text.find("\n\n", end, limit)
     if paragraph_end < 0:
         paragraph_end = limit
-    closing = _QUESTION_END.search(text, end, paragraph_end)
+    reach = min(limit, end + _QUESTION_REACH)
+    boxes = _BOX.search(text, end, reach)
+    closing = _QUESTION_END.search(text, end, boxes.start() if boxes else reach)
     return closing.end() if closing else paragraph_end
 
 

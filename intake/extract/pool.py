@@ -11,6 +11,7 @@ ends it; either way the file is marked failed and a fresh worker takes its place
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import queue
 import resource
@@ -21,11 +22,18 @@ from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
+from intake.errors import ExtractorUnavailable
 from intake.extract.base import Extraction, FileInput
 from intake.extract.limits import MIB, Limits
 from intake.extract.reader import extract_one
 
+log = logging.getLogger(__name__)
 _PRELOAD = ["intake.extract.reader"]
+READY = "ready"
+# A worker that has not said it is ready by then will not: its start failed.
+START_TIMEOUT = 30.0
+# Room above the idle worker's own size that the smallest useful memory limit leaves for a file.
+HEADROOM = 64 * MIB
 
 
 def _serve(conn: Connection, limits: Limits) -> None:
@@ -36,7 +44,13 @@ def _serve(conn: Connection, limits: Limits) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
+    at_rest = _address_space()
+    if cap < at_rest + HEADROOM:
+        # A cap the idle worker already nearly fills would fail every file; say so once, at start.
+        conn.send(f"memory limit {cap // MIB} MiB is below what a worker needs ({(at_rest + HEADROOM) // MIB} MiB)")
+        return
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    conn.send(READY)
     while True:
         try:
             file = conn.recv()
@@ -45,6 +59,12 @@ def _serve(conn: Connection, limits: Limits) -> None:
         if file is None:
             return
         conn.send(extract_one(file, limits))
+
+
+def _address_space() -> int:
+    """This process's virtual memory size in bytes, which is what RLIMIT_AS limits."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[0]) * resource.getpagesize()
 
 
 class _Worker:
@@ -59,6 +79,14 @@ class _Worker:
         self.process.start()
         # The child holds its own copy; closing ours lets EOF reach us when it dies.
         theirs.close()
+        try:
+            answer = ours.recv() if ours.poll(START_TIMEOUT) else None
+        except (EOFError, OSError):
+            answer = None
+        if answer != READY:
+            reason = answer if isinstance(answer, str) else self._death()
+            self.kill()
+            raise ExtractorUnavailable(f"an extraction worker did not start: {reason}")
 
     def run(self, file: FileInput, timeout: float) -> tuple[Extraction, bool]:
         """The file's extraction, and whether this worker is still fit for the next file."""
@@ -107,36 +135,49 @@ class PoolExtractor:
     """
 
     def __init__(self, workers: int, limits: Limits) -> None:
+        """Starts the workers now, so a pool that cannot work fails at start (ExtractorUnavailable)."""
         if workers < 1:
             raise ValueError("a pool needs at least one worker")
         self._limits = limits
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(_PRELOAD)
-        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        # One entry per slot: an idle worker, or None where a worker died and none replaces it yet.
+        self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
         self._all: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
-        for _ in range(workers):
-            self._add()
+        try:
+            for _ in range(workers):
+                self._idle.put(self._start())
+        except ExtractorUnavailable:
+            self._stop_all()
+            raise
         self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="extract")
 
-    def _add(self) -> None:
+    def _start(self) -> _Worker:
         worker = _Worker(self._context, self._limits)
         with self._lock:
             self._all.add(worker)
-        self._idle.put(worker)
+        return worker
 
     def _run(self, file: FileInput) -> Extraction:
         worker = self._idle.get()
+        if worker is None:
+            # The replacement is started by the thread that needs it, so a failing start
+            # costs that file, not a thread blocked forever on an empty pool.
+            try:
+                worker = self._start()
+            except ExtractorUnavailable as err:
+                self._idle.put(None)
+                return Extraction.failed(str(err))
         result, fit = worker.run(file, self._limits.timeout_seconds)
         if fit:
             self._idle.put(worker)
             return result
         with self._lock:
             self._all.discard(worker)
-            closed = self._closed
-        if not closed:
-            self._add()
+        self._idle.put(None)
+        log.warning("extraction of %r stopped its worker: %s; a new one takes its place", file.filename, result.error)
         return result
 
     def extract_many(self, files: Sequence[FileInput]) -> list[Extraction]:
@@ -156,6 +197,9 @@ class PoolExtractor:
                 return
             self._closed = True
         self._threads.shutdown(wait=True)
+        self._stop_all()
+
+    def _stop_all(self) -> None:
         with self._lock:
             workers = list(self._all)
             self._all.clear()

@@ -20,6 +20,7 @@ DOCX_TYPES = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.template",
     "application/vnd.ms-word.document.macroenabled.12",
 }
+DOCX_EXTENSIONS = (".docx", ".docm", ".dotx")
 ODT_TYPE = "application/vnd.oasis.opendocument.text"
 
 
@@ -32,7 +33,7 @@ def kind_of(file: FileInput) -> str:
     data = file.data
     ext = os.path.splitext(file.filename.lower())[1]
     ctype = file.content_type.lower().split(";")[0].strip()
-    if b"%PDF-" in data[:1024]:
+    if data.startswith(b"%PDF-"):
         return "pdf"
     if data.startswith(b"{\\rtf"):
         return "rtf"
@@ -45,17 +46,25 @@ def kind_of(file: FileInput) -> str:
         return _zip_kind(data, ext, ctype)
     if ctype == "message/rfc822" or ext == ".eml":
         return "rfc822"
+    # Some writers put junk before the header; a PDF reader accepts it within the first kilobyte.
+    if b"%PDF-" in data[:1024]:
+        return "pdf"
     if ctype == "text/html" or ext in (".html", ".htm"):
         return "html"
     if ctype.startswith("text/") or ext in (".txt", ".csv", ".md"):
         return "text"
+    # Named as a readable type but without its header: the reader says why it is broken.
     if ext == ".pdf" or ctype == "application/pdf":
-        return "pdf"  # no header: let the PDF reader say why it is broken
+        return "pdf"
+    if ext in DOCX_EXTENSIONS or ctype in DOCX_TYPES:
+        return "docx"
+    if ext == ".odt" or ctype == ODT_TYPE:
+        return "odt"
     return "other"
 
 
 def _zip_kind(data: bytes, ext: str, ctype: str) -> str:
-    if ext in (".docx", ".docm", ".dotx") or ctype in DOCX_TYPES:
+    if ext in DOCX_EXTENSIONS or ctype in DOCX_TYPES:
         return "docx"
     if ext == ".odt" or ctype == ODT_TYPE:
         return "odt"

@@ -1,0 +1,153 @@
+"""Extraction speed: pages per second in-process and through the worker pool, printed as a table.
+
+Sets: the committed response forms (tests/fixtures/forms) and the readable PDFs of the
+shared corpus (../shared/corpus/documents). Targets: the pool's overhead over in-process
+extraction at most 15 % on the three-page form, and two workers at least 1.7 times the
+single-process rate on a batch of 100 forms.
+
+Wall time depends on what else the machine runs, so the table also gives the CPU time
+spent (this process plus the pool's workers), which does not; the load average is
+printed with it. Run ``python bench/extract.py`` (``--quick`` for fewer repetitions).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from intake.extract import Extraction, FileInput, Limits, PoolExtractor, extract_one  # noqa: E402
+
+FORMS = ROOT / "tests" / "fixtures" / "forms"
+CORPUS = ROOT.parent / "shared" / "corpus" / "documents"
+LIMITS = Limits(timeout_seconds=120)
+TICKS = os.sysconf("SC_CLK_TCK")
+
+Run = Callable[[], list[Extraction]]
+
+
+@dataclass
+class Measure:
+    wall: float
+    cpu: float
+    results: list[Extraction]
+
+
+def load(paths: Sequence[Path]) -> list[FileInput]:
+    return [FileInput(p.name, "application/octet-stream", p.read_bytes()) for p in paths]
+
+
+def pages_of(results: Sequence[Extraction]) -> int:
+    # A DOCX has no pages of its own; it counts as one, like a short form.
+    return sum(r.pages or 1 for r in results if r.status == "ok")
+
+
+def workers_cpu(pool: PoolExtractor | None) -> float:
+    """CPU seconds used so far by the pool's worker processes (from /proc; they are not our children)."""
+    if pool is None:
+        return 0.0
+    total = 0
+    for pid in pool.worker_pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
+def measure(run: Run, pool: PoolExtractor | None) -> Measure:
+    cpu_before = time.process_time() + workers_cpu(pool)
+    started = time.perf_counter()
+    results = run()
+    wall = time.perf_counter() - started
+    return Measure(wall, time.process_time() + workers_cpu(pool) - cpu_before, results)
+
+
+def compared(first: tuple[Run, PoolExtractor | None], second: tuple[Run, PoolExtractor | None],
+             repeat: int) -> tuple[Measure, Measure]:
+    """Medians of two ways, run in turns so that other load on the machine hits both alike."""
+    a = [b for _ in range(repeat) for b in (measure(*first), measure(*second))]
+    firsts, seconds = a[0::2], a[1::2]
+
+    def median(ms: list[Measure]) -> Measure:
+        return Measure(statistics.median(m.wall for m in ms), statistics.median(m.cpu for m in ms), ms[-1].results)
+
+    return median(firsts), median(seconds)
+
+
+def in_process(files: Sequence[FileInput]) -> Run:
+    return lambda: [extract_one(f, LIMITS) for f in files]
+
+
+def one_by_one(pool: PoolExtractor, files: Sequence[FileInput]) -> Run:
+    """Through the pool, one file per call: what a single message with one attachment costs."""
+    return lambda: [pool.extract_many([f])[0] for f in files]
+
+
+def batch(pool: PoolExtractor, files: Sequence[FileInput]) -> Run:
+    return lambda: pool.extract_many(files)
+
+
+def row(name: str, files: int, m: Measure, base: Measure | None, note: str = "") -> str:
+    pages = pages_of(m.results)
+    versus = f"{base.wall / m.wall:5.2f}×" if base else "    - "
+    return (f"| {name:44s} | {files:5d} | {pages:5d} | {m.wall:7.2f} | {pages / m.wall:7.1f} | {versus} "
+            f"| {m.cpu:6.2f} | {note}")
+
+
+def main(argv: list[str]) -> int:
+    repeat = 3 if "--quick" in argv else 7
+    three_page = load([FORMS / "skjema-lang.pdf"])
+    forms = load(sorted(FORMS.glob("skjema-*.pdf")) + sorted(FORMS.glob("skjema-*.docx")))
+    hundred = [forms[n % len(forms)] for n in range(100)]
+    corpus = load(sorted(CORPUS.rglob("*.pdf"))) if CORPUS.is_dir() else []
+
+    print(f"load average at the start: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print("| set / mode" + " " * 35 + "| files | pages |  wall s | pages/s | vs in-p |  cpu s | note")
+    print("|" + "-" * 46 + "|-------|-------|---------|---------|---------|--------|------")
+    missed = []
+    with PoolExtractor(1, LIMITS) as one, PoolExtractor(2, LIMITS) as two:
+        # Warm both pools and this process, so start-up and first imports are not measured.
+        one.extract_many(forms)
+        two.extract_many(forms + forms)
+        in_process(forms)()
+
+        base, pooled = compared((in_process(three_page * 4), None), (one_by_one(one, three_page * 4), one), repeat)
+        print(row("3-page form ×4, in-process", 4, base, None))
+        wall = (pooled.wall / base.wall - 1) * 100
+        cpu = (pooled.cpu / base.cpu - 1) * 100
+        if wall > 15:
+            missed.append(f"pool overhead {wall:.1f} % > 15 %")
+        print(row("3-page form ×4, pool of 1, one file per call", 4, pooled, base,
+                  f"overhead {wall:+.1f} % wall, {cpu:+.1f} % cpu (target ≤ 15 %)"))
+
+        base, pooled = compared((in_process(hundred), None), (batch(two, hundred), two), max(1, repeat // 2))
+        speedup = base.wall / pooled.wall
+        if speedup < 1.7:
+            missed.append(f"2-worker speed-up {speedup:.2f}× < 1.7×")
+        print(row("100 forms, in-process", 100, base, None))
+        print(row("100 forms, pool of 2", 100, pooled, base, f"speed-up {speedup:.2f}× (target ≥ 1.7×)"))
+
+        if corpus:
+            base = measure(in_process(corpus), None)
+            failed = sum(r.status != "ok" for r in base.results)
+            print(row("corpus PDFs, in-process", len(corpus), base, None, f"{failed} not readable"))
+            print(row("corpus PDFs, pool of 1", len(corpus), measure(batch(one, corpus), one), base))
+            print(row("corpus PDFs, pool of 2", len(corpus), measure(batch(two, corpus), two), base))
+    print(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}"
+          " (other work on the machine takes cores from the pool's workers and lowers its speed-up)")
+    for failure in missed:
+        print(f"target missed: {failure}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
