@@ -85,6 +85,10 @@ class MailboxWorker:
         except (IntakeError, SQLAlchemyError) as err:
             self._failed(err)
             return False
+        except Exception as err:  # the daemon's boundary: a surprise from a library must not stop polling
+            log.exception("mailbox %s: unexpected error while polling", self.box.name)
+            self._failed(err)
+            return False
         if self.backoff.failures:
             log.info("mailbox %s: polling again after %d failed attempt(s)", self.box.name, self.backoff.failures)
         self.backoff.reset()
