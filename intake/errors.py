@@ -38,6 +38,10 @@ class DatabaseUnavailable(TemporaryError):
     """The database could not be reached."""
 
 
+class TokenUnavailable(SourceUnavailable):
+    """An XOAUTH2 access token could not be read or refreshed; the mailbox cannot log in."""
+
+
 class ExtractionFailed(PermanentError):
     """An attachment could not be read; the message is the short reason shown to staff."""
 

@@ -115,6 +115,8 @@ class Message(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = _text()
     processed_at: datetime | None = _ts(nullable=True)
+    # When after_processing (seen / move) was done on the IMAP server; null until then.
+    imap_done_at: datetime | None = _ts(nullable=True)
 
 
 class Submission(SQLModel, table=True):

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import text
@@ -19,6 +20,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
 from intake.db import make_engine, upgrade
+
+if TYPE_CHECKING:
+    from intake.config import Settings
+    from intake.runtime import Runtime
 
 PG_ADMIN_URL = os.environ.get("INTAKE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -92,7 +97,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def settings_factory(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Builds Settings for a test: its own database, store and outbox; the shipped workflows."""
-    from intake.config import Settings, settings_from_dict
+    from intake.config import settings_from_dict
 
     def build(**sections: dict[str, object]) -> Settings:
         data: dict[str, object] = {
@@ -131,3 +136,84 @@ def _extraction_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+@pytest.fixture(scope="session")
+def dovecot_server():  # type: ignore[no-untyped-def]
+    """One real Dovecot for the run (tests/dovecot.py); a test that stops it must start it again."""
+    from tests.dovecot import Dovecot, dovecot_binary
+
+    binary = dovecot_binary()
+    if binary is None:
+        need("Dovecot", "the dovecot binary is not installed (Debian package dovecot-imapd)")
+    server = Dovecot(binary)
+    try:
+        server.start()
+    except RuntimeError as err:
+        server.close()
+        need("Dovecot", str(err))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def dovecot(dovecot_server):  # type: ignore[no-untyped-def]
+    """The shared Dovecot, running; pair it with ``imap_user`` for a mailbox of the test's own."""
+    if dovecot_server.process is None:
+        dovecot_server.start()
+    return dovecot_server
+
+
+@pytest.fixture
+def imap_user() -> str:
+    """A fresh user name, hence an empty mailbox, on the shared Dovecot."""
+    return f"pm{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def own_dovecot(dovecot):  # type: ignore[no-untyped-def]
+    """A Dovecot of the test's own: for stopping it, and for failed logins, which Dovecot
+    answers ever more slowly from the same address."""
+    from tests.dovecot import Dovecot
+
+    server = Dovecot(dovecot.binary)
+    server.start()
+    yield server
+    server.close()
+
+
+def build_settings(database_url: str, tmp_path: Path, boxes: list[dict[str, Any]]) -> Settings:
+    """Settings for a test with these ``[[mailboxes]]``: its own database and store, the shipped workflows."""
+    from intake.config import settings_from_dict
+
+    return settings_from_dict(
+        {
+            "database": {"url": database_url},
+            "storage": {"path": str(tmp_path / "store")},
+            "workflows": {"path": str(REPO / "workflows")},
+            "extract": {"workers": 0},
+            "mailboxes": boxes,
+        },
+        root=tmp_path,
+    )
+
+
+@pytest.fixture
+def make_rt(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Opens a Runtime (a process start, as far as the poller can tell) for the given mailboxes."""
+    from intake import workflows
+    from intake.db import session_scope
+    from intake.runtime import Runtime
+
+    opened: list[Runtime] = []
+
+    def make(*boxes: dict[str, Any]):  # type: ignore[no-untyped-def]
+        rt = Runtime.open(build_settings(database_url, tmp_path, list(boxes)), extract=False)
+        with session_scope(rt.engine) as session:
+            workflows.sync(session, rt.settings.workflows.path)
+        opened.append(rt)
+        return rt
+
+    yield make
+    for rt in opened:
+        rt.close()

@@ -1,0 +1,1 @@
+"""Where mail comes in: IMAP mailboxes (polled) and the SMTP receiver (pushed)."""

@@ -1,0 +1,271 @@
+"""Polling an IMAP mailbox folder: fetch what is new since the cursor, store it, then process it.
+
+The order is what keeps mail from being lost or doubled:
+1. the raw bytes of each new message are made durable on disk;
+2. their rows are committed together with the cursor (``MailboxState.last_uid``)
+   moved past them, so the cursor never covers a message we do not have;
+3. then the stored messages are processed, and only after that is anything
+   done to them on the server (``\\Seen`` or a move, per ``after_processing``).
+A crash between any two steps repeats at most the step in hand, and the
+repeat is harmless: stored bytes are recognised by their sha256, processing is
+idempotent, and a UIDVALIDITY change falls back on Message-ID and bytes.
+``\\Seen`` is never read: other people and clients read the same mailbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from imapclient import IMAPClient
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, select
+
+from intake.config import MailboxSettings
+from intake.errors import DatabaseUnavailable, SourceUnavailable
+from intake.locks import mailbox_lock
+from intake.models import Message, utcnow
+from intake.pipeline import Source, process_message
+from intake.runtime import Runtime
+from intake.sources import cursor
+from intake.sources.batch_store import Fetched, header_message_id, store_batch
+from intake.sources.imap_actions import apply_pending
+from intake.sources.imap_connect import connect, disconnect, imap_errors
+
+log = logging.getLogger(__name__)
+FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"RFC822.SIZE"]
+
+
+@dataclass
+class PollResult:
+    """What one poll of one mailbox folder did."""
+
+    mailbox: str
+    folder: str
+    uidvalidity: int | None = None
+    new: int = 0
+    stored: int = 0
+    known: int = 0
+    processed: int = 0
+    failed: int = 0
+    actioned: int = 0
+    skipped: str | None = None
+    seconds: float = 0.0
+    message_pks: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        where = f"{self.mailbox}/{self.folder}"
+        if self.skipped:
+            return f"{where}: skipped, {self.skipped}"
+        return (
+            f"{where}: {self.new} new, {self.stored} stored, {self.known} already known, "
+            f"{self.processed} processed, {self.failed} failed ({self.seconds:.1f} s)"
+        )
+
+
+def poll_all(rt: Runtime) -> list[PollResult]:
+    """Polls every configured mailbox once (``intake poll --once``).
+
+    Raises ``SourceUnavailable`` (one line, naming every mailbox that failed)
+    after trying all of them, so one broken mailbox does not hide the others' mail.
+    """
+    results: list[PollResult] = []
+    errors: list[str] = []
+    for box in rt.settings.mailboxes:
+        try:
+            results.append(poll_mailbox(rt, box))
+        except DatabaseUnavailable:
+            raise
+        except SourceUnavailable as err:
+            log.error("%s", err)
+            errors.append(str(err))
+    if errors:
+        for result in results:
+            log.info("%s", result)
+        raise SourceUnavailable("; ".join(errors))
+    return results
+
+
+def poll_mailbox(rt: Runtime, box: MailboxSettings, *, process: bool = True) -> PollResult:
+    """Connects, polls the folder once under the mailbox's lock, and disconnects."""
+    lock = mailbox_lock(rt.engine, rt.settings.storage.path, box.name)
+    if not lock.acquire():
+        return PollResult(box.name, box.folder, skipped="another process is polling it")
+    try:
+        client = None
+        try:
+            client = connect(box)
+            result = poll_connected(rt, box, client, process=process)
+        except SourceUnavailable as err:
+            _record(rt, box, str(err))
+            raise
+        finally:
+            disconnect(client)
+        _record(rt, box, None)
+        return result
+    finally:
+        lock.release()
+
+
+def _record(rt: Runtime, box: MailboxSettings, error: str | None) -> None:
+    try:
+        cursor.record_poll(rt.engine, box.name, box.folder, error)
+    except OperationalError as err:
+        raise DatabaseUnavailable(f"database unreachable: {str(err.orig).strip().splitlines()[0]}") from err
+
+
+def poll_connected(
+    rt: Runtime,
+    box: MailboxSettings,
+    client: IMAPClient,
+    *,
+    stop: threading.Event | None = None,
+    process: bool = True,
+) -> PollResult:
+    """Polls the folder over an open connection; the caller holds the mailbox lock.
+
+    With ``stop`` set the poll ends after the message in hand; whatever was
+    stored but not yet processed is picked up by ``process_pending`` later.
+    """
+    started = time.monotonic()
+    readonly = box.after_processing == "none"
+    with imap_errors(box, f"opening folder {box.folder}"):
+        info = client.select_folder(box.folder, readonly=readonly)
+    uidvalidity = int(info[b"UIDVALIDITY"])
+    uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
+    result = PollResult(box.name, box.folder, uidvalidity=uidvalidity)
+    try:
+        state = cursor.load(rt.engine, box.name, box.folder)
+    except OperationalError as err:
+        raise DatabaseUnavailable(f"database unreachable: {str(err.orig).strip().splitlines()[0]}") from err
+    last = state.last_uid
+    if state.uidvalidity != uidvalidity:
+        if state.uidvalidity is not None:
+            # The server renumbered the folder (rebuilt, restored, recreated): every UID is new to
+            # us, so read it all again and let content and Message-ID recognise what we have.
+            log.warning(
+                "mailbox %s: folder %s UIDVALIDITY changed from %s to %s; reading the folder again",
+                box.name, box.folder, state.uidvalidity, uidvalidity,
+            )
+        cursor.reset(rt.engine, box.name, box.folder, uidvalidity)
+        last = 0
+    # UIDNEXT says whether anything arrived without a SEARCH, so an empty poll costs the same
+    # however large the folder is.
+    extra_uids: list[int] = []
+    if uidnext is None or uidnext > last + 1:
+        with imap_errors(box, "searching for new messages"):
+            found = client.search([b"UID", f"{last + 1}:*".encode()])
+        # "N:*" always matches the highest UID, even when it is below N.
+        uids = sorted(uid for uid in found if uid > last)
+        result.new = len(uids)
+        # Asked of the database rather than remembered, so a reread cut short by a lost
+        # connection still checks Message-IDs when it resumes.
+        resync = bool(uids) and _renumbered(rt, box, uidvalidity)
+        for start in range(0, len(uids), box.batch_size):
+            if stop is not None and stop.is_set():
+                break
+            batch = uids[start : start + box.batch_size]
+            last = _fetch_batch(rt, box, client, batch, uidvalidity, last, resync, result, extra_uids)
+            if process:
+                _process(rt, result, stop)
+    if process and (stop is None or not stop.is_set()):
+        result.actioned = apply_pending(rt.engine, box, client, uidvalidity, extra_uids)
+    result.seconds = time.monotonic() - started
+    if result.new:
+        log.info("%s", result)
+    return result
+
+
+def _fetch_batch(
+    rt: Runtime,
+    box: MailboxSettings,
+    client: IMAPClient,
+    batch: list[int],
+    uidvalidity: int,
+    last: int,
+    resync: bool,
+    result: PollResult,
+    extra_uids: list[int],
+) -> int:
+    """Fetches and stores one batch; returns the new cursor, committed with the batch's rows."""
+    with imap_errors(box, f"fetching {len(batch)} message(s)"):
+        fetched: dict[int, dict[bytes, Any]] = client.fetch(batch, FETCH_ITEMS)
+    items: list[Fetched] = []
+    for uid in batch:
+        item = fetched.get(uid)
+        # A message expunged between SEARCH and FETCH is gone; there is nothing to store.
+        if item is None or b"BODY[]" not in item:
+            continue
+        raw = bytes(item[b"BODY[]"])
+        if resync and _known_message_id(rt, box, raw, uidvalidity):
+            result.known += 1
+            extra_uids.append(uid)
+            continue
+        items.append(Fetched(uid, raw, _as_utc(item.get(b"INTERNALDATE"))))
+    source = Source(kind="imap", mailbox=box.name, folder=box.folder, uidvalidity=uidvalidity)
+    top = max(batch[-1], last)
+    try:
+        stored = store_batch(rt, source, uidvalidity, items, top)
+    except OperationalError as err:
+        raise DatabaseUnavailable(f"database unreachable: {str(err.orig).strip().splitlines()[0]}") from err
+    for one, message in zip(items, stored, strict=True):
+        if message.created:
+            result.stored += 1
+            result.message_pks.append(message.id)
+        else:
+            result.known += 1
+            extra_uids.append(one.uid)
+            if message.status != "processed" and message.id not in result.message_pks:
+                result.message_pks.append(message.id)
+    return top
+
+
+def _process(rt: Runtime, result: PollResult, stop: threading.Event | None) -> None:
+    pending, result.message_pks = result.message_pks, []
+    for pk in pending:
+        if stop is not None and stop.is_set():
+            return
+        if process_message(rt, pk) is None:
+            result.failed += 1
+        else:
+            result.processed += 1
+
+
+def _renumbered(rt: Runtime, box: MailboxSettings, uidvalidity: int) -> bool:
+    """Whether this folder gave us messages under an earlier UIDVALIDITY (it was rebuilt)."""
+    with Session(rt.engine) as session:
+        found = session.exec(
+            select(Message.id).where(
+                Message.mailbox == box.name, Message.folder == box.folder, Message.uidvalidity != uidvalidity
+            ).limit(1)
+        ).first()
+    return found is not None
+
+
+def _known_message_id(rt: Runtime, box: MailboxSettings, raw: bytes, uidvalidity: int) -> bool:
+    """Whether this folder gave us the same Message-ID before it was renumbered."""
+    message_id = header_message_id(raw)
+    if not message_id:
+        return False
+    with Session(rt.engine) as session:
+        found = session.exec(
+            select(Message.id).where(
+                Message.message_id == message_id, Message.mailbox == box.name, Message.folder == box.folder,
+                Message.uidvalidity != uidvalidity,
+            )
+        ).first()
+    return found is not None
+
+
+def _as_utc(when: object) -> datetime:
+    """INTERNALDATE as aware UTC; a missing one (never seen, but allowed) becomes now."""
+    if not isinstance(when, datetime):
+        return utcnow()
+    if when.tzinfo is None:
+        return when.replace(tzinfo=UTC)
+    return when.astimezone(UTC)
+
