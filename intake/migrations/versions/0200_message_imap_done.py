@@ -12,7 +12,7 @@ from alembic import op
 import intake.models
 
 revision: str = "0200"
-down_revision: str | None = "0400"
+down_revision: str | None = "0300"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
