@@ -23,6 +23,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from email import policy
+from email.parser import BytesHeaderParser
 from email.utils import make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
@@ -128,12 +130,9 @@ class TimedSink(Sink):
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         reply = await super().handle_DATA(server, session, envelope)
         if reply.startswith("250"):
-            content = bytes(envelope.content)
-            head = content.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("utf-8", "replace")
-            answered = ""
-            for line in head.splitlines():
-                if line.lower().startswith("in-reply-to:"):
-                    answered = line.split(":", 1)[1].strip()
+            # A long Message-ID is folded onto the next line; the parser unfolds it.
+            head = BytesHeaderParser(policy=policy.default).parsebytes(bytes(envelope.content))
+            answered = str(head.get("In-Reply-To", "")).strip()
             with self._lock:
                 self.arrived.setdefault(answered, []).append(time.time())
         return reply
@@ -161,10 +160,6 @@ def create_database(kind: str, folder: Path, admin_url: str = PG_ADMIN_URL) -> t
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-
     def drop() -> None:
         if kind == "sqlite":
             return
@@ -172,6 +167,13 @@ def create_database(kind: str, folder: Path, admin_url: str = PG_ADMIN_URL) -> t
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+    except Exception:
+        drop()
+        raise
     return url, drop
 
 

@@ -32,7 +32,9 @@ from intake.sources.worker import MailboxWorker
 
 log = logging.getLogger(__name__)
 PENDING_EVERY_SECONDS = 300
-DELIVER_EVERY_SECONDS = 30
+# A run that finds nothing due costs two small queries, so a short interval is cheap; at 30 s the
+# wait for the next run was most of a receipt's latency (bench/e2e.py).
+DELIVER_EVERY_SECONDS = 2
 HEARTBEAT_EVERY_SECONDS = 60
 
 
