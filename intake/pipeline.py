@@ -144,15 +144,43 @@ def process_message(rt: Runtime, message_pk: int, *, force: bool = False) -> int
     Idempotent: a message that already has a submission returns it. A parked
     message is only tried again with ``force`` (a person asked for it).
     """
+    return finish_message(rt, prepare_message(rt, message_pk, force=force))
+
+
+@dataclass
+class Prepared:
+    """A message read, parsed and extracted, not yet decided: ``prepare_message``'s result.
+
+    ``answer`` set means there is nothing to decide (already done, or parked);
+    ``error`` set means preparing failed and ``finish_message`` records it.
+    """
+
+    message_pk: int
+    answer: int | None = None
+    final: bool = False
+    parsed: ParsedMessage | None = None
+    unpacked: list[_Unpacked] | None = None
+    received_at: datetime | None = None
+    mailbox: str | None = None
+    clock: list[float] | None = None
+    error: Exception | None = None
+
+
+def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Prepared:
+    """The part of processing outside the transaction: read, parse, store and extract attachments.
+
+    Safe to run for several messages at once in threads (``intake/overlap.py``),
+    which keeps every extraction worker busy while one message is decided.
+    """
     with Session(rt.engine, expire_on_commit=False) as session:
         message = session.get(Message, message_pk)
         if message is None:
             raise LookupError(f"no stored message {message_pk}")
         done = _submission_of(session, message_pk)
         if done is not None:
-            return done
+            return Prepared(message_pk, answer=done, final=True)
         if message.status == "parked" and not force:
-            return None
+            return Prepared(message_pk, answer=None, final=True)
         blob, received_at, mailbox = message.blob, message.received_at, message.mailbox
     clock = [time.monotonic()]
     try:
@@ -160,9 +188,28 @@ def process_message(rt: Runtime, message_pk: int, *, force: bool = False) -> int
         clock.append(time.monotonic())
         unpacked = _unpack(rt, parsed.attachments)
         clock.append(time.monotonic())
+    except Exception as err:  # recorded by finish_message, in the order messages are decided
+        return Prepared(message_pk, error=err)
+    return Prepared(message_pk, parsed=parsed, unpacked=unpacked, received_at=received_at, mailbox=mailbox,
+                    clock=clock)
+
+
+def finish_message(rt: Runtime, prepared: Prepared) -> int | None:
+    """Decides a prepared message in one transaction: match, flag, submission, receipt row."""
+    message_pk = prepared.message_pk
+    if prepared.final:
+        return prepared.answer
+    try:
+        if prepared.error is not None:
+            raise prepared.error
+        assert prepared.parsed is not None and prepared.unpacked is not None and prepared.clock is not None
+        assert prepared.received_at is not None
+        # Time spent waiting for its turn after preparing is left out of the timings.
+        clock, decide_started = list(prepared.clock), time.monotonic()
         with session_scope(rt.engine) as session:
-            outcome = _decide(rt, session, message_pk, parsed, unpacked, received_at, mailbox)
-        clock.append(time.monotonic())
+            outcome = _decide(rt, session, message_pk, prepared.parsed, prepared.unpacked, prepared.received_at,
+                              prepared.mailbox)
+        clock.append(clock[-1] + time.monotonic() - decide_started)
     except IntegrityError:
         # Two processes decided the same message at once; the first commit won.
         with Session(rt.engine) as session:
@@ -195,11 +242,9 @@ def process_pending(rt: Runtime, *, limit: int | None = None) -> int:
             .order_by(col(Message.id))
         )
         ids = [i for i in session.exec(query.limit(limit) if limit else query).all() if i is not None]
-    done = 0
-    for pk in ids:
-        if process_message(rt, pk) is not None:
-            done += 1
-    return done
+    from intake.overlap import process_many
+
+    return sum(1 for result in process_many(rt, ids) if result is not None)
 
 
 def _submission_of(session: Session, message_pk: int) -> int | None:

@@ -29,7 +29,8 @@ from intake.config import MailboxSettings
 from intake.errors import DatabaseUnavailable, SourceUnavailable
 from intake.locks import mailbox_lock
 from intake.models import Message, utcnow
-from intake.pipeline import Source, process_message
+from intake.overlap import process_many
+from intake.pipeline import Source
 from intake.runtime import Runtime
 from intake.sources import cursor
 from intake.sources.batch_store import Fetched, header_message_id, store_batch
@@ -226,13 +227,15 @@ def _fetch_batch(
 
 def _process(rt: Runtime, result: PollResult, stop: threading.Event | None) -> None:
     pending, result.message_pks = result.message_pks, []
-    for pk in pending:
-        if stop is not None and stop.is_set():
-            return
-        if process_message(rt, pk) is None:
+
+    def count(_pk: int, submission: int | None) -> None:
+        if submission is None:
             result.failed += 1
         else:
             result.processed += 1
+
+    # Extraction of the next messages overlaps the decision on this one (intake/overlap.py).
+    process_many(rt, pending, stop=stop, done=count)
 
 
 def _renumbered(rt: Runtime, box: MailboxSettings, uidvalidity: int) -> bool:
