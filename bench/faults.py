@@ -71,6 +71,7 @@ class Report:
     duplicates: int = 0
     unconfirmed: int = 0
     longest_stall: float = 0.0
+    longest_receipt_stall: float = 0.0
     kills: int = 0
     seconds: float = 0.0
     events: list[str] = field(default_factory=list)
@@ -87,7 +88,9 @@ class Report:
             ("receipts eligible (not suppressed)", self.eligible), ("receipts delivered", self.delivered),
             ("duplicate receipts (target 0)", self.duplicates),
             ("receipts marked unconfirmed", self.unconfirmed), ("kill -9 rounds", self.kills),
-            ("longest stall, s", f"{self.longest_stall:.1f}"), ("run, s", f"{self.seconds:.1f}"),
+            ("longest stall (nothing processed or sent), s", f"{self.longest_stall:.1f}"),
+            ("longest wait with a receipt due, s", f"{self.longest_receipt_stall:.1f}"),
+            ("run, s", f"{self.seconds:.1f}"),
         ]
         width = max(len(k) for k, _ in rows)
         return "\n".join(f"  {k:<{width}}  {v!s:>8}" for k, v in rows)
@@ -141,9 +144,11 @@ class StallWatch(threading.Thread):
         self.url, self.sink, self.feeder = url, sink, feeder
         self.halt = threading.Event()
         self.longest = 0.0
+        self.longest_receipts = 0.0
 
     def run(self) -> None:
         last_progress, seen = time.monotonic(), (-1, -1)
+        last_receipt, receipts = time.monotonic(), -1
         engine = make_engine(self.url)
         while not self.halt.wait(0.25):
             try:
@@ -160,6 +165,10 @@ class StallWatch(threading.Thread):
             if current != seen or not outstanding:
                 last_progress, seen = now, current
             self.longest = max(self.longest, now - last_progress)
+            # Receipts alone: the SMTP outage shows here, while messages keep being processed.
+            if current[1] != receipts or current[1] >= eligible:
+                last_receipt, receipts = now, current[1]
+            self.longest_receipts = max(self.longest_receipts, now - last_receipt)
         engine.dispose()
 
 
@@ -242,6 +251,7 @@ def run_faults(plan: Plan, folder: Path, *, admin_url: str | None = None) -> Rep
         report.unconfirmed = counts["unconfirmed"]
         report.delivered, report.duplicates = sink.count(), sink.duplicates()
         report.longest_stall = watch.longest
+        report.longest_receipt_stall = watch.longest_receipts
         report.seconds = time.monotonic() - started
         return report
     finally:
