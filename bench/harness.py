@@ -257,43 +257,58 @@ class Service:
         return code
 
 
-def tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants (the extraction workers), from /proc."""
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and all its descendants (the extraction workers and their forkserver), from /proc."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    page = os.sysconf("SC_PAGE_SIZE")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            fields = stat.rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
             children.setdefault(int(fields[1]), []).append(int(entry))
-            rss[int(entry)] = int(fields[21]) * page
         except (OSError, IndexError, ValueError):
             continue
-    total, todo = 0, [pid]
+    out, todo = [], [pid]
     while todo:
         one = todo.pop()
-        total += rss.get(one, 0)
+        out.append(one)
         todo.extend(children.get(one, []))
-    return total
+    return out
+
+
+def memory_of(pids: list[int]) -> tuple[int, int]:
+    """Summed RSS and PSS in bytes. RSS counts pages the forkserver's children share once per
+    process; PSS divides each shared page among its sharers, so it adds up to the real use."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1]) * 1024
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return rss, pss
 
 
 class RssSampler(threading.Thread):
-    """Samples the service tree's RSS every 50 ms and keeps the peak."""
+    """Samples the service tree's memory every 100 ms and keeps the peaks (RSS sum and PSS sum)."""
 
     def __init__(self, service: Service) -> None:
         super().__init__(daemon=True)
         self.service = service
         self.peak = 0
+        self.peak_pss = 0
         self.halt = threading.Event()
 
     def run(self) -> None:
-        while not self.halt.wait(0.05):
+        while not self.halt.wait(0.1):
             process = self.service.process
             if process is not None:
-                self.peak = max(self.peak, tree_rss(process.pid))
+                rss, pss = memory_of(tree_pids(process.pid))
+                self.peak = max(self.peak, rss)
+                self.peak_pss = max(self.peak_pss, pss)
 
 
 def start_dovecot() -> Dovecot:
