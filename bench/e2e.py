@@ -4,7 +4,8 @@ Appends N consultation responses (60 % with a PDF form, 20 % with a DOCX form,
 20 % text only; one in ten late) to a Dovecot mailbox while the service runs,
 waits until every receipt the service planned to send has reached the sink,
 and prints messages per second, arrival-to-receipt latency (arrival = APPEND
-time) p50/p95, and the peak RSS of the service with its extraction workers.
+time) p50/p95, and the peak memory (PSS) and CPU time of the service with its
+extraction workers.
 Then the floor, in the same run on the same mailbox: one process doing only
 the bare imapclient fetch plus pdfplumber/python-docx text extraction.
 
@@ -105,7 +106,7 @@ def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, respons
             "seconds": finished - started, "messages": messages, "eligible": eligible,
             "receipts": sink.count(), "duplicates": sink.duplicates(),
             "p50": statistics.median(latencies), "p95": q[18], "peak_mb": sampler.peak / 2**20,
-            "peak_pss_mb": sampler.peak_pss / 2**20,
+            "peak_pss_mb": sampler.peak_pss / 2**20, "cpu": sampler.cpu_seconds,
         }
     finally:
         sampler.halt.set()
@@ -141,11 +142,11 @@ def extract_text(filename: str, data: bytes) -> str:
     return ""
 
 
-def floor(server: Dovecot, expected: int) -> float:
-    """Seconds for one process to fetch every message and extract the text of its attachments."""
+def floor(server: Dovecot, expected: int) -> tuple[float, float]:
+    """Seconds (wall, CPU) for one process to fetch every message and extract the text of its attachments."""
     from imapclient import IMAPClient
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     seen = 0
     with IMAPClient("127.0.0.1", port=server.port, ssl=False) as client:
         client.login(USER, PASSWORD)
@@ -161,7 +162,7 @@ def floor(server: Dovecot, expected: int) -> float:
                 seen += 1
     if seen != expected:
         raise SystemExit(f"floor fetched {seen} messages, expected {expected}")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu_started
 
 
 def main() -> None:
@@ -177,7 +178,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="intake-e2e-") as tmp:
         try:
             result = run_service(args, Path(tmp), server, responses)
-            floor_seconds = floor(server, len(responses))
+            floor_seconds, floor_cpu = floor(server, len(responses))
         finally:
             server.close()
     n = len(responses)
@@ -191,6 +192,8 @@ def main() -> None:
         ("end to end / floor (target >= 0.8)", f"{rate / floor_rate:.2f}"),
         ("ms per message (end to end)", f"{1000 * result['seconds'] / n:.2f}"),
         ("ms per message (floor)", f"{1000 * floor_seconds / n:.2f}"),
+        ("CPU ms per message, service + workers (not PG, Dovecot)", f"{1000 * result['cpu'] / n:.1f}"),
+        ("CPU ms per message, floor", f"{1000 * floor_cpu / n:.1f}"),
         ("latency p50, s (APPEND -> receipt)", f"{result['p50']:.2f}"),
         ("latency p95, s", f"{result['p95']:.2f}"),
         ("peak memory, service + workers, PSS MB (target <= 300)", f"{result['peak_pss_mb']:.0f}"),

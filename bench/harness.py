@@ -292,6 +292,18 @@ def memory_of(pids: list[int]) -> tuple[int, int]:
     return rss, pss
 
 
+def cpu_of(pids: list[int]) -> float:
+    """User plus system CPU seconds the live processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler(threading.Thread):
     """Samples the service tree's memory every 100 ms and keeps the peaks (RSS sum and PSS sum)."""
 
@@ -300,13 +312,16 @@ class RssSampler(threading.Thread):
         self.service = service
         self.peak = 0
         self.peak_pss = 0
+        self.cpu_seconds = 0.0
         self.halt = threading.Event()
 
     def run(self) -> None:
         while not self.halt.wait(0.1):
             process = self.service.process
             if process is not None:
-                rss, pss = memory_of(tree_pids(process.pid))
+                pids = tree_pids(process.pid)
+                rss, pss = memory_of(pids)
+                self.cpu_seconds = max(self.cpu_seconds, cpu_of(pids))
                 self.peak = max(self.peak, rss)
                 self.peak_pss = max(self.peak_pss, pss)
 
