@@ -33,7 +33,7 @@ def test_every_message_is_stored_once_and_every_receipt_sent_once_through_kills_
         admin.dispose()
     from bench.faults import Plan, run_faults
 
-    plan = Plan(n=60, kills=3, sink_pause=4.0, dovecot_pause=2.0, database="postgresql", workers=1,
+    plan = Plan(n=60, kills=3, sink_pause=4.0, dovecot_pause=2.0, database="postgresql", workers=2,
                 feed_seconds=15.0, settle_timeout=45.0, seed=3)
     report = run_faults(plan, tmp_path)
     log = (tmp_path / "serve.log").read_text(errors="replace")[-4000:]
