@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from intake import queries
 from intake.config import Settings, load_settings
-from intake.db import check_connection, make_engine, session_scope, upgrade
+from intake.db import check_connection, make_engine, upgrade
 from intake.errors import ConfigError, IntakeError
 from intake.models import Message, utcnow
 from intake.runtime import Runtime
@@ -75,8 +75,7 @@ def _runtime(ctx: typer.Context, *, extract: bool) -> Runtime:
 def _sync_workflows(rt: Runtime) -> None:
     from intake import workflows
 
-    with session_scope(rt.engine) as session:
-        report = workflows.sync(session, rt.settings.workflows.path)
+    report = workflows.sync_database(rt.engine, rt.settings.workflows.path)
     for error in report.errors:
         typer.echo(f"workflow skipped: {error}", err=True)
 
@@ -102,8 +101,7 @@ def workflows_sync(ctx: typer.Context) -> None:
     engine = make_engine(settings.database.url)
     try:
         check_connection(engine)
-        with session_scope(engine) as session:
-            report = workflows.sync(session, settings.workflows.path)
+        report = workflows.sync_database(engine, settings.workflows.path)
     finally:
         engine.dispose()
     for path, workflow in report.workflows:

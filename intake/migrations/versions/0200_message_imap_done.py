@@ -1,7 +1,7 @@
 """messages.imap_done_at: when the mailbox's after_processing action was done on the server
 
 Revision ID: 0200
-Revises: 0400
+Revises: 0300
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import intake.models
 
 revision: str = "0200"
-down_revision: str | None = "0400"
+down_revision: str | None = "0300"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
