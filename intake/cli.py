@@ -7,10 +7,11 @@ import logging
 import mailbox as mailbox_lib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -18,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from intake import queries
 from intake.config import Settings, load_settings
-from intake.db import check_connection, make_engine, session_scope, upgrade
+from intake.db import check_connection, make_engine, upgrade
 from intake.errors import ConfigError, IntakeError
 from intake.models import Message, utcnow
 from intake.runtime import Runtime
@@ -68,15 +69,23 @@ def _settings(ctx: typer.Context) -> Settings:
     return cached  # type: ignore[no-any-return]
 
 
-def _runtime(ctx: typer.Context, *, extract: bool) -> Runtime:
-    return Runtime.open(_settings(ctx), extract=extract)
+@contextmanager
+def _service(ctx: typer.Context, *, extract: bool, sync: bool = False) -> Iterator[Runtime]:
+    """The Runtime of one command: the database checked first, workflows synced when asked, closed after."""
+    rt = Runtime.open(_settings(ctx), extract=extract)
+    try:
+        check_connection(rt.engine)
+        if sync:
+            _sync_workflows(rt)
+        yield rt
+    finally:
+        rt.close()
 
 
 def _sync_workflows(rt: Runtime) -> None:
     from intake import workflows
 
-    with session_scope(rt.engine) as session:
-        report = workflows.sync(session, rt.settings.workflows.path)
+    report = workflows.sync_database(rt.engine, rt.settings.workflows.path)
     for error in report.errors:
         typer.echo(f"workflow skipped: {error}", err=True)
 
@@ -102,8 +111,7 @@ def workflows_sync(ctx: typer.Context) -> None:
     engine = make_engine(settings.database.url)
     try:
         check_connection(engine)
-        with session_scope(engine) as session:
-            report = workflows.sync(session, settings.workflows.path)
+        report = workflows.sync_database(engine, settings.workflows.path)
     finally:
         engine.dispose()
     for path, workflow in report.workflows:
@@ -156,26 +164,18 @@ def ingest(
     ] = None,
 ) -> None:
     """Runs .eml and mbox files through the same pipeline as mail from a mailbox."""
-    from intake.pipeline import Source
-    from intake.pipeline import ingest as ingest_one
-
     when = _parse_when(received_at)
-    rt = _runtime(ctx, extract=True)
     totals = {"messages": 0, "new": 0, "duplicates": 0, "failed": 0}
-    try:
-        check_connection(rt.engine)
-        _sync_workflows(rt)
+    with _service(ctx, extract=True, sync=True) as rt:
         for path in files:
             count = _mbox_count(path)
             stream = _messages_in(path)
             if count > 20 and sys.stderr.isatty():
                 with typer.progressbar(stream, length=count, label=path.name, file=sys.stderr) as bar:
-                    _ingest_stream(rt, bar, when, totals, Source, ingest_one)
+                    _ingest_stream(rt, bar, when, totals)
             else:
-                _ingest_stream(rt, stream, when, totals, Source, ingest_one)
+                _ingest_stream(rt, stream, when, totals)
             typer.echo(f"{path.name}: {count} message(s)", err=True)
-    finally:
-        rt.close()
     typer.echo(
         f"ingested {totals['messages']} message(s): {totals['new']} new, {totals['duplicates']} already known, "
         f"{totals['failed']} failed",
@@ -183,10 +183,11 @@ def ingest(
     )
 
 
-def _ingest_stream(rt: Runtime, stream: Any, when: datetime | None, totals: dict[str, int],
-                   source_cls: Any, ingest_one: Any) -> None:
+def _ingest_stream(rt: Runtime, stream: Iterable[bytes], when: datetime | None, totals: dict[str, int]) -> None:
+    from intake.pipeline import Source, ingest
+
     for raw in stream:
-        result = ingest_one(rt, raw, source_cls(kind="file"), when or utcnow())
+        result = ingest(rt, raw, Source(kind="file"), when or utcnow())
         totals["messages"] += 1
         if result.duplicate:
             totals["duplicates"] += 1
@@ -205,10 +206,7 @@ def poll(
     from intake.pipeline import process_pending
     from intake.sources.imap import poll_all
 
-    rt = _runtime(ctx, extract=True)
-    try:
-        check_connection(rt.engine)
-        _sync_workflows(rt)
+    with _service(ctx, extract=True, sync=True) as rt:
         while True:
             process_pending(rt)
             results = poll_all(rt)
@@ -220,8 +218,6 @@ def poll(
             if once:
                 break
             time.sleep(min((b.poll_interval_seconds for b in rt.settings.mailboxes), default=60))
-    finally:
-        rt.close()
 
 
 def _deliver(rt: Runtime) -> str | None:
@@ -237,13 +233,8 @@ def serve(ctx: typer.Context) -> None:
     """The daemon: scheduled polling, the SMTP receiver if enabled, receipt delivery, the web UI."""
     from intake.scheduler import serve as run_daemon
 
-    rt = _runtime(ctx, extract=True)
-    try:
-        check_connection(rt.engine)
-        _sync_workflows(rt)
+    with _service(ctx, extract=True, sync=True) as rt:
         run_daemon(rt)
-    finally:
-        rt.close()
 
 
 @submissions_app.command("list")
@@ -256,15 +247,10 @@ def submissions_list(
     """Lists submissions."""
     from intake.matching import parse_case
 
-    rt = _runtime(ctx, extract=False)
-    try:
-        check_connection(rt.engine)
-        with Session(rt.engine) as session:
-            number = parse_case(case) or case if case else None
-            subs = queries.list_submissions(session, case=number, flag=flag)
-            data = submissions_json(session, subs)
-    finally:
-        rt.close()
+    with _service(ctx, extract=False) as rt, Session(rt.engine) as session:
+        number = parse_case(case) or case if case else None
+        subs = queries.list_submissions(session, case=number, flag=flag)
+        data = submissions_json(session, subs)
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -280,13 +266,8 @@ def cases_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
 ) -> None:
     """Lists cases with their counts."""
-    rt = _runtime(ctx, extract=False)
-    try:
-        check_connection(rt.engine)
-        with Session(rt.engine) as session:
-            data = [case_json(s) for s in queries.list_cases(session)]
-    finally:
-        rt.close()
+    with _service(ctx, extract=False) as rt, Session(rt.engine) as session:
+        data = [case_json(s) for s in queries.list_cases(session)]
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -304,15 +285,11 @@ def messages_list(
     status: Annotated[str, typer.Option("--status", help="stored | processed | failed | parked")] = "failed",
 ) -> None:
     """Lists stored messages by status (failed and parked ones need a person)."""
-    rt = _runtime(ctx, extract=False)
-    try:
-        with Session(rt.engine) as session:
-            rows = session.exec(select(Message).where(Message.status == status).order_by(col(Message.id))).all()
-            for m in rows:
-                typer.echo(f"{m.id:>6}  {m.received_at.astimezone(OSLO):%Y-%m-%d %H:%M}  attempts={m.attempts}  "
-                           f"{m.message_id or '-'}  {m.last_error or ''}")
-    finally:
-        rt.close()
+    with _service(ctx, extract=False) as rt, Session(rt.engine) as session:
+        rows = session.exec(select(Message).where(Message.status == status).order_by(col(Message.id))).all()
+        for m in rows:
+            typer.echo(f"{m.id:>6}  {m.received_at.astimezone(OSLO):%Y-%m-%d %H:%M}  attempts={m.attempts}  "
+                       f"{m.message_id or '-'}  {m.last_error or ''}")
 
 
 @messages_app.command("retry")
@@ -323,8 +300,7 @@ def messages_retry(
     """Processes failed or parked messages again."""
     from intake.pipeline import process_message
 
-    rt = _runtime(ctx, extract=True)
-    try:
+    with _service(ctx, extract=True) as rt:
         with Session(rt.engine) as session:
             wanted = ids or [
                 i for i in session.exec(
@@ -332,8 +308,6 @@ def messages_retry(
                 ).all() if i is not None
             ]
         ok = sum(1 for pk in wanted if process_message(rt, pk, force=True) is not None)
-    finally:
-        rt.close()
     typer.echo(f"{ok} of {len(wanted)} message(s) processed", err=True)
 
 

@@ -9,16 +9,15 @@ attachments, and their text is appended to the body under a separator.
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
-from email.header import decode_header
 from email.message import Message as EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from intake.charsets import LATIN, codec_name, decode_bytes, decode_words, fix_text
 from intake.htmltext import html_to_text
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -28,19 +27,6 @@ _HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 _ADDRESS_HEADERS = {"from", "sender", "reply-to", "to", "cc", "bcc", "return-path"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
-# Charsets that mail in the wild names but Python calls something else.
-_CHARSET_ALIASES = {
-    "iso-gb2312": "gbk",
-    "gb2312": "gbk",
-    "gb_2312-80": "gbk",
-    "x-unknown": "utf-8",
-    "unknown-8bit": "utf-8",
-    "x-user-defined": "windows-1252",
-    "ansi_x3.4-1968": "ascii",
-    "iso-8859-8-i": "iso-8859-8",
-    "ks_c_5601-1987": "cp949",
-    "windows-874": "cp874",
-}
 
 
 @dataclass
@@ -96,7 +82,7 @@ def parse(raw: bytes) -> ParsedMessage:
     parsed = ParsedMessage()
     hint = parsed.charset_hint = _charset_hint(msg)
     raw_headers = _raw_headers(msg, hint)
-    parsed.headers = [(name, _decode_words(value, hint)) for name, value in raw_headers]
+    parsed.headers = [(name, decode_words(value, hint)) for name, value in raw_headers]
     parsed.message_id = normalise_message_id(parsed.header("message-id"))
     parsed.subject = _clean_line(parsed.header("subject"))
     for header in ("from", "sender"):
@@ -131,50 +117,6 @@ def normalise_message_id(value: str | None) -> str | None:
 
 def message_ids(value: str | None) -> list[str]:
     return _MSGID.findall(value or "")
-
-
-def decode_bytes(data: bytes, declared: str | None = None) -> str:
-    """Decodes text bytes: the declared charset when it fits, else UTF-8, else Windows-1252."""
-    codec = _codec(declared)
-    is_ascii = data.isascii()
-    # A message that says Latin-1 (or nothing) but holds valid UTF-8 is UTF-8: mail
-    # clients mislabel often, and valid multi-byte UTF-8 by accident is very unlikely.
-    if not is_ascii and codec in (None, "ascii", "iso8859-1", "iso8859-15", "cp1252", "latin-1"):
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    if codec is not None:
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace") if _cp1252_fits(data) else data.decode("latin-1")
-
-
-def _cp1252_fits(data: bytes) -> bool:
-    return not any(b in data for b in (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d"))
-
-
-def _codec(name: str | None) -> str | None:
-    if not name:
-        return None
-    name = name.strip().strip('"').lower()
-    name = _CHARSET_ALIASES.get(name, name)
-    try:
-        return codecs.lookup(name).name
-    except LookupError:
-        return None
-
-
-def fix_text(text: str, hint: str | None = None) -> str:
-    """Repairs raw 8-bit bytes that the email package kept as surrogates in a header."""
-    if any("\udc80" <= ch <= "\udcff" for ch in text):
-        text = decode_bytes(text.encode("utf-8", "surrogateescape"), hint)
-    return text
 
 
 def _skip_leading_junk(raw: bytes) -> bytes:
@@ -212,9 +154,6 @@ def _repair_folding(raw: bytes) -> bytes:
     return b"\n".join(fixed) + raw[end:]
 
 
-_LATIN = {"iso8859-1", "iso8859-15", "cp1252", "ascii", "utf-8"}
-
-
 def _charset_hint(msg: EmailMessage) -> str | None:
     """The charset the message declares: used for raw 8-bit bytes in its headers.
 
@@ -227,11 +166,11 @@ def _charset_hint(msg: EmailMessage) -> str | None:
             charset = part.get_content_charset()
         except Exception:  # a broken Content-Type parameter
             charset = None
-        codec = _codec(charset)
+        codec = codec_name(charset)
         if codec and codec not in declared:
             declared.append(codec)
     for codec in declared:
-        if codec not in _LATIN:
+        if codec not in LATIN:
             return codec
     return declared[0] if declared else None
 
@@ -241,24 +180,6 @@ def _raw_headers(msg: EmailMessage, hint: str | None) -> list[tuple[str, str]]:
     for name, value in msg.raw_items():
         out.append((name.lower(), fix_text(str(value), hint)))
     return out
-
-
-def _decode_words(value: str, hint: str | None = None) -> str:
-    """Decodes RFC 2047 encoded words; whitespace between adjacent words is dropped, as the RFC says."""
-    unfolded = re.sub(r"\r?\n[ \t]", " ", value)
-    if "=?" not in unfolded:
-        return unfolded.strip()
-    try:
-        chunks = decode_header(unfolded)
-    except Exception:  # malformed encoded words: keep the text as it stands
-        return unfolded.strip()
-    out = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, bytes):
-            out.append(decode_bytes(chunk, charset or hint))
-        else:
-            out.append(chunk)
-    return "".join(out).strip()
 
 
 def _clean_line(value: str | None) -> str | None:
@@ -280,11 +201,11 @@ def _addresses(value: str | None, hint: str | None = None) -> list[tuple[str, st
     for name, addr in pairs:
         addr = addr.strip().strip(".").lower()
         if addr and "@" in addr and "\n" not in addr and "\r" not in addr:
-            out.append((_clean_line(_decode_words(name, hint)) or "", addr))
+            out.append((_clean_line(decode_words(name, hint)) or "", addr))
     if not out:
         # A bare local part is kept for robots such as MAILER-DAEMON that send without a domain.
         bare = [(n, a.strip().lower()) for n, a in pairs if re.fullmatch(r"[A-Za-z0-9][\w.-]*", a.strip())]
-        out = [(_clean_line(_decode_words(n, hint)) or "", a) for n, a in bare[:1]]
+        out = [(_clean_line(decode_words(n, hint)) or "", a) for n, a in bare[:1]]
     return out
 
 
@@ -346,7 +267,7 @@ def _filename(part: EmailMessage, hint: str | None = None) -> str | None:
             break
     if not name:
         return _name_from_content_id(part)
-    name = _decode_words(fix_text(str(name), hint), hint)
+    name = decode_words(fix_text(str(name), hint), hint)
     name = _UNSAFE_FILENAME.sub("_", name).strip(" ._")
     return name[:200] or None
 
@@ -356,7 +277,7 @@ def _described(part: EmailMessage) -> str | None:
     value = next((str(v) for k, v in part.raw_items() if k.lower() == "content-description"), None)
     if not value:
         return None
-    name = _UNSAFE_FILENAME.sub("_", _decode_words(value)).strip(" ._")
+    name = _UNSAFE_FILENAME.sub("_", decode_words(value)).strip(" ._")
     return name[:100] or None
 
 
@@ -437,7 +358,7 @@ def _forwarded(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedM
         return
     inner_headers = _raw_headers(inner, parsed.charset_hint)
     subject = next((value for name, value in inner_headers if name == "subject"), None)
-    title = _clean_line(_decode_words(subject, parsed.charset_hint)) if subject is not None else None
+    title = _clean_line(decode_words(subject, parsed.charset_hint)) if subject is not None else None
     name = _filename(part, parsed.charset_hint) or f"{title or _described(part) or 'videresendt'}.eml"
     parsed.attachments.append(Part(_UNSAFE_FILENAME.sub("_", name)[:200], "message/rfc822", _as_bytes(inner),
                                    inline=False, depth=depth))
@@ -445,7 +366,7 @@ def _forwarded(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedM
     for wanted in ("From", "Date", "Subject", "To"):
         value = next((v for name, v in inner_headers if name == wanted.lower()), None)
         if value is not None:
-            lines.append(f"{wanted}: {_clean_line(_decode_words(value, parsed.charset_hint))}")
+            lines.append(f"{wanted}: {_clean_line(decode_words(value, parsed.charset_hint))}")
     texts.append("\n".join(lines))
     _walk(inner, depth + 1, texts, parsed)
 

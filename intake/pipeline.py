@@ -14,34 +14,29 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from intake import metrics, organisations
+from intake.attachments import Unpacked, add_rows, db_text, flatten, read_form_answers, unpack
 from intake.audit import record
 from intake.db import session_scope
 from intake.matching import MatchResult, match
-from intake.mime import ParsedMessage, Part, normalise_message_id, parse
-from intake.models import Acknowledgement, Attachment, Case, Flag, Message, Submission, utcnow
+from intake.mime import ParsedMessage, normalise_message_id, parse
+from intake.models import Acknowledgement, Case, Flag, Message, Submission, utcnow
 from intake.receipts import plan_receipt
 from intake.rules import RuleContext, run_chain
 from intake.runtime import Runtime
 
 if TYPE_CHECKING:
-    from intake.extract import Extraction
+    pass
 
 log = logging.getLogger(__name__)
 _HEADER_MSGID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-
-
-def _db_text(text: str | None) -> str | None:
-    """Text as every database can hold it: PostgreSQL refuses NUL characters."""
-    return text.replace("\x00", "") if text else text
 
 
 @dataclass(frozen=True)
@@ -76,17 +71,6 @@ class _Outcome:
     match_source: str | None
     flags: list[str]
     attachments: int
-
-
-@dataclass
-class _Unpacked:
-    """An attachment ready for the database: its part, blob and extracted text."""
-
-    part: Part
-    sha256: str
-    blob: str
-    extraction: Extraction | None
-    children: list[_Unpacked]
 
 
 def ingest(rt: Runtime, raw: bytes, source: Source, received_at: datetime) -> IngestResult:
@@ -186,7 +170,7 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
     try:
         parsed = parse(rt.store.read(blob))
         clock.append(time.monotonic())
-        unpacked = _unpack(rt, parsed.attachments)
+        unpacked = unpack(rt, parsed.attachments)
         clock.append(time.monotonic())
     except Exception as err:  # recorded by finish_message, in the order messages are decided
         return Prepared(message_pk, error=err)
@@ -265,35 +249,6 @@ def _record_failure(rt: Runtime, message_pk: int, err: Exception) -> None:
     log.error("message %s failed (attempt %s): %s", message_pk, message.attempts, reason, exc_info=err)
 
 
-def _unpack(rt: Runtime, parts: Sequence[Part]) -> list[_Unpacked]:
-    """Stores every attachment's bytes and extracts its text (in the worker pool when there is one)."""
-    extractions: list[Any] = [None] * len(parts)
-    if rt.extractor is not None and parts:
-        from intake.extract import FileInput
-
-        extractions = rt.extractor.extract_many(
-            [FileInput(filename=p.filename, content_type=p.content_type, data=p.data) for p in parts]
-        )
-    return [_unpacked(rt, part, extraction) for part, extraction in zip(parts, extractions, strict=True)]
-
-
-def _unpacked(rt: Runtime, part: Part, extraction: Extraction | None) -> _Unpacked:
-    sha256, blob = rt.store.put(part.data)
-    children = []
-    for child_input, child_extraction in (extraction.children if extraction is not None else []):
-        child = Part(child_input.filename, child_input.content_type, child_input.data, depth=part.depth + 1)
-        children.append(_unpacked(rt, child, child_extraction))
-    return _Unpacked(part, sha256, blob, extraction, children)
-
-
-def _flatten(items: list[_Unpacked]) -> list[_Unpacked]:
-    out: list[_Unpacked] = []
-    for item in items:
-        out.append(item)
-        out.extend(_flatten(item.children))
-    return out
-
-
 def _thread_case(session: Session, parsed: ParsedMessage) -> str | None:
     """The case of the message this one replies to: an earlier submission or one of our receipts."""
     ids = [*parsed.in_reply_to, *reversed(parsed.references)]
@@ -319,13 +274,13 @@ def _decide(
     session: Session,
     message_pk: int,
     parsed: ParsedMessage,
-    unpacked: list[_Unpacked],
+    unpacked: list[Unpacked],
     received_at: datetime,
     mailbox: str | None,
 ) -> _Outcome:
     cases = {c.number: c for c in session.exec(select(Case).where(Case.active == True)).all()}  # noqa: E712
-    attachments = _flatten(unpacked)
-    texts = [_db_text(a.extraction.text) or "" for a in attachments if a.extraction is not None and a.extraction.text]
+    attachments = flatten(unpacked)
+    texts = [db_text(a.extraction.text) or "" for a in attachments if a.extraction is not None and a.extraction.text]
     result: MatchResult = match(
         [("subject", [parsed.subject or ""]), ("body", [parsed.body_text]), ("attachment", texts)],
         known=lambda number: number in cases,
@@ -345,7 +300,7 @@ def _decide(
         sender_name=parsed.sender_name,
         reply_to=parsed.reply_to,
         subject=parsed.subject,
-        body_text=_db_text(parsed.body_text),
+        body_text=db_text(parsed.body_text),
         sent_date=parsed.date,
         received_at=received_at,
         case_id=case.id if case else None,
@@ -358,9 +313,9 @@ def _decide(
     session.add(submission)
     session.flush()
     assert submission.id is not None
-    errors = _add_attachments(session, submission.id, unpacked, None)
+    errors = add_rows(session, submission.id, unpacked, None)
     if case is not None and case.form and texts:
-        submission.form = _read_form(case.form.get("questions", []), texts)
+        submission.form = read_form_answers(case.form.get("questions", []), texts)
     ctx = RuleContext(
         session=session, parsed=parsed, match=result, case=case, organisation=organisation,
         received_at=received_at, message_pk=message_pk, own_addresses=rt.own_addresses,
@@ -383,44 +338,3 @@ def _decide(
     session.flush()
     return _Outcome(submission.id, case.number if case else None, submission.match_source, sorted(flags),
                     len(attachments))
-
-
-def _add_attachments(
-    session: Session, submission_id: int, items: list[_Unpacked], parent_id: int | None
-) -> list[tuple[str, str]]:
-    errors: list[tuple[str, str]] = []
-    for position, item in enumerate(items):
-        extraction = item.extraction
-        row = Attachment(
-            submission_id=submission_id,
-            position=position,
-            parent_id=parent_id,
-            filename=_db_text(item.part.filename) or "vedlegg",
-            content_type=item.part.content_type,
-            size=len(item.part.data),
-            sha256=item.sha256,
-            blob=item.blob,
-            inline=item.part.inline,
-            depth=item.part.depth,
-            text=_db_text(extraction.text) if extraction else None,
-            text_chars=len(extraction.text or "") if extraction else 0,
-            pages=extraction.pages if extraction else None,
-            extraction_status=extraction.status if extraction else "pending",
-            extraction_error=_db_text(extraction.error) if extraction else None,
-        )
-        session.add(row)
-        session.flush()
-        if extraction is not None and extraction.status == "failed":
-            errors.append((item.part.filename, extraction.error or "unknown error"))
-        errors.extend(_add_attachments(session, submission_id, item.children, row.id))
-    return errors
-
-
-def _read_form(questions: list[dict[str, Any]], texts: list[str]) -> dict[str, Any] | None:
-    from intake.extract import read_form
-
-    for text in texts:
-        answers: dict[str, Any] | None = read_form(text, questions)
-        if answers:
-            return answers
-    return None

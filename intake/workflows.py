@@ -14,9 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from intake.audit import record
+from intake.db import session_scope
 from intake.errors import WorkflowError
 from intake.matching import parse_case
 from intake.models import Case, Invitation, Organisation, utcnow
@@ -163,6 +166,19 @@ def load_folder(folder: Path) -> LoadReport:
         seen[workflow.case] = path
         report.workflows.append((path, workflow))
     return report
+
+
+def sync_database(engine: Engine, folder: Path, *, attempts: int = 3) -> LoadReport:
+    """Syncs in a transaction of its own; replicas starting at once may race, and the loser retries."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with session_scope(engine) as session:
+                return sync(session, folder)
+        except IntegrityError:
+            if attempt == attempts:
+                raise
+            log.info("workflows were synced by another process at the same moment; syncing again")
+    raise AssertionError("unreachable")
 
 
 def sync(session: Session, folder: Path) -> LoadReport:

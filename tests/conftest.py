@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
 from intake.db import make_engine, upgrade
+from tests.ports import free_port
 
 if TYPE_CHECKING:
     from intake.config import Settings
@@ -106,6 +107,7 @@ def settings_factory(database_url: str, tmp_path: Path):  # type: ignore[no-unty
             "workflows": {"path": str(REPO / "workflows")},
             "smtp": {"outbox_path": str(tmp_path / "outbox"), "from_address": "postmottak@ehelse.no"},
             "extract": {"workers": 0},
+            "web": {"port": free_port()},
         }
         for name, values in sections.items():
             merged = dict(data.get(name, {}))  # type: ignore[call-overload]
@@ -192,6 +194,7 @@ def build_settings(database_url: str, tmp_path: Path, boxes: list[dict[str, Any]
             "storage": {"path": str(tmp_path / "store")},
             "workflows": {"path": str(REPO / "workflows")},
             "extract": {"workers": 0},
+            "web": {"port": free_port()},
             "mailboxes": boxes,
         },
         root=tmp_path,

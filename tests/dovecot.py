@@ -23,13 +23,10 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from tests.ports import free_port
+
 PASSWORD = "secret"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def dovecot_binary() -> str | None:

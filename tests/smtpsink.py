@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -13,6 +12,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.ports import free_port
 
 
 @dataclass
@@ -70,12 +71,6 @@ class Sink:
     def smtp_settings(self, **extra: object) -> dict[str, object]:
         return {"host": "127.0.0.1", "port": self.port, "security": "none", "timeout_seconds": 5, **extra}
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

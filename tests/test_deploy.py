@@ -34,6 +34,7 @@ from pydantic import BaseModel
 
 from intake.config import MailboxSettings, Settings, load_settings
 from tests.conftest import PG_ADMIN_URL, REPO, need
+from tests.ports import free_port
 
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
@@ -124,11 +125,6 @@ def final_stage() -> list[tuple[str, str]]:
 def only(steps: list[tuple[str, str]], keyword: str) -> list[str]:
     return [args for k, args in steps if k == keyword]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---------------------------------------------------------------- docker-compose.yml

@@ -200,7 +200,7 @@ def test_connection_cut_mid_fetch_resumes_without_loss_or_doubles(own_dovecot: D
 
 
 def test_unreachable_mailbox_raises_one_line(make_rt: MakeRt) -> None:
-    from tests.dovecot import free_port
+    from tests.ports import free_port
 
     rt = make_rt({"name": "postmottak", "host": "127.0.0.1", "port": free_port(), "security": "none",
                   "username": "x", "password": "y"})

@@ -22,7 +22,8 @@ from intake.sources.health import mailbox_health
 from intake.sources.imap import poll_all
 from intake.sources.worker import MailboxWorker
 from tests.builders import make_email
-from tests.dovecot import Dovecot, free_port
+from tests.dovecot import Dovecot
+from tests.ports import free_port
 from tests.test_imap import MakeRt, counts, message_ids
 
 

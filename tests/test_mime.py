@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from intake.mime import decode_bytes, parse
+from intake.charsets import decode_bytes
+from intake.mime import parse
 from tests.builders import make_email
 
 

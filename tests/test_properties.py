@@ -8,8 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
+from intake.charsets import decode_bytes
 from intake.matching import candidates, match
-from intake.mime import decode_bytes, parse
+from intake.mime import parse
 from intake.models import Message
 from intake.pipeline import Source, ingest
 from intake.runtime import Runtime

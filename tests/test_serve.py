@@ -20,7 +20,8 @@ from intake.db import make_engine
 from intake.models import AuditLog, MailboxState, Message, Submission
 from tests.builders import make_email
 from tests.conftest import REPO, _empty
-from tests.dovecot import Dovecot, free_port
+from tests.dovecot import Dovecot
+from tests.ports import free_port
 
 INTAKE = Path(sys.executable).parent / "intake"
 

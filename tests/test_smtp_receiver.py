@@ -19,7 +19,7 @@ from intake.runtime import Runtime
 from intake.sources.smtp import SmtpReceiver
 from tests.builders import make_email
 from tests.conftest import build_settings
-from tests.dovecot import free_port
+from tests.ports import free_port
 
 POSTMOTTAK = "postmottak@ehelse.no"
 

@@ -9,7 +9,7 @@ import httpx
 
 from intake.runtime import Runtime
 from intake.web.server import build_server
-from tests.web_server import free_port
+from tests.ports import free_port
 
 
 def test_build_server_listens_on_the_configured_port(settings_factory) -> None:  # type: ignore[no-untyped-def]

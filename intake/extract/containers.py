@@ -16,9 +16,10 @@ from email.message import EmailMessage, Message
 import olefile
 import tnefparse
 
+from intake.charsets import decode_bytes
 from intake.errors import ExtractionFailed
 from intake.extract.base import FileInput
-from intake.extract.text import decode, extract_html, tidy
+from intake.extract.text import extract_html, tidy
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 TNEF_MAGIC = b"\x78\x9f\x3e\x22"
@@ -46,7 +47,7 @@ def unpack_tnef(data: bytes) -> tuple[str, list[FileInput]]:
 
 def _text_attr(value: object) -> str:
     if isinstance(value, bytes):
-        return decode(value.rstrip(b"\x00"))
+        return decode_bytes(value.rstrip(b"\x00"))
     return str(value).rstrip("\x00") if value else ""
 
 
@@ -86,7 +87,7 @@ def _msg_string(ole: olefile.OleFileIO, prefix: str, prop: str) -> str | None:
     if unicode is not None:
         return unicode.decode("utf-16-le", errors="replace").rstrip("\x00")
     narrow = _msg_stream(ole, f"{prefix}__substg1.0_{prop}001E")
-    return decode(narrow.rstrip(b"\x00")) if narrow is not None else None
+    return decode_bytes(narrow.rstrip(b"\x00")) if narrow is not None else None
 
 
 def unpack_rfc822(data: bytes) -> tuple[str, list[FileInput]]:
@@ -159,4 +160,4 @@ def _part_text(part: Message) -> str:
         except (KeyError, LookupError, ValueError):
             pass
     payload = part.get_payload(decode=True)
-    return decode(payload, part.get_content_charset()) if isinstance(payload, bytes) else ""
+    return decode_bytes(payload, part.get_content_charset()) if isinstance(payload, bytes) else ""

@@ -5,18 +5,17 @@ from __future__ import annotations
 import re
 from email.message import Message
 
-import lxml.html
 from lxml import etree
 from striprtf.striprtf import rtf_to_text
 
+from intake.charsets import decode_bytes
 from intake.errors import ExtractionFailed
 from intake.extract.base import Extraction
 from intake.extract.limits import Limits, open_zip
+from intake.htmltext import html_to_text
 
 TEXT_NS = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-HTML_DROP = ("script", "style", "head", "noscript", "template")
-HTML_BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table"}
 
 
 def charset_of(content_type: str) -> str | None:
@@ -27,25 +26,6 @@ def charset_of(content_type: str) -> str | None:
     return str(charset) if charset else None
 
 
-def decode(data: bytes, charset: str | None = None) -> str:
-    """Bytes to text: a BOM or valid UTF-8 first, then the declared charset, then Windows-1252."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    for candidate in (charset, "cp1252"):
-        if candidate:
-            try:
-                return data.decode(candidate, errors="replace")
-            except LookupError:
-                continue
-    return data.decode("latin-1")
-
-
 def tidy(text: str) -> str:
     """Trims each line's trailing blanks and squeezes runs of blank lines to one."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ")
@@ -54,30 +34,12 @@ def tidy(text: str) -> str:
 
 
 def extract_plain(data: bytes, content_type: str) -> Extraction:
-    return Extraction(status="ok", text=tidy(decode(data, charset_of(content_type))))
+    return Extraction(status="ok", text=tidy(decode_bytes(data, charset_of(content_type))))
 
 
 def extract_html(data: bytes, content_type: str) -> Extraction:
     """Visible text of an HTML file; scripts and styles dropped, nothing fetched."""
-    source = decode(data, charset_of(content_type))
-    if not source.strip():
-        return Extraction(status="ok", text="")
-    try:
-        root = lxml.html.document_fromstring(source)
-    except (etree.ParserError, ValueError) as err:
-        raise ExtractionFailed(f"broken HTML: {err}") from err
-    for element in list(root.iter(*HTML_DROP)):
-        element.drop_tree()
-    chunks: list[str] = []
-    for element in root.iter():
-        if isinstance(element.tag, str) and element.tag in HTML_BLOCKS:
-            chunks.append("\n\n")
-        if element.text and isinstance(element.tag, str):
-            chunks.append(element.text)
-        if element.tail:
-            chunks.append(element.tail)
-    lines = (" ".join(line.split()) for line in "".join(chunks).split("\n"))
-    return Extraction(status="ok", text=tidy("\n".join(lines)))
+    return Extraction(status="ok", text=tidy(html_to_text(decode_bytes(data, charset_of(content_type)))))
 
 
 def extract_odt(data: bytes, limits: Limits) -> Extraction:

@@ -1,7 +1,7 @@
 """messages.imap_done_at: when the mailbox's after_processing action was done on the server
 
 Revision ID: 0200
-Revises: 0400
+Revises: 0300
 """
 
 from collections.abc import Sequence

@@ -1,0 +1,107 @@
+"""Extract: each attachment's bytes stored, its text read (in the worker pool), its row written.
+
+Files found inside containers (winmail.dat, Outlook .msg, attached messages)
+become attachments of their own, linked to the file they came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session
+
+from intake.mime import Part
+from intake.models import Attachment
+from intake.runtime import Runtime
+
+if TYPE_CHECKING:
+    from intake.extract import Extraction
+
+
+def db_text(text: str | None) -> str | None:
+    """Text as every database can hold it: PostgreSQL refuses NUL characters."""
+    return text.replace("\x00", "") if text else text
+
+
+
+@dataclass
+class Unpacked:
+    """An attachment ready for the database: its part, blob and extracted text."""
+
+    part: Part
+    sha256: str
+    blob: str
+    extraction: Extraction | None
+    children: list[Unpacked]
+
+
+def unpack(rt: Runtime, parts: Sequence[Part]) -> list[Unpacked]:
+    """Stores every attachment's bytes and extracts its text (in the worker pool when there is one)."""
+    extractions: list[Any] = [None] * len(parts)
+    if rt.extractor is not None and parts:
+        from intake.extract import FileInput
+
+        extractions = rt.extractor.extract_many(
+            [FileInput(filename=p.filename, content_type=p.content_type, data=p.data) for p in parts]
+        )
+    return [_unpacked(rt, part, extraction) for part, extraction in zip(parts, extractions, strict=True)]
+
+
+def _unpacked(rt: Runtime, part: Part, extraction: Extraction | None) -> Unpacked:
+    sha256, blob = rt.store.put(part.data)
+    children = []
+    for child_input, child_extraction in (extraction.children if extraction is not None else []):
+        child = Part(child_input.filename, child_input.content_type, child_input.data, depth=part.depth + 1)
+        children.append(_unpacked(rt, child, child_extraction))
+    return Unpacked(part, sha256, blob, extraction, children)
+
+
+def flatten(items: list[Unpacked]) -> list[Unpacked]:
+    out: list[Unpacked] = []
+    for item in items:
+        out.append(item)
+        out.extend(flatten(item.children))
+    return out
+
+
+def add_rows(
+    session: Session, submission_id: int, items: list[Unpacked], parent_id: int | None
+) -> list[tuple[str, str]]:
+    errors: list[tuple[str, str]] = []
+    for position, item in enumerate(items):
+        extraction = item.extraction
+        row = Attachment(
+            submission_id=submission_id,
+            position=position,
+            parent_id=parent_id,
+            filename=db_text(item.part.filename) or "vedlegg",
+            content_type=item.part.content_type,
+            size=len(item.part.data),
+            sha256=item.sha256,
+            blob=item.blob,
+            inline=item.part.inline,
+            depth=item.part.depth,
+            text=db_text(extraction.text) if extraction else None,
+            text_chars=len(extraction.text or "") if extraction else 0,
+            pages=extraction.pages if extraction else None,
+            extraction_status=extraction.status if extraction else "pending",
+            extraction_error=db_text(extraction.error) if extraction else None,
+        )
+        session.add(row)
+        session.flush()
+        if extraction is not None and extraction.status == "failed":
+            errors.append((item.part.filename, extraction.error or "unknown error"))
+        errors.extend(add_rows(session, submission_id, item.children, row.id))
+    return errors
+
+
+def read_form_answers(questions: list[dict[str, Any]], texts: list[str]) -> dict[str, Any] | None:
+    from intake.extract import read_form
+
+    for text in texts:
+        answers: dict[str, Any] | None = read_form(text, questions)
+        if answers:
+            return answers
+    return None
