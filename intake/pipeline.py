@@ -143,7 +143,7 @@ class Prepared:
     answer: int | None = None
     final: bool = False
     parsed: ParsedMessage | None = None
-    unpacked: list[_Unpacked] | None = None
+    unpacked: list[Unpacked] | None = None
     received_at: datetime | None = None
     mailbox: str | None = None
     clock: list[float] | None = None
