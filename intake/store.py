@@ -24,8 +24,15 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def blob_name(digest: str) -> str:
+    """Where a blob lives: one level of 256 folders, so that after the first few
+    hundred messages storing one never has to create a folder. (Each row keeps
+    its blob path, so blobs stored under an older layout are still found.)"""
+    return f"{digest[:2]}/{digest}"
+
+
 class RawStore:
-    """Content-addressed blobs under one folder: ``ab/cd/<sha256>``."""
+    """Content-addressed blobs under one folder: ``ab/<sha256>``."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -33,7 +40,7 @@ class RawStore:
     def put(self, data: bytes) -> tuple[str, str]:
         """Stores ``data`` durably; returns its sha256 and its path relative to the store."""
         digest = sha256_hex(data)
-        blob = f"{digest[:2]}/{digest[2:4]}/{digest}"
+        blob = blob_name(digest)
         target = self.root / blob
         if target.is_file() and target.stat().st_size == len(data):
             return digest, blob
@@ -69,7 +76,7 @@ class RawStore:
         try:
             for data in datas:
                 digest = sha256_hex(data)
-                blob = f"{digest[:2]}/{digest[2:4]}/{digest}"
+                blob = blob_name(digest)
                 results.append((digest, blob))
                 target = self.root / blob
                 if target.is_file() and target.stat().st_size == len(data):
