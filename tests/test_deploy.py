@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,8 @@ from imapclient.exceptions import LoginError
 from pydantic import BaseModel
 
 from intake.config import MailboxSettings, Settings, load_settings
-from tests.conftest import PG_ADMIN_URL, REPO, need
+from tests.conftest import REPO, need
+from tests.pgscratch import scratch_database
 from tests.ports import free_port
 
 COMPOSE = REPO / "docker-compose.yml"
@@ -426,23 +428,12 @@ def test_entrypoint_runs_nothing_when_the_database_cannot_be_migrated(tmp_path: 
 @pytest.fixture
 def fresh_pg_url() -> Iterator[str]:
     """An empty PostgreSQL database, never migrated, dropped afterwards."""
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-
-    from intake.db import make_engine
-
-    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"intake_fresh_{os.getpid()}_{time.monotonic_ns() % 10**9}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as err:  # any failure to reach the server means "not available"
-        admin.dispose()
-        need("PostgreSQL", str(err).splitlines()[0])
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database("intake_fresh"))
+        except Exception as err:  # any failure to reach the server means "not available"
+            need("PostgreSQL", str(err).splitlines()[0])
+        yield url
 
 
 def test_replicas_starting_together_on_a_fresh_postgresql_all_migrate(fresh_pg_url: str) -> None:
