@@ -147,3 +147,8 @@ NOTICES = {
     "retry": "Meldingen er behandlet på nytt.",
     "retry_failed": "Meldingen feilet igjen; se årsaken i listen.",
 }
+
+
+def refused(request: Request, err: Exception, back: str) -> HTMLResponse:
+    """The page for a staff action the rules refused, with the reason and the way back."""
+    return render(request, "error.html", status_code=400, title="Kunne ikke utføres", message=str(err), back=back)

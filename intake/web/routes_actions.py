@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from intake import review
 from intake.db import session_scope
-from intake.web.deps import PostDep, RtDep, render
+from intake.web.deps import PostDep, RtDep, refused
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
@@ -22,14 +22,7 @@ def _act(request: Request, rt: RtDep, submission_id: int, notice: str, change: C
         with session_scope(rt.engine) as session:
             change(session)
     except review.ReviewError as err:
-        return render(
-            request,
-            "error.html",
-            status_code=400,
-            title="Kunne ikke utføres",
-            message=str(err),
-            back=f"/submissions/{submission_id}",
-        )
+        return refused(request, err, f"/submissions/{submission_id}")
     return RedirectResponse(f"/submissions/{submission_id}?ok={notice}#handlinger", status_code=303)
 
 

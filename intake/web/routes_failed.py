@@ -9,7 +9,7 @@ from intake import pipeline, review
 from intake.db import session_scope
 from intake.models import Message
 from intake.web import data
-from intake.web.deps import PostDep, RtDep, StaffDep, render
+from intake.web.deps import PostDep, RtDep, StaffDep, refused, render
 from intake.web.downloads import download
 
 router = APIRouter(include_in_schema=False)
@@ -38,14 +38,7 @@ def retry(message_pk: int, request: Request, rt: RtDep, staff: PostDep) -> Respo
         with session_scope(rt.engine) as session:
             review.requeue_message(session, message_pk, actor=staff.name)
     except review.ReviewError as err:
-        return render(
-            request,
-            "error.html",
-            status_code=400,
-            title="Kunne ikke utføres",
-            message=str(err),
-            back="/failed",
-        )
+        return refused(request, err, "/failed")
     # The person asked for it, so a parked message is tried even after its automatic attempts ran out.
     pipeline.process_message(rt, message_pk, force=True)
     with session_scope(rt.engine) as session:
