@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from intake.db import make_engine
-from tests.conftest import PG_ADMIN_URL, need
+from tests.conftest import need
 from tests.dovecot import dovecot_binary
+from tests.pgscratch import PG_ADMIN_URL
 
 pytestmark = pytest.mark.slow
 
