@@ -57,7 +57,10 @@ class MailboxSettings(Section):
     idle: bool = False
     after_processing: Literal["none", "seen", "move"] = "none"
     move_to: str = "Behandlet"
-    batch_size: int = Field(default=50, ge=1, le=1000)
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    # Messages larger than this are fetched one at a time, so a batch holds at most
+    # batch_size x this much mail in memory.
+    large_message_kb: int = Field(default=256, ge=1)
     timeout_seconds: float = Field(default=60.0, gt=0)
 
 

@@ -23,6 +23,7 @@ from intake.htmltext import html_to_text
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_DEPTH = 10
 _MSGID = re.compile(r"<[^<>\s]+>")
+_HEADER_MSGID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 _ADDRESS_HEADERS = {"from", "sender", "reply-to", "to", "cc", "bcc", "return-path"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -113,6 +114,15 @@ def normalise_message_id(value: str | None) -> str | None:
         return found.group(0)
     value = value.strip()
     return f"<{value}>" if value and " " not in value else None
+
+
+def peek_message_id(raw: bytes) -> str | None:
+    """The normalised Message-ID of raw bytes, read off the header block without parsing the message."""
+    header_block = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    found = _HEADER_MSGID.search(header_block)
+    if not found:
+        return None
+    return normalise_message_id(found.group(1).decode("ascii", "replace"))
 
 
 def message_ids(value: str | None) -> list[str]:

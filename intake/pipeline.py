@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +25,7 @@ from intake.attachments import Unpacked, add_rows, db_text, flatten, read_form_a
 from intake.audit import record
 from intake.db import session_scope
 from intake.matching import MatchResult, match
-from intake.mime import ParsedMessage, normalise_message_id, parse
+from intake.mime import ParsedMessage, parse, peek_message_id
 from intake.models import Acknowledgement, Case, Flag, Message, Submission, utcnow
 from intake.receipts import plan_receipt
 from intake.rules import RuleContext, run_chain
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
     pass
 
 log = logging.getLogger(__name__)
-_HEADER_MSGID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -79,14 +77,6 @@ def ingest(rt: Runtime, raw: bytes, source: Source, received_at: datetime) -> In
     return IngestResult(message_pk=stored.id, submission_id=submission_id, duplicate=not stored.created)
 
 
-def _peek_message_id(raw: bytes) -> str | None:
-    header_block = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    found = _HEADER_MSGID.search(header_block)
-    if not found:
-        return None
-    return normalise_message_id(found.group(1).decode("ascii", "replace"))
-
-
 def store_message(rt: Runtime, raw: bytes, source: Source, received_at: datetime) -> StoredMessage:
     """Writes the bytes durably and commits their row; the same bytes again give the same row."""
     sha256, blob = rt.store.put(raw)
@@ -99,7 +89,7 @@ def store_message(rt: Runtime, raw: bytes, source: Source, received_at: datetime
             sha256=sha256,
             size=len(raw),
             blob=blob,
-            message_id=_peek_message_id(raw),
+            message_id=peek_message_id(raw),
             source=source.kind,
             mailbox=source.mailbox,
             folder=source.folder,
@@ -110,7 +100,6 @@ def store_message(rt: Runtime, raw: bytes, source: Source, received_at: datetime
         session.add(message)
         try:
             session.flush()
-            record(session, "message.stored", "message", message.id, {"source": source.kind, "size": len(raw)})
             session.commit()
         except IntegrityError:
             # Another process stored the same bytes a moment ago: theirs is the row.

@@ -48,4 +48,5 @@ class Runtime:
     def close(self) -> None:
         if self.extractor is not None:
             self.extractor.close()
+        self.store.close()
         self.engine.dispose()

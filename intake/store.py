@@ -4,18 +4,25 @@ A blob is written to a temporary file in its final folder, fsynced, renamed
 into place and the folder fsynced, so a crash leaves either no file or the
 whole file, never a partial one. The same bytes always map to the same path,
 which makes every write idempotent.
+
+Mail fetched in a batch is appended to a pack file instead (``put_batch``,
+``Pack``): a message's reference names its pack and its byte range, and its
+row keeps its sha256. Attachments and mail that arrives one at a time get a
+file each.
 """
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
-import sys
+import re
+import secrets
+import socket
 import tempfile
+import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from intake.errors import StorageError
 
@@ -32,24 +39,69 @@ def blob_name(digest: str) -> str:
 
 
 class RawStore:
-    """Content-addressed blobs under one folder: ``ab/<sha256>``."""
+    """Blobs under one folder: content-addressed files ``ab/<sha256>``, and packs under ``packs/``."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._pack: Pack | None = None
+        self._lock = threading.Lock()
 
     def put(self, data: bytes) -> tuple[str, str]:
         """Stores ``data`` durably; returns its sha256 and its path relative to the store."""
         digest = sha256_hex(data)
         blob = blob_name(digest)
+        self._write(blob, [data])
+        return digest, blob
+
+    def put_batch(self, datas: Sequence[bytes]) -> list[tuple[str, str]]:
+        """Stores several blobs durably with one sync; returns a sha256 and a reference per blob.
+
+        The blobs are appended to this process's pack (see ``Pack``) and made
+        durable together; each reference names the pack and the blob's byte
+        range: ``packs/<month>/<name>.pack#<offset>+<length>``. The same bytes
+        twice in one call are written once.
+        """
+        digests = [sha256_hex(data) for data in datas]
+        spans: dict[str, tuple[int, int]] = {}
+        parts: list[bytes] = []
+        size = 0
+        for digest, data in zip(digests, datas, strict=True):
+            if digest not in spans:
+                spans[digest] = (size, len(data))
+                parts.append(data)
+                size += len(data)
+        if not parts:
+            return []
+        with self._lock:
+            try:
+                if self._pack is None or self._pack.full():
+                    if self._pack is not None:
+                        self._pack.close()
+                    self._pack = Pack.create(self.root)
+                name, start = self._pack.name, self._pack.append(parts)
+            except OSError as err:
+                raise StorageError(f"cannot store {len(parts)} blobs: {err.strerror or err}") from err
+        return [(digest, f"{name}#{start + spans[digest][0]}+{spans[digest][1]}") for digest in digests]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pack is not None:
+                self._pack.close()
+                self._pack = None
+
+    def _write(self, blob: str, parts: Sequence[bytes]) -> None:
+        """Writes a file of the store: temporary file, fsync, rename, folder fsync; kept if already whole."""
         target = self.root / blob
-        if target.is_file() and target.stat().st_size == len(data):
-            return digest, blob
+        size = sum(len(part) for part in parts)
+        if target.is_file() and target.stat().st_size == size:
+            return
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
+                    for part in parts:
+                        handle.write(part)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(tmp, target)
@@ -58,81 +110,85 @@ class RawStore:
                 raise
             _fsync_dir(target.parent)
         except OSError as err:
-            raise StorageError(f"cannot store blob {digest[:12]}: {err.strerror or err}") from err
-        return digest, blob
-
-    def put_many(self, datas: Sequence[bytes]) -> list[tuple[str, str]]:
-        """Stores several blobs as durably as ``put``, with two file-system syncs in all.
-
-        Every new blob is written to its temporary file; one ``syncfs`` makes all
-        their bytes durable; then they are renamed into place and a second
-        ``syncfs`` makes the names durable. A crash leaves whole files or none,
-        as with ``put``. Where ``syncfs`` is missing (not Linux) it is ``put`` per blob.
-        """
-        if _SYNCFS is None:
-            return [self.put(data) for data in datas]
-        results: list[tuple[str, str]] = []
-        pending: list[tuple[str, Path]] = []
-        try:
-            for data in datas:
-                digest = sha256_hex(data)
-                blob = blob_name(digest)
-                results.append((digest, blob))
-                target = self.root / blob
-                if target.is_file() and target.stat().st_size == len(data):
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-                pending.append((tmp, target))
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-            if pending:
-                _syncfs(self.root)
-                for tmp, target in pending:
-                    os.replace(tmp, target)
-                pending = []
-                _syncfs(self.root)
-        except OSError as err:
-            for tmp, _ in pending:
-                Path(tmp).unlink(missing_ok=True)
-            raise StorageError(f"cannot store {len(datas)} blobs: {err.strerror or err}") from err
-        return results
+            raise StorageError(f"cannot store {blob}: {err.strerror or err}") from err
 
     def path_of(self, blob: str) -> Path:
-        path = (self.root / blob).resolve()
+        """The file holding a blob (for a blob in a pack, the pack)."""
+        path = (self.root / blob.split("#", 1)[0]).resolve()
         if self.root.resolve() not in path.parents:
             raise StorageError(f"blob path outside the store: {blob!r}")
         return path
 
     def read(self, blob: str) -> bytes:
         try:
-            return self.path_of(blob).read_bytes()
+            path = self.path_of(blob)
+            if "#" not in blob:
+                return path.read_bytes()
+            offset, length = _span(blob)
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                data = handle.read(length)
         except OSError as err:
             raise StorageError(f"cannot read blob {blob}: {err.strerror or err}") from err
+        if len(data) != length:
+            raise StorageError(f"cannot read blob {blob}: the pack is shorter than the reference")
+        return data
 
 
-def _load_syncfs() -> Any:
-    # syncfs(2) flushes one file system: Linux only, reached through the C library.
-    if not sys.platform.startswith("linux"):
-        return None
+class Pack:
+    """A file that blobs are appended to, one process writing it, until it reaches ``LIMIT``.
+
+    Creating a file costs far more than appending to one on a file system that
+    is being synced as often as ours (every batch of mail, every database
+    commit), so a batch of mail fetched together is appended to the pack in
+    hand and made durable with one ``fdatasync``. Each process has packs of its
+    own, named by time, host and process, so writers never share a file. A
+    crash in the middle of an append leaves bytes that no row refers to at the
+    end of the pack, and the next pack is a new file; nothing already
+    referred to is ever rewritten.
+    """
+
+    LIMIT = 64 * 2**20
+
+    def __init__(self, root: Path, name: str, fd: int) -> None:
+        self.root, self.name, self.fd = root, name, fd
+
+    @classmethod
+    def create(cls, root: Path) -> Pack:
+        now = datetime.now(UTC)
+        host = re.sub(r"[^A-Za-z0-9.-]+", "-", socket.gethostname()) or "host"
+        name = f"packs/{now:%Y-%m}/{now:%Y%m%dT%H%M%S}-{host}-{os.getpid()}-{secrets.token_hex(3)}.pack"
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        # The new name must survive a crash before any row refers to it.
+        _fsync_dir(path.parent)
+        return cls(root, name, fd)
+
+    def full(self) -> bool:
+        return os.fstat(self.fd).st_size >= self.LIMIT
+
+    def append(self, parts: Sequence[bytes]) -> int:
+        """Appends ``parts`` and makes them durable; returns the offset of the first byte."""
+        # The end of the file, not a remembered count: after a failed write we append past it.
+        start = os.fstat(self.fd).st_size
+        for part in parts:
+            view = memoryview(part)
+            while view:
+                view = view[os.write(self.fd, view) :]
+        os.fdatasync(self.fd)
+        return start
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def _span(blob: str) -> tuple[int, int]:
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.syncfs
-    except (OSError, AttributeError):
-        return None
-
-
-_SYNCFS = _load_syncfs()
-
-
-def _syncfs(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        if _SYNCFS(fd) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, os.strerror(code))
-    finally:
-        os.close(fd)
+        offset, length = blob.split("#", 1)[1].split("+", 1)
+        return int(offset), int(length)
+    except ValueError:
+        raise StorageError(f"not a blob reference: {blob!r}") from None
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, func, select
+from imapclient import IMAPClient
+from sqlmodel import Session, col, func, select
 
 from intake.errors import SourceUnavailable, TokenUnavailable
 from intake.models import MailboxState, Message, Submission
 from intake.runtime import Runtime
-from intake.sources.imap import poll_all, poll_mailbox
+from intake.sources.imap import plan_batches, poll_all, poll_mailbox
 from tests.builders import make_email
 from tests.dovecot import Dovecot
 
@@ -246,3 +247,33 @@ def test_the_same_bytes_twice_in_the_folder_are_one_message_and_both_copies_are_
     assert (result.new, result.stored, result.known, result.processed) == (3, 2, 1, 2)
     assert counts(rt) == (2, 2)
     assert all(b"\\Seen" in flags for flags in dovecot.uids(imap_user).values())
+
+
+def test_plan_batches_keeps_the_order_and_gives_a_large_message_a_batch_of_its_own() -> None:
+    assert plan_batches([1, 2, 3, 4, 5, 6, 7], {3, 4}, 2) == [[1, 2], [3], [4], [5, 6], [7]]
+    assert plan_batches([1, 2, 3], set(), 5) == [[1, 2, 3]]
+    assert plan_batches([], {1}, 5) == []
+
+
+def test_large_messages_are_fetched_one_at_a_time(
+    dovecot: Dovecot, imap_user: str, make_rt: MakeRt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = "Vedlagt høringssvar.\n" + "x" * 3000
+    raws = [make_email(message_id=f"<s{i}@a.no>", body=big if i in (2, 3) else "Kort svar.") for i in range(6)]
+    dovecot.append_many(raws, user=imap_user)
+    sizes: list[int] = []
+    original = IMAPClient.fetch
+
+    def spy(self: IMAPClient, messages: list[int], data: object, modifiers: object = None) -> object:
+        sizes.append(len(messages))
+        return original(self, messages, data, modifiers)
+
+    monkeypatch.setattr(IMAPClient, "fetch", spy)
+    rt = make_rt(dovecot.mailbox_settings(imap_user, batch_size=3, large_message_kb=2))
+    [result] = poll_all(rt)
+
+    assert (result.new, result.stored, result.processed) == (6, 6, 6)
+    assert sizes == [2, 1, 1, 2]
+    with Session(rt.engine) as session:
+        stored = session.exec(select(Message).order_by(col(Message.uid))).all()
+    assert [rt.store.read(m.blob).replace(b"\r\n", b"\n") for m in stored] == [r.replace(b"\r\n", b"\n") for r in raws]

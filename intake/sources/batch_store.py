@@ -2,11 +2,12 @@
 
 ``store_message`` pays two file syncs and a database commit per message,
 which caps a poll at a few dozen messages a second on an ordinary disk. Here
-the blobs of a batch are made durable together (``RawStore.put_many``: two
-file-system syncs for the whole batch), then every row of the batch and the
-advanced cursor are committed in one transaction. So the cursor still
-moves only with the rows it covers, and a crash still loses nothing: the bytes
-are durable before any row names them, and uncommitted UIDs are fetched again.
+the new messages of a batch are appended to a pack file and made durable
+together (``RawStore.put_batch``: one sync for the whole batch), then every row
+of the batch and the advanced cursor are committed in one transaction. So the
+cursor still moves only with the rows it covers, and a crash still loses
+nothing: the bytes are durable before any row names them, and uncommitted UIDs
+are fetched and stored again.
 """
 
 from __future__ import annotations
@@ -14,19 +15,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.parser import BytesHeaderParser
-from email.policy import compat32
-from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from intake.mime import normalise_message_id
-from intake.models import AuditLog, MailboxState, Message, utcnow
-from intake.pipeline import Source, StoredMessage, store_message
+from intake.mime import peek_message_id
+from intake.models import MailboxState, Message, utcnow
+from intake.pipeline import Source, StoredMessage
 from intake.runtime import Runtime
-from intake.sources import cursor
+from intake.store import sha256_hex
+
+MESSAGES = Message.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -36,77 +36,78 @@ class Fetched:
     received_at: datetime
 
 
-def header_message_id(raw: bytes) -> str | None:
-    """The normalised Message-ID of raw bytes, read from the header block only."""
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
-    return normalise_message_id(str(headers.get("Message-ID", "") or ""))
-
-
 def store_batch(
     rt: Runtime, source: Source, uidvalidity: int, items: Sequence[Fetched], cursor_to: int
 ) -> list[StoredMessage]:
     """Stores ``items`` (one per UID) and moves the cursor to ``cursor_to`` in the same commit.
 
     Returns one ``StoredMessage`` per item, in order; ``created`` is False for
-    bytes we already had. Falls back to one message at a time when another
-    process stores the same bytes in the same moment.
+    bytes we already had. New mail is the rule and known bytes the exception
+    (a rebuilt folder, the same message delivered twice), so the batch is
+    appended and inserted without asking first; only when the insert meets a
+    sha256 we already have are the known ones looked up and the rest inserted.
     """
     assert source.mailbox is not None and source.folder is not None
-    blobs = rt.store.put_many([item.raw for item in items])
+    digests = [sha256_hex(item.raw) for item in items]
+    firsts: dict[str, Fetched] = {}
+    for sha, item in zip(digests, items, strict=True):
+        firsts.setdefault(sha, item)
+    refs = dict(rt.store.put_batch([item.raw for item in firsts.values()]))
+    known: dict[str, StoredMessage] = {}
     try:
-        return _commit(rt, source, uidvalidity, items, blobs, cursor_to)
+        created = _commit(rt, source, uidvalidity, firsts, refs, cursor_to)
     except IntegrityError:
-        out = [
-            store_message(rt, item.raw, _with_uid(source, uidvalidity, item.uid), item.received_at)
-            for item in items
-        ]
-        cursor.advance(rt.engine, source.mailbox, source.folder, uidvalidity, cursor_to)
-        return out
+        # Some of these bytes are stored already (or are being stored by another process this
+        # moment): keep their rows, insert the others.
+        known = _known(rt, list(firsts))
+        created = _commit(rt, source, uidvalidity, {k: v for k, v in firsts.items() if k not in known}, refs, cursor_to)
+    out: list[StoredMessage] = []
+    for sha in digests:
+        if sha in created:
+            # The same bytes twice in one batch: the first is the new row, the second a copy of it.
+            out.append(StoredMessage(created.pop(sha), True, "stored"))
+            known[sha] = StoredMessage(out[-1].id, False, "stored")
+        else:
+            out.append(known[sha])
+    return out
 
 
-def _with_uid(source: Source, uidvalidity: int, uid: int) -> Source:
-    return Source(kind=source.kind, mailbox=source.mailbox, folder=source.folder, uidvalidity=uidvalidity, uid=uid)
+def _known(rt: Runtime, digests: list[str]) -> dict[str, StoredMessage]:
+    with Session(rt.engine) as session:
+        return {
+            sha: StoredMessage(pk, False, status)
+            for pk, sha, status in session.execute(
+                select(MESSAGES.c.id, MESSAGES.c.sha256, MESSAGES.c.status).where(MESSAGES.c.sha256.in_(digests))
+            ).all()
+        }
 
 
 def _commit(
     rt: Runtime,
     source: Source,
     uidvalidity: int,
-    items: Sequence[Fetched],
-    blobs: list[tuple[str, str]],
+    new: dict[str, Fetched],
+    refs: dict[str, str],
     cursor_to: int,
-) -> list[StoredMessage]:
+) -> dict[str, int]:
+    """Inserts a row per new sha256 and moves the cursor, in one transaction; returns the new ids."""
     now = utcnow()
-    with Session(rt.engine) as session:
-        digests = [sha for sha, _ in blobs]
-        known = {
-            sha: StoredMessage(pk, False, status)
-            for pk, sha, status in session.execute(
-                select(Message.id, Message.sha256, Message.status).where(col(Message.sha256).in_(digests))
-            ).all()
+    rows = [
+        {
+            "sha256": sha, "size": len(item.raw), "blob": refs[sha], "message_id": peek_message_id(item.raw),
+            "source": source.kind, "mailbox": source.mailbox, "folder": source.folder,
+            "uidvalidity": uidvalidity, "uid": item.uid, "received_at": item.received_at,
+            "stored_at": now, "status": "stored", "attempts": 0,
         }
-        rows: dict[str, dict[str, Any]] = {}
-        for item, (sha, blob) in zip(items, blobs, strict=True):
-            if sha not in known and sha not in rows:
-                rows[sha] = {
-                    "sha256": sha, "size": len(item.raw), "blob": blob, "message_id": header_message_id(item.raw),
-                    "source": source.kind, "mailbox": source.mailbox, "folder": source.folder,
-                    "uidvalidity": uidvalidity, "uid": item.uid, "received_at": item.received_at,
-                    "stored_at": now, "status": "stored", "attempts": 0,
-                }
-        # Core inserts, not ORM objects: a batch is hundreds of rows and this is the hot path.
-        created: dict[str, int] = {}
+        for sha, item in new.items()
+    ]
+    created: dict[str, int] = {}
+    with Session(rt.engine) as session:
+        # A Core insert, not ORM objects: this is the hot path of a poll. The row is the record of
+        # the storing (when, from where, how big), so no audit row is written beside it.
         if rows:
-            returned = session.execute(
-                insert(Message).returning(col(Message.id), col(Message.sha256)), list(rows.values())
-            ).all()
+            returned = session.execute(insert(MESSAGES).returning(MESSAGES.c.id, MESSAGES.c.sha256), rows).all()
             created = {sha: pk for pk, sha in returned}
-        if created:
-            session.execute(insert(AuditLog), [
-                {"at": now, "actor": "system", "action": "message.stored", "entity": "message", "entity_id": pk,
-                 "detail": {"source": source.kind, "size": rows[sha]["size"]}}
-                for sha, pk in created.items()
-            ])
         session.execute(
             update(MailboxState)
             .where(
@@ -118,12 +119,4 @@ def _commit(
             .values(last_uid=cursor_to)
         )
         session.commit()
-    out: list[StoredMessage] = []
-    for sha, _ in blobs:
-        if sha in created:
-            # The same bytes twice in one batch: the first is the new row, the second a copy of it.
-            out.append(StoredMessage(created.pop(sha), True, "stored"))
-            known[sha] = StoredMessage(out[-1].id, False, "stored")
-        else:
-            out.append(known[sha])
-    return out
+    return created

@@ -19,7 +19,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from imapclient import IMAPClient
 from sqlalchemy.exc import OperationalError
@@ -28,14 +27,16 @@ from sqlmodel import Session, select
 from intake.config import MailboxSettings
 from intake.errors import DatabaseUnavailable, SourceUnavailable
 from intake.locks import mailbox_lock
+from intake.mime import peek_message_id
 from intake.models import Message, utcnow
 from intake.overlap import process_many
 from intake.pipeline import Source
 from intake.runtime import Runtime
 from intake.sources import cursor
-from intake.sources.batch_store import Fetched, header_message_id, store_batch
+from intake.sources.batch_store import Fetched, store_batch
 from intake.sources.imap_actions import apply_pending
 from intake.sources.imap_connect import connect, disconnect, imap_errors
+from intake.sources.prefetch import Fetch, prefetched
 
 log = logging.getLogger(__name__)
 FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"RFC822.SIZE"]
@@ -166,13 +167,20 @@ def poll_connected(
         # Asked of the database rather than remembered, so a reread cut short by a lost
         # connection still checks Message-IDs when it resumes.
         resync = bool(uids) and _renumbered(rt, box, uidvalidity)
-        for start in range(0, len(uids), box.batch_size):
-            if stop is not None and stop.is_set():
-                break
-            batch = uids[start : start + box.batch_size]
-            last = _fetch_batch(rt, box, client, batch, uidvalidity, last, resync, result, extra_uids)
-            if process:
-                _process(rt, result, stop)
+        with imap_errors(box, "searching for large messages"):
+            larger = str(box.large_message_kb * 1024).encode()
+            large = set(client.search([b"UID", f"{last + 1}:*".encode(), b"LARGER", larger]))
+
+        def stopping() -> bool:
+            return stop is not None and stop.is_set()
+
+        with prefetched(box, client, plan_batches(uids, large, box.batch_size), FETCH_ITEMS, stopping) as fetched:
+            for batch, response in fetched:
+                if stopping():
+                    break
+                last = _store_batch(rt, box, batch, response, uidvalidity, last, resync, result, extra_uids)
+                if process:
+                    _process(rt, result, stop)
     if process and (stop is None or not stop.is_set()):
         result.actioned = apply_pending(rt.engine, box, client, uidvalidity, extra_uids)
     result.seconds = time.monotonic() - started
@@ -181,20 +189,42 @@ def poll_connected(
     return result
 
 
-def _fetch_batch(
+def plan_batches(uids: list[int], large: set[int], size: int) -> list[list[int]]:
+    """Consecutive runs of at most ``size`` UIDs, with each large message in a batch of its own.
+
+    The order is kept, since the cursor moves batch by batch; a batch of small
+    messages then holds at most ``size`` times the large-message limit in memory.
+    """
+    batches: list[list[int]] = []
+    run: list[int] = []
+    for uid in uids:
+        if uid in large:
+            if run:
+                batches.append(run)
+                run = []
+            batches.append([uid])
+            continue
+        run.append(uid)
+        if len(run) == size:
+            batches.append(run)
+            run = []
+    if run:
+        batches.append(run)
+    return batches
+
+
+def _store_batch(
     rt: Runtime,
     box: MailboxSettings,
-    client: IMAPClient,
     batch: list[int],
+    fetched: Fetch,
     uidvalidity: int,
     last: int,
     resync: bool,
     result: PollResult,
     extra_uids: list[int],
 ) -> int:
-    """Fetches and stores one batch; returns the new cursor, committed with the batch's rows."""
-    with imap_errors(box, f"fetching {len(batch)} message(s)"):
-        fetched: dict[int, dict[bytes, Any]] = client.fetch(batch, FETCH_ITEMS)
+    """Stores one fetched batch; returns the new cursor, committed with the batch's rows."""
     items: list[Fetched] = []
     for uid in batch:
         item = fetched.get(uid)
@@ -251,7 +281,7 @@ def _renumbered(rt: Runtime, box: MailboxSettings, uidvalidity: int) -> bool:
 
 def _known_message_id(rt: Runtime, box: MailboxSettings, raw: bytes, uidvalidity: int) -> bool:
     """Whether this folder gave us the same Message-ID before it was renumbered."""
-    message_id = header_message_id(raw)
+    message_id = peek_message_id(raw)
     if not message_id:
         return False
     with Session(rt.engine) as session:

@@ -12,6 +12,7 @@ import ssl
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from functools import cache
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -82,7 +83,7 @@ def _token_text(box: MailboxSettings, text: str) -> str:
 def connect(box: MailboxSettings) -> IMAPClient:
     """A logged-in client whose INTERNALDATEs come back timezone-aware."""
     where = f"{box.host}:{box.port}"
-    context = ssl.create_default_context()
+    context = _tls_context() if box.security != "none" else None
     try:
         client = IMAPClient(
             box.host, port=box.port, ssl=box.security == "ssl", ssl_context=context, timeout=box.timeout_seconds
@@ -111,6 +112,13 @@ def connect(box: MailboxSettings) -> IMAPClient:
     # Keep the server's offset on INTERNALDATE instead of imapclient's conversion to naive local time.
     client.normalise_times = False
     return client
+
+
+@cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the system's certificates takes tens of milliseconds, and a poll connects every
+    # interval: one context serves every connection of the process.
+    return ssl.create_default_context()
 
 
 def disconnect(client: IMAPClient | None) -> None:

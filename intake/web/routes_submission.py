@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, or_, select
@@ -20,6 +22,17 @@ def _get(session: Session, submission_id: int) -> Submission:
     if sub is None:
         raise HTTPException(404, "Innsendingen finnes ikke")
     return sub
+
+
+def _stored_entry(message: Message | None, audit: Sequence[AuditLog]) -> list[AuditLog]:
+    """The trail's first entry, read off the message row: its storing is not logged twice.
+
+    (Messages stored by earlier versions have an audit row for it, which is shown instead.)"""
+    if message is None or any(entry.action == "message.stored" for entry in audit):
+        return []
+    detail = {"source": message.source, "size": message.size}
+    return [AuditLog(at=message.stored_at, actor="system", action="message.stored", entity="message",
+                     entity_id=message.id, detail=detail)]
 
 
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse)
@@ -43,6 +56,7 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
             )
             .order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc())
         ).all()
+        audit = [*audit, *_stored_entry(message, audit)]
         cases = session.exec(select(Case).order_by(col(Case.number))).all()
         # Where an identity number appears, so staff can withhold or redact before publication.
         pii = [("E-postteksten", f.masked) for f in find_identity_numbers(sub.body_text)]
