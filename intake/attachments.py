@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from intake.extract import Extraction
 
 
+# Attachments larger than this go to an extraction worker as a path, not as bytes.
+BY_PATH = 1024 * 1024
+
+
 def db_text(text: str | None) -> str | None:
     """Text as every database can hold it: PostgreSQL refuses NUL characters."""
     return text.replace("\x00", "") if text else text
@@ -39,18 +43,27 @@ class Unpacked:
 
 def unpack(rt: Runtime, parts: Sequence[Part]) -> list[Unpacked]:
     """Stores every attachment's bytes and extracts its text (in the worker pool when there is one)."""
+    stored = [rt.store.put(part.data) for part in parts]
     extractions: list[Any] = [None] * len(parts)
     if rt.extractor is not None and parts:
         from intake.extract import FileInput
 
-        extractions = rt.extractor.extract_many(
-            [FileInput(filename=p.filename, content_type=p.content_type, data=p.data) for p in parts]
-        )
-    return [_unpacked(rt, part, extraction) for part, extraction in zip(parts, extractions, strict=True)]
+        extractions = rt.extractor.extract_many([
+            # A large file is read by the worker from the store rather than copied through the pipe.
+            FileInput(p.filename, p.content_type, b"", path=str(rt.store.path_of(blob)))
+            if len(p.data) > BY_PATH else FileInput(p.filename, p.content_type, p.data)
+            for p, (_, blob) in zip(parts, stored, strict=True)
+        ])
+    return [
+        _unpacked(rt, part, extraction, where)
+        for part, extraction, where in zip(parts, extractions, stored, strict=True)
+    ]
 
 
-def _unpacked(rt: Runtime, part: Part, extraction: Extraction | None) -> Unpacked:
-    sha256, blob = rt.store.put(part.data)
+def _unpacked(
+    rt: Runtime, part: Part, extraction: Extraction | None, stored: tuple[str, str] | None = None
+) -> Unpacked:
+    sha256, blob = stored or rt.store.put(part.data)
     children = []
     for child_input, child_extraction in (extraction.children if extraction is not None else []):
         child = Part(child_input.filename, child_input.content_type, child_input.data, depth=part.depth + 1)

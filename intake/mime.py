@@ -19,6 +19,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from intake.charsets import LATIN, codec_name, decode_bytes, decode_words, fix_text
 from intake.htmltext import html_to_text
+from intake.mime_large import MARKER, Elided, decode, elide
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_DEPTH = 10
@@ -61,6 +62,7 @@ class ParsedMessage:
     defects: list[str] = field(default_factory=list)
     not_mime: str | None = None
     charset_hint: str | None = None
+    large: Elided | None = field(default=None, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         """The first value of a header, decoded, or None."""
@@ -79,8 +81,11 @@ def parse(raw: bytes) -> ParsedMessage:
     """Parses raw bytes; never raises for malformed mail."""
     if raw.startswith(OLE_MAGIC):
         return ParsedMessage(not_mime="an Outlook .msg file, not a MIME message", defects=["not MIME"])
-    msg = BytesParser(policy=policy.default).parsebytes(_repair_folding(_skip_leading_junk(raw)))
+    repaired = _repair_folding(_skip_leading_junk(raw))
+    large = elide(repaired)
+    msg = BytesParser(policy=policy.default).parsebytes(large.reduced if large else repaired)
     parsed = ParsedMessage()
+    parsed.large = large
     hint = parsed.charset_hint = _charset_hint(msg)
     raw_headers = _raw_headers(msg, hint)
     parsed.headers = [(name, decode_words(value, hint)) for name, value in raw_headers]
@@ -103,6 +108,7 @@ def parse(raw: bytes) -> ParsedMessage:
     parsed.body_text = "\n\n".join(t for t in texts if t.strip()).strip()
     for defect in getattr(msg, "defects", []):
         parsed.defects.append(type(defect).__name__)
+    parsed.large = None  # the raw bytes are not kept beyond parsing
     return parsed
 
 
@@ -188,6 +194,8 @@ def _charset_hint(msg: EmailMessage) -> str | None:
 def _raw_headers(msg: EmailMessage, hint: str | None) -> list[tuple[str, str]]:
     out = []
     for name, value in msg.raw_items():
+        if name == MARKER:  # ours, added before parsing a large message
+            continue
         out.append((name.lower(), fix_text(str(value), hint)))
     return out
 
@@ -247,6 +255,12 @@ def _content_type(part: EmailMessage) -> str:
 
 
 def _payload(part: EmailMessage, parsed: ParsedMessage) -> bytes:
+    span = parsed.large.span_of(part) if parsed.large else None
+    if span is not None and parsed.large is not None:
+        body, defects = decode(parsed.large.raw, span, str(part.get("Content-Transfer-Encoding", "")))
+        for defect in defects:
+            part.policy.handle_defect(part, defect)
+        return body
     try:
         data = part.get_payload(decode=True)
     except Exception as err:  # undecodable transfer encoding

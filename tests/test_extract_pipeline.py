@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from intake import queries, workflows
 from intake.db import session_scope
+from intake.extract import FileInput
 from intake.pipeline import Source, ingest
 from intake.runtime import Runtime
 from intake.serialize import submission_json
@@ -69,3 +70,28 @@ def test_hostile_attachment_is_flagged_and_the_response_still_read(pooled: Runti
     assert "extraction_failed" in sub["flags"]  # type: ignore[operator]
     assert sub["form"] == EXPECTED["skjema-ja"]
     assert sub["acknowledgement"]["status"] == "pending"  # type: ignore[index]
+
+
+def test_a_large_form_goes_to_the_worker_as_a_stored_file_and_is_read(
+    pooled: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from intake.extract import pool
+
+    sent: list[tuple[int, str | None]] = []
+    original = pool._Worker.run
+
+    def spy(self: pool._Worker, file: FileInput, timeout: float) -> object:
+        sent.append((len(file.data), file.path))
+        return original(self, file, timeout)
+
+    monkeypatch.setattr(pool._Worker, "run", spy)
+    # Bytes after %%EOF are ignored by PDF readers: a 3 MB form, as a scanned annex would make it.
+    form = (FORMS / "skjema-ja.pdf").read_bytes() + b"\n%" + bytes(3 * 2**20)
+    raw = make_email(**PLAIN, sender="Norsk Sykepleierforbund <post@nsf.no>",
+                     attachments=[("Høringssvar sak 22-414.pdf", "application/pdf", form)])
+    ingest(pooled, raw, Source(kind="file"), ON_TIME)
+
+    sub = only(pooled)
+    assert sub["form"] == EXPECTED["skjema-ja"]
+    [(size, path)] = sent
+    assert size == 0 and path is not None and Path(path).read_bytes() == form

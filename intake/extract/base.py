@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 CHECKED = "☒"
@@ -12,11 +13,22 @@ UNCHECKED = "☐"
 
 @dataclass(frozen=True)
 class FileInput:
-    """One attachment as the MIME parser found it."""
+    """One attachment as the MIME parser found it.
+
+    A large one is handed over by ``path`` (its file in the raw store) with empty
+    ``data``, so that its bytes are not copied through the pipe to a worker.
+    """
 
     filename: str
     content_type: str
     data: bytes
+    path: str | None = None
+
+    def loaded(self) -> FileInput:
+        """This file with its bytes in ``data``, read from ``path`` if they are there."""
+        if self.path is None or self.data:
+            return self
+        return FileInput(self.filename, self.content_type, Path(self.path).read_bytes())
 
 
 @dataclass

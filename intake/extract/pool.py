@@ -16,8 +16,9 @@ import multiprocessing
 import queue
 import resource
 import signal
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -34,6 +35,7 @@ READY = "ready"
 START_TIMEOUT = 30.0
 # Room above the idle worker's own size that the smallest useful memory limit leaves for a file.
 HEADROOM = 64 * MIB
+_START_LOCK = threading.Lock()
 
 
 def _serve(conn: Connection, limits: Limits) -> None:
@@ -67,6 +69,27 @@ def _address_space() -> int:
         return int(statm.read().split()[0]) * resource.getpagesize()
 
 
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Starts a worker without multiprocessing importing our ``__main__`` into it.
+
+    A worker needs only this module and the readers, which the forkserver has
+    already imported; importing the program that started it (``intake serve``:
+    the web app, the database layer, the scheduler) would cost every worker
+    tens of MB of memory of its own. Multiprocessing imports ``__main__`` by its
+    file or module name, so both are hidden while the worker is started.
+    """
+    names = vars(sys.modules["__main__"])
+    with _START_LOCK:
+        saved: dict[str, object] = {key: names[key] for key in ("__file__", "__spec__") if key in names}
+        names.pop("__file__", None)
+        names["__spec__"] = None
+        try:
+            yield
+        finally:
+            names.update(saved)
+
+
 class _Worker:
     """One worker process and our end of its pipe; used by one thread at a time."""
 
@@ -76,7 +99,8 @@ class _Worker:
         self.process: BaseProcess = context.Process(  # type: ignore[attr-defined]
             target=_serve, args=(theirs, limits), name="intake-extract", daemon=True
         )
-        self.process.start()
+        with _main_module_hidden():
+            self.process.start()
         # The child holds its own copy; closing ours lets EOF reach us when it dies.
         theirs.close()
         try:

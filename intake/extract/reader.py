@@ -88,6 +88,10 @@ def extract_one(file: FileInput, limits: Limits, depth: int = 0) -> Extraction:
     """
     if depth > limits.max_depth:
         return Extraction.failed(f"nested too deep: {depth} > {limits.max_depth}")
+    try:
+        file = file.loaded()
+    except OSError as err:
+        return Extraction.failed(f"cannot read the stored file: {err.strerror or err}")
     kind = kind_of(file)
     try:
         return _READERS[kind](file, limits, depth)

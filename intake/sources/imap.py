@@ -174,11 +174,13 @@ def poll_connected(
         def stopping() -> bool:
             return stop is not None and stop.is_set()
 
-        with prefetched(box, client, plan_batches(uids, large, box.batch_size), FETCH_ITEMS, stopping) as fetched:
+        batches = plan_batches(uids, large, box.batch_size)
+        with prefetched(box, client, batches, FETCH_ITEMS, stopping, alone=lambda b: b[0] in large) as fetched:
             for batch, response in fetched:
                 if stopping():
                     break
                 last = _store_batch(rt, box, batch, response, uidvalidity, last, resync, result, extra_uids)
+                del response  # stored: the bytes are read back from the store when processed
                 if process:
                     _process(rt, result, stop)
     if process and (stop is None or not stop.is_set()):

@@ -5,7 +5,7 @@ and database (storing the batch durably). Done one after the other, a poll is
 the sum of both; here a thread fetches batch n+1 while the poller stores batch
 n, so it is nearer the larger of the two. Only the thread touches the
 connection until the iteration ends, and it never runs more than one batch
-ahead, so at most two batches are in memory. Nothing about durability
+ahead, so at most two batches are in memory (one, when it is a large message). Nothing about durability
 changes: a batch is still stored and committed before the next is handed
 over, and a fetched batch that is never stored is simply fetched again by the
 next poll.
@@ -26,6 +26,8 @@ from intake.sources.imap_connect import imap_errors
 
 Fetch = dict[int, dict[bytes, Any]]
 _DONE = object()
+# Batches in memory at once: the one being stored and the one being fetched.
+AHEAD = 2
 
 
 @contextmanager
@@ -35,42 +37,60 @@ def prefetched(
     batches: Sequence[list[int]],
     items: Sequence[bytes],
     stop: Callable[[], bool] = lambda: False,
+    alone: Callable[[list[int]], bool] = lambda _batch: False,
 ) -> Iterator[Iterator[tuple[list[int], Fetch]]]:
     """Yields an iterator of ``(uids, FETCH response)`` per batch, in order, one batch fetched ahead.
 
-    A failed FETCH is raised (as ``SourceUnavailable``) from the iterator where
-    its batch would have come. Leaving the block, early or not, waits for the
+    A batch for which ``alone`` is true (a large message) is fetched only once
+    the poller is done with everything before it, and nothing is fetched while
+    the poller has it, so at most one large message is in memory. A failed
+    FETCH is raised (as ``SourceUnavailable``) from the iterator where its
+    batch would have come. Leaving the block, early or not, waits for the
     thread, so the connection is the caller's again afterwards.
     """
-    handed: queue.Queue[object] = queue.Queue(maxsize=1)
+    handed: queue.Queue[object] = queue.Queue()
+    # A batch holds one token from its fetch until the poller asks for the next batch; a
+    # batch fetched alone holds them all.
+    tokens = threading.Semaphore(AHEAD)
     leaving = threading.Event()
+
+    def take(count: int) -> bool:
+        taken = 0
+        while taken < count:
+            if leaving.is_set():
+                if taken:
+                    tokens.release(taken)
+                return False
+            if tokens.acquire(timeout=0.1):
+                taken += 1
+        return True
 
     def fetch_all() -> None:
         try:
             for batch in batches:
-                if leaving.is_set() or stop():
+                weight = AHEAD if alone(batch) else 1
+                if stop() or not take(weight):
                     break
                 with imap_errors(box, f"fetching {len(batch)} message(s)"):
                     response = client.fetch(batch, list(items))
-                while not leaving.is_set():
-                    try:
-                        handed.put((batch, response), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                handed.put((batch, response, weight))
         except BaseException as err:  # handed to the poller, which raises it
-            _put_last(handed, leaving, err)
+            handed.put(err)
             return
-        _put_last(handed, leaving, _DONE)
+        handed.put(_DONE)
 
     def received() -> Iterator[tuple[list[int], Fetch]]:
+        held = 0
         while True:
+            if held:
+                tokens.release(held)
             got = handed.get()
             if got is _DONE:
                 return
             if isinstance(got, BaseException):
                 raise got
-            yield cast(tuple[list[int], Fetch], got)
+            batch, response, held = cast(tuple[list[int], Fetch, int], got)
+            yield batch, response
 
     thread = threading.Thread(target=fetch_all, name=f"fetch-{box.name}", daemon=True)
     thread.start()
@@ -79,12 +99,3 @@ def prefetched(
     finally:
         leaving.set()
         thread.join()
-
-
-def _put_last(handed: queue.Queue[object], leaving: threading.Event, value: object) -> None:
-    while not leaving.is_set():
-        try:
-            handed.put(value, timeout=0.1)
-            return
-        except queue.Full:
-            continue

@@ -1,0 +1,149 @@
+"""Large bodies kept out of the email parser.
+
+The standard library's parser splits a body into lines and holds it as text
+several times over: a 68 MB message carrying a 50 MB PDF takes eight seconds
+and 590 MB to parse. So before a large message is parsed, every large leaf
+body (an attachment, as a rule) is cut out of the bytes the parser sees, and
+its part is marked with a header naming where the body lies in the original
+bytes; the parser then reads a message of a few kilobytes, and a marked body
+is decoded straight from the original bytes (``decode``) when its part is read.
+
+Only the MIME structure is read here: headers of each part, multipart
+boundaries, leaves. Anything this does not understand is left for the parser
+as it is, so a strange message is parsed exactly as before, only not faster.
+"""
+
+from __future__ import annotations
+
+import binascii
+import secrets
+from dataclasses import dataclass
+from email._encoded_words import decode_b  # the parser's lenient base64, for broken padding
+from email.errors import MessageDefect
+from email.message import Message as EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+LARGE_MESSAGE = 4 * 2**20
+LARGE_BODY = 1 * 2**20
+MARKER = "X-Intake-Large-Body"
+MAX_DEPTH = 10
+_DECODED_HERE = {"", "base64", "quoted-printable", "7bit", "8bit", "binary"}
+
+
+@dataclass
+class Elided:
+    """The bytes for the parser, and where each cut-out body lies in the original."""
+
+    raw: bytes
+    reduced: bytes
+    token: str
+    spans: list[tuple[int, int]]
+
+    def span_of(self, part: EmailMessage) -> tuple[int, int] | None:
+        """The body span of a part marked by ``elide`` (and not by a sender imitating the marker)."""
+        value = part.get(MARKER)
+        if not value:
+            return None
+        token, _, number = str(value).strip().partition(".")
+        if token != self.token or not number.isdigit() or int(number) >= len(self.spans):
+            return None
+        return self.spans[int(number)]
+
+
+def elide(raw: bytes) -> Elided | None:
+    """The message with its large leaf bodies cut out, or None when there is nothing to cut."""
+    if len(raw) < LARGE_MESSAGE:
+        return None
+    cuts: list[tuple[int, int, int]] = []
+    _scan(raw, 0, len(raw), 0, cuts)
+    if not cuts:
+        return None
+    token = secrets.token_hex(8)
+    pieces: list[bytes] = []
+    position = 0
+    for number, (head, body, end) in enumerate(cuts):
+        pieces += [raw[position:head], f"{MARKER}: {token}.{number}\r\n".encode(), raw[head:body]]
+        position = end
+    pieces.append(raw[position:])
+    return Elided(raw, b"".join(pieces), token, [(body, end) for _, body, end in cuts])
+
+
+def decode(raw: bytes, span: tuple[int, int], transfer_encoding: str) -> tuple[bytes, list[MessageDefect]]:
+    """A cut-out body decoded by its Content-Transfer-Encoding, with the parser's defects, as the parser would."""
+    body = memoryview(raw)[span[0] : span[1]]
+    encoding = transfer_encoding.strip().lower()
+    if encoding == "base64":
+        try:
+            # Line breaks (and anything outside the alphabet) are skipped; no copy of the body is made.
+            return binascii.a2b_base64(body, strict_mode=False), []
+        except binascii.Error:
+            # Broken padding: the parser's own lenient decoding, on a copy without line breaks.
+            data, defects = decode_b(b"".join(bytes(body).splitlines()))
+            return bytes(data), list(defects)
+    if encoding == "quoted-printable":
+        return binascii.a2b_qp(body), []
+    return bytes(body), []
+
+
+def _scan(raw: bytes, start: int, end: int, depth: int, cuts: list[tuple[int, int, int]]) -> None:
+    """Notes (header start, body start, body end) of every large leaf in ``raw[start:end]``."""
+    if depth > MAX_DEPTH:
+        return
+    body = _body_start(raw, start, end)
+    if body is None:
+        return
+    headers = BytesHeaderParser(policy=compat32).parsebytes(raw[start:body])
+    ctype = headers.get_content_type()
+    if ctype == "multipart/digest":
+        return  # its parts are messages unless they say otherwise: left to the parser
+    if ctype.startswith("multipart/"):
+        boundary = headers.get_param("boundary")
+        if isinstance(boundary, str) and boundary:
+            for part_start, part_end in _parts(raw, body, end, boundary.encode("ascii", "replace")):
+                _scan(raw, part_start, part_end, depth + 1, cuts)
+        return
+    if ctype.startswith("message/") or headers.defects:
+        return
+    if str(headers.get("content-transfer-encoding", "")).strip().lower() not in _DECODED_HERE:
+        return  # uuencode and the like: left to the parser
+    if end - body > LARGE_BODY:
+        cuts.append((start, body, end))
+
+
+def _body_start(raw: bytes, start: int, end: int) -> int | None:
+    """Where the body of the part at ``start`` begins: after the first empty line."""
+    if raw.startswith((b"\r\n", b"\n"), start):
+        return start + (2 if raw.startswith(b"\r\n", start) else 1)
+    found = [(at, len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (at := raw.find(sep, start, end)) >= 0]
+    if not found:
+        return None
+    at, length = min(found)
+    return at + length
+
+
+def _parts(raw: bytes, body: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+    """The spans of a multipart body's parts, between its delimiter lines."""
+    delimiter = b"--" + boundary
+    lines: list[tuple[int, int, bool]] = []  # (line start, after the line, closing)
+    at = raw.find(delimiter, body, end)
+    while at >= 0:
+        if at == body or raw[at - 1 : at] == b"\n":
+            after = at + len(delimiter)
+            closing = raw.startswith(b"--", after)
+            newline = raw.find(b"\n", after, end)
+            lines.append((at, end if newline < 0 else newline + 1, closing))
+            if closing:
+                break
+        at = raw.find(delimiter, at + len(delimiter), end)
+    spans = []
+    followers: list[tuple[int, int, bool] | None] = [*lines[1:], None]
+    for (_, part_start, closing), following in zip(lines, followers[: len(lines)], strict=True):
+        if closing:
+            break
+        part_end = end if following is None else following[0]
+        # The line break before a delimiter belongs to the delimiter.
+        if following is not None:
+            part_end -= 2 if raw[part_end - 2 : part_end] == b"\r\n" else 1
+        spans.append((part_start, max(part_start, part_end)))
+    return spans

@@ -1,0 +1,70 @@
+"""Large bodies cut out before parsing: the same result as the plain parse, in a fraction of the memory."""
+
+from __future__ import annotations
+
+import base64
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from intake import mime_large
+from intake.mime import parse
+from tests.builders import make_email
+from tests.test_corpus import corpus_files
+
+
+def summary(raw: bytes) -> tuple[object, ...]:
+    parsed = parse(raw)
+    return (
+        parsed.headers, parsed.subject, parsed.sender, parsed.message_id, parsed.body_text, parsed.content_type,
+        [(p.filename, p.content_type, p.data, p.inline, p.depth) for p in parsed.attachments],
+    )
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.name)
+def test_every_corpus_mail_parses_the_same_with_its_bodies_cut_out(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = path.read_bytes()
+    plain = summary(raw)
+    # Treat everything as large: every leaf body over 64 bytes is cut out and decoded by us.
+    monkeypatch.setattr(mime_large, "LARGE_MESSAGE", 0)
+    monkeypatch.setattr(mime_large, "LARGE_BODY", 64)
+    assert summary(raw) == plain
+
+
+def test_a_sender_cannot_point_the_marker_at_other_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(mime_large, "LARGE_MESSAGE", 0)
+    monkeypatch.setattr(mime_large, "LARGE_BODY", 10)
+    raw = make_email(attachments=[("a.pdf", "application/pdf", b"%PDF-1.4 " + b"x" * 100)])
+    forged = raw.replace(
+        b"Content-Type: application/pdf", b"X-Intake-Large-Body: 0000.0\r\nContent-Type: application/pdf"
+    )
+    [attachment] = parse(forged).attachments
+    assert attachment.data == b"%PDF-1.4 " + b"x" * 100
+
+
+def test_a_50_mb_attachment_is_parsed_in_little_more_memory_than_itself() -> None:
+    data = bytes(range(256)) * (50 * 2**20 // 256)
+    raw = make_email(attachments=[("stort.pdf", "application/pdf", data)])
+    tracemalloc.start()
+    try:
+        parsed = parse(raw)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert parsed.attachments[0].data == data
+    assert parsed.subject and "22/414" in parsed.subject
+    assert peak < 1.3 * len(data), f"peak {peak / 2**20:.0f} MB"
+
+
+def test_broken_base64_padding_is_decoded_as_leniently_as_the_parser_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = make_email(attachments=[("a.bin", "application/octet-stream", b"y" * 200)])
+    line = base64.encodebytes(b"y" * 200).split(b"\n")[0]
+    assert line in raw
+    broken = raw.replace(line, line[:-3] + b"=")
+    plain = summary(broken)
+    monkeypatch.setattr(mime_large, "LARGE_MESSAGE", 0)
+    monkeypatch.setattr(mime_large, "LARGE_BODY", 10)
+    assert summary(broken) == plain
