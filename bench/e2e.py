@@ -28,6 +28,7 @@ import threading
 import time
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -73,7 +74,7 @@ def counts(url: str) -> tuple[int, int, int]:
         engine.dispose()
 
 
-def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, responses: list[Response]) -> dict[str, float]:
+def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, responses: list[Response]) -> dict[str, Any]:
     sink = TimedSink().start()
     url, drop = create_database(args.database, folder)
     service = Service(write_config(folder, url, server, sink, args.workers), folder / "serve.log")
@@ -106,7 +107,7 @@ def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, respons
             "seconds": finished - started, "messages": messages, "eligible": eligible,
             "receipts": sink.count(), "duplicates": sink.duplicates(),
             "p50": statistics.median(latencies), "p95": q[18], "peak_mb": sampler.peak / 2**20,
-            "peak_pss_mb": sampler.peak_pss / 2**20, "cpu": sampler.cpu_seconds,
+            "peak_pss_mb": sampler.peak_pss / 2**20, "cpu": sampler.cpu_seconds, "peak_parts": sampler.peak_parts,
         }
     finally:
         sampler.halt.set()
@@ -204,6 +205,7 @@ def main() -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"  {key:<{width}}  {value:>12}")
+    print(f"  at the memory peak, PSS MB by process: {result['peak_parts']}")
 
 
 if __name__ == "__main__":

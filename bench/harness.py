@@ -312,6 +312,7 @@ class RssSampler(threading.Thread):
         self.service = service
         self.peak = 0
         self.peak_pss = 0
+        self.peak_parts = ""  # PSS per process at the peak: where the memory was
         self.cpu_seconds = 0.0
         self.halt = threading.Event()
 
@@ -320,10 +321,15 @@ class RssSampler(threading.Thread):
             process = self.service.process
             if process is not None:
                 pids = tree_pids(process.pid)
-                rss, pss = memory_of(pids)
+                per = {pid: memory_of([pid]) for pid in pids}
+                rss, pss = sum(r for r, _ in per.values()), sum(p for _, p in per.values())
                 self.cpu_seconds = max(self.cpu_seconds, cpu_of(pids))
                 self.peak = max(self.peak, rss)
-                self.peak_pss = max(self.peak_pss, pss)
+                if pss > self.peak_pss:
+                    self.peak_pss = pss
+                    self.peak_parts = ", ".join(
+                        f"{'service' if pid == process.pid else pid} {p / 2**20:.0f}" for pid, (_, p) in per.items()
+                    )
 
 
 def start_dovecot() -> Dovecot:
