@@ -42,7 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import insert, text  # noqa: E402
 from sqlmodel import Session, SQLModel, col, select  # noqa: E402
 
 from intake import organisations, workflows  # noqa: E402
@@ -133,6 +133,12 @@ def prefill(rt: Runtime, count: int) -> None:
     for start in range(0, count, BATCH):
         with session_scope(rt.engine) as session:
             _prefill_batch(session, range(start, min(start + BATCH, count)), case_id, orgs)
+    if rt.engine.dialect.name == "postgresql":
+        # A database that grew this large has been analysed by autovacuum long since; without
+        # statistics the planner takes these fresh tables for empty ones.
+        with rt.engine.connect() as connection:
+            connection.execute(text("ANALYZE"))
+            connection.commit()
 
 
 def _prefill_batch(session: Session, numbers: range, case_id: int, orgs: dict[str, tuple[int, str]]) -> None:
