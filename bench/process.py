@@ -6,7 +6,8 @@ responses are stored and processed for real (parse, match, organisation, flags,
 submission, receipt row; text only, no extraction workers), each timed on its
 own. The earlier rows are inserted directly, in the shape the pipeline gives
 them (message, submission with its rule log, flags, receipt, organisation,
-audit entries), since processing 10,000 one by one would take minutes.
+audit entries), since processing 10,000 one by one would take minutes. The
+sizes take turns in the timed part, so a busy machine slows them alike.
 
 The responses, numbered i: one in ten comes from one of five senders who write
 again and again (so most of their responses are duplicates, and now and then
@@ -36,7 +37,8 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -194,30 +196,46 @@ def _prefill_batch(session: Session, numbers: range, case_id: int, orgs: dict[st
     ])
 
 
-def measure(url: str, folder: Path, size: int, timed: int) -> tuple[dict[int, float], Counter[str]]:
-    """Milliseconds of each of the last ``timed`` messages, by number, and the flags they got."""
-    rt = runtime(url, folder)
-    try:
-        prefill(rt, size - timed)
-        stored = []
-        for i in range(size - timed, size):
-            r = response(i)
-            raw = make_email(sender=f"{r['name']} <{r['address']}>", subject=r["subject"], body=r["body"],
-                             headers=r["headers"], message_id=r["message_id"])
-            stored.append(store_message(rt, raw, Source(kind="file"), r["received_at"]).id)
-        times = {}
-        for i, pk in enumerate(stored, start=size - timed):
+@dataclass
+class Run:
+    """One size: its database with the earlier responses, and the last ones stored, waiting."""
+
+    size: int
+    rt: Runtime
+    stored: list[tuple[int, int]]  # (response number, stored message id)
+    times: dict[int, float] = field(default_factory=dict)
+
+    def process(self, count: int) -> None:
+        """Processes the next ``count`` stored messages, timing each one."""
+        for i, pk in self.stored[len(self.times):len(self.times) + count]:
             started = time.perf_counter()
-            assert process_message(rt, pk) is not None
-            times[i] = (time.perf_counter() - started) * 1000
-        with Session(rt.engine) as session:
-            names = session.exec(
+            assert process_message(self.rt, pk) is not None
+            self.times[i] = (time.perf_counter() - started) * 1000
+
+    def flags(self) -> Counter[str]:
+        """The flags the processed messages got."""
+        with Session(self.rt.engine) as session:
+            return Counter(session.exec(
                 select(Flag.name).join(Submission, col(Submission.id) == col(Flag.submission_id))
-                .where(col(Submission.message_ref).in_(stored))
-            ).all()
-        return times, Counter(names)
-    finally:
-        rt.close()
+                .where(col(Submission.message_ref).in_([pk for _, pk in self.stored]))
+            ).all())
+
+
+def prepare(stack: ExitStack, server: str | None, size: int, timed: int) -> Run:
+    """A database with ``size - timed`` responses processed and ``timed`` more stored."""
+    folder = Path(tempfile.mkdtemp(prefix="intake-bench-"))
+    stack.callback(shutil.rmtree, folder, ignore_errors=True)
+    url = stack.enter_context(database(server, folder))
+    rt = runtime(url, folder)
+    stack.callback(rt.close)
+    prefill(rt, size - timed)
+    stored = []
+    for i in range(size - timed, size):
+        r = response(i)
+        raw = make_email(sender=f"{r['name']} <{r['address']}>", subject=r["subject"], body=r["body"],
+                         headers=r["headers"], message_id=r["message_id"])
+        stored.append((i, store_message(rt, raw, Source(kind="file"), r["received_at"]).id))
+    return Run(size, rt, stored)
 
 
 @contextmanager
@@ -229,15 +247,6 @@ def database(server: str | None, folder: Path) -> Iterator[str]:
         yield url
 
 
-def run(server: str | None, size: int, timed: int) -> tuple[dict[int, float], Counter[str]]:
-    folder = Path(tempfile.mkdtemp(prefix="intake-bench-"))
-    try:
-        with database(server, folder) as url:
-            return measure(url, folder, size, timed)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", help="a PostgreSQL server's URL (default: SQLite files)")
@@ -245,27 +254,30 @@ def main() -> None:
     parser.add_argument("--timed", type=int, default=200, help="messages timed at each N (default: 200)")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    # A small run first, not counted: the first messages of a process pay for imports and
-    # first uses, which would otherwise make the smallest N look slower than it is.
-    run(args.database, 60, 50)
-    results = []
-    for size in sizes:
-        times, flags = run(args.database, size, args.timed)
-        every = list(times.values())
-        results.append((size, statistics.mean(every), statistics.median(every)))
-        print(f"N={size:>6}: {statistics.mean(every):6.2f} ms mean, {statistics.median(every):6.2f} ms median "
-              f"per message over the last {args.timed}", flush=True)
-        # The kinds whose lookups depend most on what is stored, on their own.
-        repeating = statistics.median(ms for i, ms in times.items() if i % 10 == 0)
-        replies = statistics.median(ms for i, ms in times.items() if i % 10 == 3)
-        print(f"          medians: {repeating:6.2f} ms repeating senders, {replies:6.2f} ms replies to the invitation;"
-              " flags: " + (", ".join(f"{name} {n}" for name, n in sorted(flags.items())) or "none"), flush=True)
-    print(f"database: {'postgresql' if args.database else 'sqlite'}")
-    if len(results) > 1:
-        (small, small_mean, small_median), (big, big_mean, big_median) = results[0], results[-1]
-        ratio = big_median / small_median
-        print(f"N={big} / N={small}: median {ratio:.2f}x, mean {big_mean / small_mean:.2f}x"
-              f"  (target <= 1.20) {'ok' if ratio <= 1.2 else 'MISSED'}")
+    with ExitStack() as stack:
+        # A few messages first, not counted: the first ones of a process pay for imports and first uses.
+        prepare(stack, args.database, 30, 20).process(20)
+        runs = [prepare(stack, args.database, size, args.timed) for size in sizes]
+        # The sizes take turns, ten messages each, so that the load of a shared machine falls on all alike.
+        for _ in range(0, args.timed, 10):
+            for run in runs:
+                run.process(10)
+        for run in runs:
+            every = list(run.times.values())
+            print(f"N={run.size:>6}: {statistics.mean(every):6.2f} ms mean, {statistics.median(every):6.2f} ms median "
+                  f"per message over the last {args.timed}")
+            # The kinds whose lookups depend most on what is stored, on their own.
+            repeating = statistics.median(ms for i, ms in run.times.items() if i % 10 == 0)
+            replies = statistics.median(ms for i, ms in run.times.items() if i % 10 == 3)
+            print(f"          medians: {repeating:6.2f} ms repeating senders, {replies:6.2f} ms replies to the"
+                  " invitation; flags: " + ", ".join(f"{name} {n}" for name, n in sorted(run.flags().items())))
+        print(f"database: {'postgresql' if args.database else 'sqlite'}")
+        if len(runs) > 1:
+            small, big = runs[0].times.values(), runs[-1].times.values()
+            ratio = statistics.median(big) / statistics.median(small)
+            print(f"N={runs[-1].size} / N={runs[0].size}: median {ratio:.2f}x, mean "
+                  f"{statistics.mean(big) / statistics.mean(small):.2f}x"
+                  f"  (target <= 1.20) {'ok' if ratio <= 1.2 else 'MISSED'}")
 
 
 if __name__ == "__main__":
