@@ -52,6 +52,7 @@ test: system-deps lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/imap.py
+	$(BIN)/python bench/process.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

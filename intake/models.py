@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -80,7 +80,8 @@ class Organisation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(index=True, unique=True, max_length=320)
     name: str
-    kind: str = Field(max_length=16)  # invited | domain | person
+    # Indexed: every message reads the invited bodies, while domains and persons grow with the mail.
+    kind: str = Field(index=True, max_length=16)  # invited | domain | person
     domains: list[str] | None = _json()
     created_at: datetime = _now_ts()
 
@@ -123,6 +124,11 @@ class Submission(SQLModel, table=True):
     """A response (høringssvar) as staff see it: one per stored message."""
 
     __tablename__ = "submissions"
+    # An organisation's earlier responses to a case, in the order received (id breaks ties): the
+    # duplicate rule reads the first of them for every message. Serves lookups by organisation too.
+    __table_args__ = (
+        Index("ix_submissions_organisation_case_received", "organisation_id", "case_id", "received_at", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     message_ref: int = Field(foreign_key="messages.id", unique=True)
     message_id: str | None = Field(default=None, index=True, max_length=998)
@@ -138,7 +144,7 @@ class Submission(SQLModel, table=True):
     case_number: str | None = Field(default=None, max_length=32)
     match_source: str | None = Field(default=None, max_length=16)
     late: bool = False
-    organisation_id: int | None = Field(default=None, foreign_key="organisations.id", index=True)
+    organisation_id: int | None = Field(default=None, foreign_key="organisations.id")
     organisation: str | None = None
     form: dict[str, Any] | None = _json()
     rule_log: list[dict[str, Any]] | None = _json()
@@ -191,13 +197,16 @@ class Acknowledgement(SQLModel, table=True):
     """The receipt (kvittering) of a submission: the outbox row, created with the submission."""
 
     __tablename__ = "acknowledgements"
+    # The receipts to one address in the last hour, for the rate limit, read for every message.
+    __table_args__ = (Index("ix_acknowledgements_recipient_created_at", "recipient", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     submission_id: int = Field(foreign_key="submissions.id", unique=True)
     kind: str = Field(max_length=16)  # on_time | late | unmatched
     status: str = Field(default="pending", index=True, max_length=16)  # pending | sent | suppressed | failed
     reason: str | None = _text()
     recipients: list[str] | None = _json()
-    message_id: str | None = Field(default=None, max_length=998)
+    # Indexed: a reply to one of our receipts finds its case by this Message-ID.
+    message_id: str | None = Field(default=None, index=True, max_length=998)
     language: str = "nb"
     subject: str | None = None
     body_text: str | None = _text()
@@ -211,7 +220,7 @@ class Acknowledgement(SQLModel, table=True):
     # The outbox's bookkeeping (see intake/outbox.py): the one address the receipt goes to, for the
     # per-recipient rate limit; the lease a sender holds on the row; and when the sender committed
     # to handing the message over (after which the row is never sent again).
-    recipient: str | None = Field(default=None, index=True, max_length=320)
+    recipient: str | None = Field(default=None, max_length=320)
     claim_token: str | None = Field(default=None, max_length=32)
     claimed_until: datetime | None = _ts(nullable=True)
     handoff_at: datetime | None = _ts(nullable=True)

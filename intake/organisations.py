@@ -7,6 +7,9 @@ is the person. The key is what duplicate detection compares.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from sqlmodel import Session, col, select
 
 from intake.models import Invitation, Organisation
@@ -38,16 +41,48 @@ def _parents(domain: str) -> list[str]:
     return [".".join(parts[i:]) for i in range(len(parts) - 1)]
 
 
+@dataclass(frozen=True)
+class Invited:
+    """What the lookups need of an invited body: not the whole row."""
+
+    id: int
+    name: str
+    domains: tuple[str, ...]
+
+
+def invited_bodies(session: Session) -> list[Invited]:
+    """Every invited body, oldest first: a few hundred at most, however much mail there is.
+
+    Read afresh on every call, never cached, so a ``workflows sync`` in another process
+    counts from the next message on.
+    """
+    rows = session.exec(
+        select(Organisation.id, Organisation.name, Organisation.domains)
+        .where(Organisation.kind == "invited")
+        .order_by(col(Organisation.id))
+    ).all()
+    return [Invited(org_id, name, tuple(domains or ())) for org_id, name, domains in rows if org_id is not None]
+
+
 def resolve(
-    session: Session, *, sender: str | None, sender_name: str | None, case_id: int | None
+    session: Session,
+    *,
+    sender: str | None,
+    sender_name: str | None,
+    case_id: int | None,
+    invited: Sequence[Invited] | None = None,
 ) -> Organisation | None:
-    """Finds or creates the organisation of a sender; None without a usable address."""
+    """Finds or creates the organisation of a sender; None without a usable address.
+
+    ``invited`` is ``invited_bodies(session)`` when the caller has it already.
+    """
     domain = domain_of(sender)
     if domain is None or sender is None:
         return None
-    invited = _invited_for(session, domain, sender_name, case_id)
-    if invited is not None:
-        return invited
+    found = _invited_for(session, invited_bodies(session) if invited is None else invited, domain, sender_name,
+                         case_id)
+    if found is not None:
+        return session.get(Organisation, found)
     if domain in PUBLIC_PROVIDERS:
         key, name, kind = f"person:{sender.lower()}", (sender_name or sender), "person"
     else:
@@ -60,23 +95,23 @@ def resolve(
     return org
 
 
-def _invited_for(session: Session, domain: str, sender_name: str | None, case_id: int | None) -> Organisation | None:
-    candidates = [
-        org
-        for org in session.exec(select(Organisation).where(Organisation.kind == "invited")).all()
-        if set(org.domains or []) & set(_parents(domain))
-    ]
+def _invited_for(
+    session: Session, invited: Sequence[Invited], domain: str, sender_name: str | None, case_id: int | None
+) -> int | None:
+    """The id of the invited body the sender's domain belongs to, or None."""
+    parents = set(_parents(domain))
+    candidates = [org for org in invited if parents.intersection(org.domains)]
     if not candidates:
         return None
     if len(candidates) == 1:
-        return candidates[0]
+        return candidates[0].id
     # Several bodies share a domain (the statsforvaltere do): the display name decides,
     # then an invitation to this very case, then the most specific domain.
     if sender_name:
         folded = sender_name.casefold()
         named = [org for org in candidates if org.name.casefold() in folded or folded in org.name.casefold()]
         if len(named) == 1:
-            return named[0]
+            return named[0].id
     if case_id is not None:
         ids = [org.id for org in candidates]
         invited_ids = set(
@@ -88,5 +123,5 @@ def _invited_for(session: Session, domain: str, sender_name: str | None, case_id
         )
         in_case = [org for org in candidates if org.id in invited_ids]
         if len(in_case) == 1:
-            return in_case[0]
-    return max(candidates, key=lambda org: max(len(d) for d in (org.domains or [""])))
+            return in_case[0].id
+    return max(candidates, key=lambda org: max(len(d) for d in (org.domains or ("",)))).id

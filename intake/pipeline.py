@@ -276,8 +276,10 @@ def _decide(
         thread_case=_thread_case(session, parsed),
     )
     case = cases.get(result.case) if result.case else None
+    invited = organisations.invited_bodies(session)
     organisation = organisations.resolve(
-        session, sender=parsed.sender, sender_name=parsed.sender_name, case_id=case.id if case else None
+        session, sender=parsed.sender, sender_name=parsed.sender_name, case_id=case.id if case else None,
+        invited=invited,
     )
     message = session.get(Message, message_pk)
     assert message is not None
@@ -307,7 +309,7 @@ def _decide(
         submission.form = read_form_answers(case.form.get("questions", []), texts)
     ctx = RuleContext(
         session=session, parsed=parsed, match=result, case=case, organisation=organisation,
-        received_at=received_at, message_pk=message_pk, own_addresses=rt.own_addresses,
+        received_at=received_at, message_pk=message_pk, invited=invited, own_addresses=rt.own_addresses,
         extraction_errors=errors,
     )
     hits, rule_log = run_chain(ctx)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, select
 
 from intake import queries
+from intake.db import session_scope
 from intake.models import Acknowledgement, AuditLog, Flag, Message, Submission
 from intake.pipeline import Source, ingest, process_message, process_pending, store_message
 from intake.runtime import Runtime
@@ -120,6 +121,38 @@ def test_second_response_from_the_same_organisation_is_flagged(rt: Runtime) -> N
         "ola@dmp.no": ["duplicate_organisation"],
         "post@helsedir.no": [],
     }
+
+
+def test_duplicate_organisation_names_the_first_earlier_response_and_ignores_auto_replies(rt: Runtime) -> None:
+    def at(hour: int) -> datetime:
+        return datetime(2022, 9, 28, hour, 0, tzinfo=OSLO)
+
+    away = ingest(rt, make_email(sender="Kari <kari@legemiddelverket.no>",
+                                 subject="Automatisk svar: Høringssvar sak 22/414"), FILE, at(8))
+    first = ingest(rt, make_email(sender="Ola <ola@dmp.no>"), FILE, at(10))
+    # Received before ``first`` but processed after it: "first" goes by the time received.
+    earliest = ingest(rt, make_email(sender="Per <per@legemiddelverket.no>"), FILE, at(9))
+    with session_scope(rt.engine) as session:
+        # A person having looked at the auto-reply does not make it a response.
+        for flag in session.exec(select(Flag).where(Flag.submission_id == away.submission_id)):
+            flag.resolved_at = datetime.now(UTC)
+            session.add(flag)
+    later = ingest(rt, make_email(sender="Kari <kari@legemiddelverket.no>"), FILE, at(12))
+    with Session(rt.engine) as session:
+        refs = {s.id: s.receipt_ref for s in session.exec(select(Submission))}
+        details = {(f.submission_id, f.name): f.detail for f in session.exec(select(Flag))}
+    assert {key for key in details if key[1] == "duplicate_organisation"} == {
+        (earliest.submission_id, "duplicate_organisation"), (later.submission_id, "duplicate_organisation"),
+    }
+    assert (away.submission_id, "auto_reply") in details
+    assert details[(earliest.submission_id, "duplicate_organisation")] == (
+        f"Statens legemiddelverk har allerede svart (innsending {first.submission_id}, "
+        f"kvittering {refs[first.submission_id]})"
+    )
+    assert details[(later.submission_id, "duplicate_organisation")] == (
+        f"Statens legemiddelverk har allerede svart (innsending {earliest.submission_id}, "
+        f"kvittering {refs[earliest.submission_id]})"
+    )
 
 
 def test_public_mail_provider_is_the_person(rt: Runtime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,6 +11,7 @@ from sqlmodel import Session
 from intake.matching import MatchResult
 from intake.mime import ParsedMessage
 from intake.models import Case, Organisation
+from intake.organisations import Invited
 
 
 @dataclass
@@ -23,5 +25,7 @@ class RuleContext:
     organisation: Organisation | None
     received_at: datetime
     message_pk: int
+    # Every invited body, read once per message for the organisation lookup and the rules.
+    invited: Sequence[Invited]
     own_addresses: frozenset[str] = frozenset()
     extraction_errors: list[tuple[str, str]] = field(default_factory=list)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import exists
 from sqlmodel import col, select
 
-from intake.models import Submission
+from intake.models import Flag, Submission
 from intake.rules.base import RuleContext
 
 
@@ -17,24 +18,25 @@ class DuplicateOrganisation:
             return None
         if ctx.parsed.not_mime:
             return None
-        earlier = ctx.session.exec(
-            select(Submission)
+        # An auto-reply is never a response, even once a person has looked at it. Its flag row
+        # is written with its rule log in one transaction and never deleted, so the row tells
+        # what the log would, without reading every earlier submission's log.
+        auto_reply = exists().where(col(Flag.submission_id) == col(Submission.id), col(Flag.name) == "auto_reply")
+        first = ctx.session.exec(
+            select(Submission.id, Submission.receipt_ref)
             .where(
                 Submission.case_id == ctx.case.id,
                 Submission.organisation_id == ctx.organisation.id,
                 Submission.message_ref != ctx.message_pk,
+                ~auto_reply,
             )
-            .order_by(col(Submission.received_at))
-        ).all()
-        earlier = [s for s in earlier if not _is_auto(s)]
-        if not earlier:
+            .order_by(col(Submission.received_at), col(Submission.id))
+            .limit(1)
+        ).first()
+        if first is None:
             return None
-        first = earlier[0]
-        return f"{ctx.organisation.name} har allerede svart (innsending {first.id}, kvittering {first.receipt_ref})"
-
-
-def _is_auto(submission: Submission) -> bool:
-    return any(entry.get("flag") == "auto_reply" and entry.get("hit") for entry in submission.rule_log or [])
+        first_id, receipt_ref = first
+        return f"{ctx.organisation.name} har allerede svart (innsending {first_id}, kvittering {receipt_ref})"
 
 
 class DuplicateMessage:
@@ -46,8 +48,8 @@ class DuplicateMessage:
         if not message_id:
             return None
         other = ctx.session.exec(
-            select(Submission).where(Submission.message_id == message_id, Submission.message_ref != ctx.message_pk)
+            select(Submission.id).where(Submission.message_id == message_id, Submission.message_ref != ctx.message_pk)
         ).first()
         if other is None:
             return None
-        return f"samme Message-ID som innsending {other.id}, med andre bytes"
+        return f"samme Message-ID som innsending {other}, med andre bytes"

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import select
-
-from intake.models import Organisation
 from intake.organisations import domain_of
 from intake.rules.base import RuleContext
 
@@ -34,7 +31,7 @@ class SuspiciousSender:
             return None
         if ctx.organisation is not None and ctx.organisation.kind == "invited":
             return None
-        for org in ctx.session.exec(select(Organisation).where(Organisation.kind == "invited")).all():
+        for org in ctx.invited:
             if not org.domains or len(org.name) < 6:
                 continue
             if org.name.casefold() in name:
