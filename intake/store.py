@@ -135,6 +135,9 @@ class RawStore:
         return data
 
 
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
+
+
 class Pack:
     """A file that blobs are appended to, one process writing it, until it reaches ``LIMIT``.
 
@@ -152,6 +155,7 @@ class Pack:
 
     def __init__(self, root: Path, name: str, fd: int) -> None:
         self.root, self.name, self.fd = root, name, fd
+        self.size = 0  # as of the last append; only to tell when the pack is full
 
     @classmethod
     def create(cls, root: Path) -> Pack:
@@ -166,17 +170,24 @@ class Pack:
         return cls(root, name, fd)
 
     def full(self) -> bool:
-        return os.fstat(self.fd).st_size >= self.LIMIT
+        return self.size >= self.LIMIT
 
     def append(self, parts: Sequence[bytes]) -> int:
         """Appends ``parts`` and makes them durable; returns the offset of the first byte."""
         # The end of the file, not a remembered count: after a failed write we append past it.
         start = os.fstat(self.fd).st_size
-        for part in parts:
-            view = memoryview(part)
-            while view:
-                view = view[os.write(self.fd, view) :]
+        # One writev for the batch where the kernel takes it all: each system call lets the
+        # fetching thread take the interpreter, and getting it back costs more than the call.
+        views = [memoryview(part) for part in parts if part]
+        while views:
+            written = os.writev(self.fd, views[:_IOV_MAX])
+            while views and written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            if views and written:
+                views[0] = views[0][written:]
         os.fdatasync(self.fd)
+        self.size = start + sum(len(part) for part in parts)
         return start
 
     def close(self) -> None:

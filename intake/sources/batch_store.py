@@ -106,8 +106,13 @@ def _commit(
         # A Core insert, not ORM objects: this is the hot path of a poll. The row is the record of
         # the storing (when, from where, how big), so no audit row is written beside it.
         if rows:
-            returned = session.execute(insert(MESSAGES).returning(MESSAGES.c.id, MESSAGES.c.sha256), rows).all()
-            created = {sha: pk for pk, sha in returned}
+            # A plain executemany and one select cost less than INSERT ... RETURNING for many rows.
+            session.execute(insert(MESSAGES), rows)
+            created = {
+                sha: pk for pk, sha in session.execute(
+                    select(MESSAGES.c.id, MESSAGES.c.sha256).where(MESSAGES.c.sha256.in_(list(new)))
+                ).all()
+            }
         session.execute(
             update(MailboxState)
             .where(
