@@ -24,7 +24,7 @@ from intake.runtime import Runtime
 
 def prepare_ahead(rt: Runtime) -> int:
     """How many messages to prepare ahead: one per extraction worker, none without workers."""
-    return rt.settings.extract.workers if rt.extractor is not None else 0
+    return 2 * rt.settings.extract.workers if rt.extractor is not None else 0
 
 
 def process_many(

@@ -15,6 +15,7 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Protocol
 
@@ -67,6 +68,12 @@ def smtp_data(data: bytes) -> bytes:
     return re.sub(rb"(?m)^\.", b"..", data)
 
 
+@cache
+def _tls_context(cafile: str | None) -> ssl.SSLContext:
+    # Loading the certificates costs tens of milliseconds, and delivery connects every few seconds.
+    return ssl.create_default_context(cafile=cafile)
+
+
 class SmtpTransport:
     """smtplib over ssl, starttls or plain, with optional login; one connection reused for a batch."""
 
@@ -79,7 +86,7 @@ class SmtpTransport:
             return
         s = self.settings
         try:
-            context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
+            context = _tls_context(str(s.ca_file) if s.ca_file else None) if s.security != "none" else None
             if s.security == "ssl":
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_seconds, context=context)
             else:

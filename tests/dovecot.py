@@ -23,6 +23,7 @@ from pathlib import Path
 
 from imapclient import IMAPClient
 
+from intake.sources.imap_connect import quiet
 from tests.ports import free_port
 
 PASSWORD = "secret"
@@ -151,6 +152,7 @@ protocol imap {{
 
     def client(self, user: str = "postmottak") -> IMAPClient:
         client = IMAPClient("127.0.0.1", port=self.port, ssl=False, timeout=30)
+        quiet(client)  # no debug string of every message appended
         client.login(user, PASSWORD)
         return client
 
