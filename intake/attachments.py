@@ -39,11 +39,15 @@ class Unpacked:
     blob: str
     extraction: Extraction | None
     children: list[Unpacked]
+    size: int
 
 
 def unpack(rt: Runtime, parts: Sequence[Part]) -> list[Unpacked]:
     """Stores every attachment's bytes and extracts its text (in the worker pool when there is one)."""
-    stored = [rt.store.put(part.data) for part in parts]
+    # A large body is decoded into the store piece by piece, never whole in memory.
+    stored = [rt.store.put_chunks(p.large.chunks()) if p.large else (*rt.store.put(p.data), len(p.data)) for p in parts]
+    for part in parts:
+        part.large = None  # the raw message it pointed into can go
     extractions: list[Any] = [None] * len(parts)
     if rt.extractor is not None and parts:
         from intake.extract import FileInput
@@ -51,24 +55,28 @@ def unpack(rt: Runtime, parts: Sequence[Part]) -> list[Unpacked]:
         extractions = rt.extractor.extract_many([
             # A large file is read by the worker from the store rather than copied through the pipe.
             FileInput(p.filename, p.content_type, b"", path=str(rt.store.path_of(blob)))
-            if len(p.data) > BY_PATH else FileInput(p.filename, p.content_type, p.data)
-            for p, (_, blob) in zip(parts, stored, strict=True)
+            if size > BY_PATH else FileInput(p.filename, p.content_type, p.data)
+            for p, (_, blob, size) in zip(parts, stored, strict=True)
         ])
-    return [
+    unpacked = [
         _unpacked(rt, part, extraction, where)
         for part, extraction, where in zip(parts, extractions, stored, strict=True)
     ]
+    for part in parts:
+        if len(part.data) > BY_PATH:
+            part.data = b""  # stored and read: a large file is not kept in memory until the decision
+    return unpacked
 
 
 def _unpacked(
-    rt: Runtime, part: Part, extraction: Extraction | None, stored: tuple[str, str] | None = None
+    rt: Runtime, part: Part, extraction: Extraction | None, stored: tuple[str, str, int] | None = None
 ) -> Unpacked:
-    sha256, blob = stored or rt.store.put(part.data)
+    sha256, blob, size = stored or (*rt.store.put(part.data), len(part.data))
     children = []
     for child_input, child_extraction in (extraction.children if extraction is not None else []):
         child = Part(child_input.filename, child_input.content_type, child_input.data, depth=part.depth + 1)
         children.append(_unpacked(rt, child, child_extraction))
-    return Unpacked(part, sha256, blob, extraction, children)
+    return Unpacked(part, sha256, blob, extraction, children, size)
 
 
 def flatten(items: list[Unpacked]) -> list[Unpacked]:
@@ -91,7 +99,7 @@ def add_rows(
             parent_id=parent_id,
             filename=db_text(item.part.filename) or "vedlegg",
             content_type=item.part.content_type,
-            size=len(item.part.data),
+            size=item.size,
             sha256=item.sha256,
             blob=item.blob,
             inline=item.part.inline,

@@ -19,7 +19,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from intake.charsets import LATIN, codec_name, decode_bytes, decode_words, fix_text
 from intake.htmltext import html_to_text
-from intake.mime_large import MARKER, Elided, decode, elide
+from intake.mime_large import MARKER, Elided, LargeBody, decode, elide
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_DEPTH = 10
@@ -33,13 +33,22 @@ _UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 
 @dataclass
 class Part:
-    """An attachment (or an inline non-text part) with its decoded bytes."""
+    """An attachment (or an inline non-text part) with its decoded bytes.
+
+    A large one has empty ``data`` and its body in ``large``, decoded piece by
+    piece when it is stored (``intake/attachments.py``); ``content`` gives the
+    bytes either way.
+    """
 
     filename: str
     content_type: str
     data: bytes
     inline: bool = False
     depth: int = 0
+    large: LargeBody | None = field(default=None, repr=False, compare=False)
+
+    def content(self) -> bytes:
+        return self.large.content() if self.large is not None else self.data
 
 
 @dataclass
@@ -346,15 +355,19 @@ def _walk(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessag
         text = decode_bytes(_payload(part, parsed), part.get_content_charset())
         texts.append(html_to_text(text) if ctype == "text/html" else text)
         return
-    data = _payload(part, parsed)
+    span = parsed.large.span_of(part) if parsed.large else None
+    large = None
+    if span is not None and parsed.large is not None:
+        large = LargeBody(parsed.large.raw, span, str(part.get("Content-Transfer-Encoding", "")))
     inline = disposition == "inline" or (disposition is None and part.get("Content-ID") is not None)
     parsed.attachments.append(
         Part(
             filename=filename or _default_name(ctype, len(parsed.attachments) + 1),
             content_type=ctype,
-            data=data,
+            data=b"" if large is not None else _payload(part, parsed),
             inline=inline,
             depth=depth,
+            large=large,
         )
     )
 

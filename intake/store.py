@@ -20,7 +20,7 @@ import secrets
 import socket
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,6 +52,38 @@ class RawStore:
         blob = blob_name(digest)
         self._write(blob, [data])
         return digest, blob
+
+    def put_chunks(self, chunks: Iterable[bytes]) -> tuple[str, str, int]:
+        """Stores bytes that come in pieces, as durably as ``put``; returns sha256, path and size.
+
+        The pieces go to a temporary file while they are hashed, so the whole is
+        never in memory; the file is then renamed to its content's name.
+        """
+        digest = hashlib.sha256()
+        size = 0
+        folder = self.root / "incoming"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    for chunk in chunks:
+                        digest.update(chunk)
+                        handle.write(chunk)
+                        size += len(chunk)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                blob = blob_name(digest.hexdigest())
+                target = self.root / blob
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            _fsync_dir(target.parent)
+        except OSError as err:
+            raise StorageError(f"cannot store a file of {size} bytes: {err.strerror or err}") from err
+        return digest.hexdigest(), blob, size
 
     def put_batch(self, datas: Sequence[bytes]) -> list[tuple[str, str]]:
         """Stores several blobs durably with one sync; returns a sha256 and a reference per blob.

@@ -81,6 +81,7 @@ def prefetched(
 
     def received() -> Iterator[tuple[list[int], Fetch]]:
         held = 0
+        slot: list[tuple[list[int], Fetch]] = []
         while True:
             if held:
                 tokens.release(held)
@@ -90,7 +91,10 @@ def prefetched(
             if isinstance(got, BaseException):
                 raise got
             batch, response, held = cast(tuple[list[int], Fetch, int], got)
-            yield batch, response
+            slot.append((batch, response))
+            # No local of this suspended generator may keep the batch alive once the poller lets go.
+            del got, batch, response
+            yield slot.pop()
 
     thread = threading.Thread(target=fetch_all, name=f"fetch-{box.name}", daemon=True)
     thread.start()
