@@ -3,8 +3,9 @@
 Processing one message after the other leaves the extraction workers idle while
 a message is decided and all but one idle while one attachment is extracted; on
 two cores that made the service half as fast as a bare fetch-and-extract loop
-(bench/e2e.py). Here up to ``workers`` messages are prepared (read, parsed,
-attachments extracted) in threads ahead of the one being decided, while the
+(bench/e2e.py). Here up to twice as many messages as there are workers are
+prepared (read, parsed, attachments extracted) in threads ahead of the one
+being decided, so a worker never waits for a decision to get its next file, while the
 decisions (match, flags, submission, receipt row) stay sequential and in order
 in the calling thread, exactly as before: no two transactions of this process
 race for the same organisation or rate limit. The window is small so that at
@@ -23,7 +24,7 @@ from intake.runtime import Runtime
 
 
 def prepare_ahead(rt: Runtime) -> int:
-    """How many messages to prepare ahead: one per extraction worker, none without workers."""
+    """How many messages to prepare ahead: two per extraction worker, none without workers."""
     return 2 * rt.settings.extract.workers if rt.extractor is not None else 0
 
 

@@ -44,7 +44,7 @@ def stored(rt: Runtime, count: int) -> list[int]:
 
 
 def test_a_batch_is_processed_in_order_with_every_attachment_extracted(pooled: Runtime) -> None:
-    assert prepare_ahead(pooled) == 2
+    assert prepare_ahead(pooled) == 2 * pooled.settings.extract.workers
     pks = stored(pooled, 7)
     seen: list[int] = []
     results = process_many(pooled, pks, done=lambda pk, _result: seen.append(pk))
