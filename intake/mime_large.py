@@ -29,7 +29,7 @@ LARGE_MESSAGE = 4 * 2**20
 LARGE_BODY = 1 * 2**20
 MARKER = "X-Intake-Large-Body"
 MAX_DEPTH = 10
-CHUNK = 4 * 2**20
+CHUNK = 2**20
 _WHITESPACE = b" \t\r\n"
 _BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _DECODED_HERE = {"", "base64", "quoted-printable", "7bit", "8bit", "binary"}
