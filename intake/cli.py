@@ -35,11 +35,13 @@ workflows_app = typer.Typer(help="Consultation workflows (one YAML file per case
 submissions_app = typer.Typer(help="Received submissions.", no_args_is_help=True)
 cases_app = typer.Typer(help="Cases (consultations).", no_args_is_help=True)
 messages_app = typer.Typer(help="Stored raw messages, including failed ones.", no_args_is_help=True)
+store_app = typer.Typer(help="The store of original messages and attachments.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(submissions_app, name="submissions")
 app.add_typer(cases_app, name="cases")
 app.add_typer(messages_app, name="messages")
+app.add_typer(store_app, name="store")
 app.add_typer(users_app, name="users")
 
 log = logging.getLogger("intake")
@@ -88,6 +90,20 @@ def _sync_workflows(rt: Runtime) -> None:
     report = workflows.sync_database(rt.engine, rt.settings.workflows.path)
     for error in report.errors:
         typer.echo(f"workflow skipped: {error}", err=True)
+
+
+@store_app.command("check")
+def store_check(ctx: typer.Context) -> None:
+    """Reads back every stored message and attachment and checks its sha256; exit 1 on any problem."""
+    from intake.store_check import check_store
+
+    with _service(ctx, extract=False) as rt:
+        report = check_store(rt)
+    for problem in report.problems:
+        typer.echo(problem)
+    typer.echo(f"{report.checked} files checked, {len(report.problems)} missing or damaged", err=True)
+    if report.problems:
+        raise typer.Exit(1)
 
 
 @db_app.command("upgrade")
