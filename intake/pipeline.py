@@ -205,8 +205,13 @@ def finish_message(rt: Runtime, prepared: Prepared) -> int | None:
     return outcome.submission_id
 
 
-def process_pending(rt: Runtime, *, limit: int | None = None) -> int:
-    """Processes stored messages that have no submission yet (after a crash or a failure)."""
+def process_pending(rt: Runtime, *, limit: int | None = None, stored_before: datetime | None = None) -> int:
+    """Processes stored messages that have no submission yet (after a crash or a failure).
+
+    ``stored_before`` leaves younger messages alone: the daemon's poller and
+    receiver process what they store themselves, a moment later, and a second
+    preparation of the same message would only double the work and the memory.
+    """
     with Session(rt.engine) as session:
         query = (
             select(Message.id)
@@ -214,6 +219,8 @@ def process_pending(rt: Runtime, *, limit: int | None = None) -> int:
             .where(Message.attempts < rt.settings.processing.max_attempts)
             .order_by(col(Message.id))
         )
+        if stored_before is not None:
+            query = query.where(col(Message.stored_at) < stored_before)
         ids = [i for i in session.exec(query.limit(limit) if limit else query).all() if i is not None]
     from intake.overlap import process_many
 

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -25,13 +25,15 @@ from sqlmodel import Session, col, func, select
 
 from intake.errors import IntakeError
 from intake.locks import named_lock
-from intake.models import Message
+from intake.models import Message, utcnow
 from intake.runtime import Runtime
 from intake.sources.health import mailbox_health
 from intake.sources.worker import MailboxWorker
 
 log = logging.getLogger(__name__)
 PENDING_EVERY_SECONDS = 300
+# Messages this process stored in the last minute are its poller's or receiver's to finish.
+PENDING_GRACE_SECONDS = 60
 # A run that finds nothing due costs two small queries, so a short interval is cheap; at 30 s the
 # wait for the next run was most of a receipt's latency (bench/e2e.py).
 DELIVER_EVERY_SECONDS = 2
@@ -59,6 +61,7 @@ class Daemon:
         self.rt = rt
         self.stop = stop
         self.started = time.monotonic()
+        self.started_at = utcnow()
         # APScheduler logs every run of every job at INFO; the heartbeat and our own lines say
         # what matters, and its warnings (a job overrunning its interval) still come through.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -119,7 +122,10 @@ class Daemon:
     def _process_pending(self) -> None:
         from intake.pipeline import process_pending
 
-        done = process_pending(self.rt)
+        # Everything stored before this process started is left over; of what came later, only
+        # what its own poller or receiver has had a minute to finish.
+        cutoff = max(self.started_at, utcnow() - timedelta(seconds=PENDING_GRACE_SECONDS))
+        done = process_pending(self.rt, stored_before=cutoff)
         if done:
             log.info("finished %d stored message(s) left from before", done)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
@@ -282,3 +282,19 @@ def test_every_flag_is_explained_in_the_rule_log(rt: Runtime) -> None:
         assert rules["unmatched"] is True and rules["late"] is False
         flag = session.exec(select(Flag)).one()
         assert flag.name == "unmatched" and flag.detail
+
+
+def test_process_pending_can_leave_the_messages_just_stored_to_whoever_stored_them(rt: Runtime) -> None:
+    older = store_message(rt, make_email(message_id="<older@a.no>"), FILE, ON_TIME)
+    with Session(rt.engine) as session:
+        message = session.get(Message, older.id)
+        assert message is not None
+        cutoff = message.stored_at + timedelta(microseconds=1)
+    store_message(rt, make_email(message_id="<younger@a.no>"), FILE, ON_TIME)
+    with Session(rt.engine) as session:
+        younger = session.exec(select(Message).where(Message.message_id == "<younger@a.no>")).one()
+        younger.stored_at = cutoff + timedelta(seconds=5)
+        session.add(younger)
+        session.commit()
+    assert process_pending(rt, stored_before=cutoff) == 1
+    assert process_pending(rt) == 1
