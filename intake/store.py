@@ -1,6 +1,6 @@
 """The raw store: original bytes on disk, content-addressed, written durably.
 
-A blob is written to a temporary file in its final folder, fsynced, renamed
+A blob is written to a temporary file in ``incoming/``, fsynced, renamed
 into place and the folder fsynced, so a crash leaves either no file or the
 whole file, never a partial one. The same bytes always map to the same path,
 which makes every write idempotent.
@@ -50,7 +50,10 @@ class RawStore:
         """Stores ``data`` durably; returns its sha256 and its path relative to the store."""
         digest = sha256_hex(data)
         blob = blob_name(digest)
-        self._write(blob, [data])
+        target = self.root / blob
+        if target.is_file() and target.stat().st_size == len(data):
+            return digest, blob
+        _, blob, _ = self.put_chunks([data])
         return digest, blob
 
     def put_chunks(self, chunks: Iterable[bytes]) -> tuple[str, str, int]:
@@ -121,29 +124,6 @@ class RawStore:
                 self._pack.close()
                 self._pack = None
 
-    def _write(self, blob: str, parts: Sequence[bytes]) -> None:
-        """Writes a file of the store: temporary file, fsync, rename, folder fsync; kept if already whole."""
-        target = self.root / blob
-        size = sum(len(part) for part in parts)
-        if target.is_file() and target.stat().st_size == size:
-            return
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    for part in parts:
-                        handle.write(part)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            _fsync_dir(target.parent)
-        except OSError as err:
-            raise StorageError(f"cannot store {blob}: {err.strerror or err}") from err
-
     def path_of(self, blob: str) -> Path:
         """The file holding a blob (for a blob in a pack, the pack)."""
         path = (self.root / blob.split("#", 1)[0]).resolve()
@@ -185,8 +165,8 @@ class Pack:
 
     LIMIT = 64 * 2**20
 
-    def __init__(self, root: Path, name: str, fd: int) -> None:
-        self.root, self.name, self.fd = root, name, fd
+    def __init__(self, name: str, fd: int) -> None:
+        self.name, self.fd = name, fd
         self.size = 0  # as of the last append; only to tell when the pack is full
 
     @classmethod
@@ -199,7 +179,7 @@ class Pack:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
         # The new name must survive a crash before any row refers to it.
         _fsync_dir(path.parent)
-        return cls(root, name, fd)
+        return cls(name, fd)
 
     def full(self) -> bool:
         return self.size >= self.LIMIT

@@ -13,9 +13,7 @@ import os
 import re
 import smtplib
 import socket
-import ssl
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +25,7 @@ from intake.errors import (
     TransportUnavailable,
     UnconfirmedDelivery,
 )
+from intake.tls import tls_context
 
 Handoff = Callable[[], None]
 
@@ -68,12 +67,6 @@ def smtp_data(data: bytes) -> bytes:
     return re.sub(rb"(?m)^\.", b"..", data)
 
 
-@cache
-def _tls_context(cafile: str | None) -> ssl.SSLContext:
-    # Loading the certificates costs tens of milliseconds, and delivery connects every few seconds.
-    return ssl.create_default_context(cafile=cafile)
-
-
 class SmtpTransport:
     """smtplib over ssl, starttls or plain, with optional login; one connection reused for a batch."""
 
@@ -86,7 +79,7 @@ class SmtpTransport:
             return
         s = self.settings
         try:
-            context = _tls_context(str(s.ca_file) if s.ca_file else None) if s.security != "none" else None
+            context = tls_context(str(s.ca_file) if s.ca_file else None) if s.security != "none" else None
             if s.security == "ssl":
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout_seconds, context=context)
             else:

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import shlex
-import ssl
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from functools import cache
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from intake.config import MailboxSettings
 from intake.errors import SourceUnavailable, TokenUnavailable
+from intake.tls import tls_context
 
 # imaplib's errors (IMAPClientError is imaplib.IMAP4.error, its abort a subclass) and socket-level
 # ones (timeouts, resets, TLS) are what a dropped or refusing server produces.
@@ -83,7 +82,7 @@ def _token_text(box: MailboxSettings, text: str) -> str:
 def connect(box: MailboxSettings) -> IMAPClient:
     """A logged-in client whose INTERNALDATEs come back timezone-aware."""
     where = f"{box.host}:{box.port}"
-    context = _tls_context() if box.security != "none" else None
+    context = tls_context() if box.security != "none" else None
     try:
         client = IMAPClient(
             box.host, port=box.port, ssl=box.security == "ssl", ssl_context=context, timeout=box.timeout_seconds
@@ -126,13 +125,6 @@ def quiet(client: IMAPClient) -> None:
     imap = getattr(client, "_imap", None)
     if imap is not None:
         imap.debug = 0
-
-
-@cache
-def _tls_context() -> ssl.SSLContext:
-    # Loading the system's certificates takes tens of milliseconds, and a poll connects every
-    # interval: one context serves every connection of the process.
-    return ssl.create_default_context()
 
 
 def disconnect(client: IMAPClient | None) -> None:
