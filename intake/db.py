@@ -77,23 +77,26 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    try:
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                # Every replica migrates on start; without this lock two fresh starts race to
-                # create the same tables and one fails. The lock ends with the transaction, and
-                # the waiter then finds the schema at head and does nothing.
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, revision)
-    except OperationalError as err:
-        raise DatabaseUnavailable(f"database unreachable: {_first_line(err)}") from err
+    with database_errors(), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Every replica migrates on start; without this lock two fresh starts race to
+            # create the same tables and one fails. The lock ends with the transaction, and
+            # the waiter then finds the schema at head and does nothing.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
 
 
 def check_connection(engine: Engine) -> None:
+    with database_errors(), engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+
+
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """Turns a lost or refusing database inside the block into a one-line ``DatabaseUnavailable``."""
     try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
+        yield
     except OperationalError as err:
         raise DatabaseUnavailable(f"database unreachable: {_first_line(err)}") from err
 
