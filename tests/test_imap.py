@@ -15,7 +15,9 @@ from sqlmodel import Session, col, func, select
 from intake.errors import SourceUnavailable, TokenUnavailable
 from intake.models import MailboxState, Message, Submission
 from intake.runtime import Runtime
+from intake.sources import prefetch
 from intake.sources.imap import plan_batches, poll_all, poll_mailbox
+from intake.sources.imap_fetch import Fetch, fetch_batch
 from tests.builders import make_email
 from tests.dovecot import Dovecot
 
@@ -262,13 +264,12 @@ def test_large_messages_are_fetched_one_at_a_time(
     raws = [make_email(message_id=f"<s{i}@a.no>", body=big if i in (2, 3) else "Kort svar.") for i in range(6)]
     dovecot.append_many(raws, user=imap_user)
     sizes: list[int] = []
-    original = IMAPClient.fetch
 
-    def spy(self: IMAPClient, messages: list[int], data: object, modifiers: object = None) -> object:
-        sizes.append(len(messages))
-        return original(self, messages, data, modifiers)
+    def spy(client: IMAPClient, uids: list[int]) -> Fetch:
+        sizes.append(len(uids))
+        return fetch_batch(client, uids)
 
-    monkeypatch.setattr(IMAPClient, "fetch", spy)
+    monkeypatch.setattr(prefetch, "fetch_batch", spy)
     rt = make_rt(dovecot.mailbox_settings(imap_user, batch_size=3, large_message_kb=2))
     [result] = poll_all(rt)
 

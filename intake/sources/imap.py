@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from imapclient import IMAPClient
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from intake.config import MailboxSettings
+from intake.db import database_errors
 from intake.errors import DatabaseUnavailable, SourceUnavailable
 from intake.locks import mailbox_lock
 from intake.mime import peek_message_id
@@ -36,10 +37,10 @@ from intake.sources import cursor
 from intake.sources.batch_store import Fetched, store_batch
 from intake.sources.imap_actions import apply_pending
 from intake.sources.imap_connect import connect, disconnect, imap_errors
-from intake.sources.prefetch import Fetch, prefetched
+from intake.sources.imap_fetch import Fetch
+from intake.sources.prefetch import prefetched
 
 log = logging.getLogger(__name__)
-FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"RFC822.SIZE"]
 
 
 @dataclass
@@ -114,10 +115,8 @@ def poll_mailbox(rt: Runtime, box: MailboxSettings, *, process: bool = True) -> 
 
 
 def _record(rt: Runtime, box: MailboxSettings, error: str | None) -> None:
-    try:
+    with database_errors():
         cursor.record_poll(rt.engine, box.name, box.folder, error)
-    except OperationalError as err:
-        raise DatabaseUnavailable(f"database unreachable: {str(err.orig).strip().splitlines()[0]}") from err
 
 
 def poll_connected(
@@ -140,10 +139,8 @@ def poll_connected(
     uidvalidity = int(info[b"UIDVALIDITY"])
     uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
     result = PollResult(box.name, box.folder, uidvalidity=uidvalidity)
-    try:
+    with database_errors():
         state = cursor.load(rt.engine, box.name, box.folder)
-    except OperationalError as err:
-        raise DatabaseUnavailable(f"database unreachable: {str(err.orig).strip().splitlines()[0]}") from err
     last = state.last_uid
     if state.uidvalidity != uidvalidity:
         if state.uidvalidity is not None:
@@ -175,11 +172,17 @@ def poll_connected(
             return stop is not None and stop.is_set()
 
         batches = plan_batches(uids, large, box.batch_size)
-        with prefetched(box, client, batches, FETCH_ITEMS, stopping, alone=lambda b: b[0] in large) as fetched:
+        # One database connection for the whole poll, so batches do not each check one out (and
+        # ping it, on PostgreSQL).
+        with (
+            database_errors(),
+            rt.engine.connect() as conn,
+            prefetched(box, client, batches, stopping, alone=lambda b: b[0] in large) as fetched,
+        ):
             for batch, response in fetched:
                 if stopping():
                     break
-                last = _store_batch(rt, box, batch, response, uidvalidity, last, resync, result, extra_uids)
+                last = _store_batch(rt, conn, box, batch, response, uidvalidity, last, resync, result, extra_uids)
                 del response  # stored: the bytes are read back from the store when processed
                 if process:
                     _process(rt, result, stop)
@@ -217,6 +220,7 @@ def plan_batches(uids: list[int], large: set[int], size: int) -> list[list[int]]
 
 def _store_batch(
     rt: Runtime,
+    conn: Connection,
     box: MailboxSettings,
     batch: list[int],
     fetched: Fetch,
@@ -241,10 +245,7 @@ def _store_batch(
         items.append(Fetched(uid, raw, _as_utc(item.get(b"INTERNALDATE"))))
     source = Source(kind="imap", mailbox=box.name, folder=box.folder, uidvalidity=uidvalidity)
     top = max(batch[-1], last)
-    try:
-        stored = store_batch(rt, source, uidvalidity, items, top)
-    except OperationalError as err:
-        raise DatabaseUnavailable(f"database unreachable: {str(err.orig).strip().splitlines()[0]}") from err
+    stored = store_batch(rt, source, uidvalidity, items, top, conn)
     for one, message in zip(items, stored, strict=True):
         if message.created:
             result.stored += 1

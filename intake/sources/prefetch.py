@@ -17,14 +17,14 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import cast
 
 from imapclient import IMAPClient
 
 from intake.config import MailboxSettings
 from intake.sources.imap_connect import imap_errors
+from intake.sources.imap_fetch import Fetch, fetch_batch
 
-Fetch = dict[int, dict[bytes, Any]]
 _DONE = object()
 # Batches in memory at once: the one being stored and the one being fetched.
 AHEAD = 2
@@ -35,7 +35,6 @@ def prefetched(
     box: MailboxSettings,
     client: IMAPClient,
     batches: Sequence[list[int]],
-    items: Sequence[bytes],
     stop: Callable[[], bool] = lambda: False,
     alone: Callable[[list[int]], bool] = lambda _batch: False,
 ) -> Iterator[Iterator[tuple[list[int], Fetch]]]:
@@ -72,7 +71,7 @@ def prefetched(
                 if stop() or not take(weight):
                     break
                 with imap_errors(box, f"fetching {len(batch)} message(s)"):
-                    response = client.fetch(batch, list(items))
+                    response = fetch_batch(client, batch)
                 handed.put((batch, response, weight))
         except BaseException as err:  # handed to the poller, which raises it
             handed.put(err)
