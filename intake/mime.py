@@ -23,7 +23,8 @@ from intake.mime_large import MARKER, Elided, LargeBody, decode, elide
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_DEPTH = 10
-_MSGID = re.compile(r"<[^<>\s]+>")
+# No control characters: RFC 5322 allows none in a msg-id, and PostgreSQL stores no NUL in text.
+_MSGID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
 _HEADER_MSGID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
 _ADDRESS_HEADERS = {"from", "sender", "reply-to", "to", "cc", "bcc", "return-path"}
@@ -128,7 +129,7 @@ def normalise_message_id(value: str | None) -> str | None:
     if found:
         return found.group(0)
     value = value.strip()
-    return f"<{value}>" if value and " " not in value else None
+    return f"<{value}>" if value and _MSGID.fullmatch(f"<{value}>") else None
 
 
 def peek_message_id(raw: bytes) -> str | None:

@@ -88,3 +88,13 @@ def test_one_connection_serves_many_batches_and_stays_usable_after_known_bytes(r
         fresh = store_batch(rt, SOURCE, 7, [Fetched(41, make_email(message_id="<c9@a.no>"), WHEN)], 41, conn)
         assert [s.created for s in fresh] == [True]
     assert len(rows(rt)) == 16 and cursor_at(rt) == 41
+
+
+def test_a_message_id_with_control_characters_is_no_message_id_and_does_not_stop_the_batch(rt: Runtime) -> None:
+    # PostgreSQL stores no NUL in text: one such message must not hold up the mailbox.
+    start_cursor(rt)
+    bad = b"Message-ID: <a\x00b@a.no>\r\nFrom: kari@a.no\r\nSubject: Svar\r\n\r\nSvar.\r\n"
+    good = make_email(message_id="<ok@a.no>")
+    stored = store_batch(rt, SOURCE, 7, [Fetched(1, bad, WHEN), Fetched(2, good, WHEN)], 2)
+    assert [s.created for s in stored] == [True, True]
+    assert [m.message_id for m in rows(rt)] == [None, "<ok@a.no>"]

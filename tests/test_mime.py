@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 from intake.charsets import decode_bytes
-from intake.mime import parse
+from intake.mime import normalise_message_id, parse, peek_message_id
 from tests.builders import make_email
 
 
@@ -122,3 +122,12 @@ def test_in_reply_to_and_references() -> None:
     parsed = parse(raw)
     assert parsed.in_reply_to == ["<ack-1@ehelse.no>"]
     assert parsed.references == ["<a@x>", "<ack-1@ehelse.no>"]
+
+
+def test_a_message_id_is_normalised_and_one_with_control_characters_is_none() -> None:
+    assert normalise_message_id(" <abc@x.no> (comment)") == "<abc@x.no>"
+    assert normalise_message_id("abc@x.no") == "<abc@x.no>"
+    for bad in ("<a\x00b@x.no>", "a\x01b@x.no", "a b@x.no", "<abc@x.no", "", None):
+        assert normalise_message_id(bad) is None, bad
+    assert peek_message_id(b"Message-ID: <a\x00b@x.no>\r\n\r\nbody") is None
+    assert peek_message_id(b"Subject: x\r\nMessage-Id:\r\n <folded@x.no>\r\n\r\n") == "<folded@x.no>"
