@@ -100,13 +100,16 @@ class Message(SQLModel, table=True):
     """The original bytes of one received message; written before any parsing."""
 
     __tablename__ = "messages"
+    # What a poll asks of its folder's rows: any under an earlier UIDVALIDITY, and the processed
+    # ones still waiting for their IMAP action (imap_done_at null). Serves lookups by mailbox too.
+    __table_args__ = (Index("ix_messages_folder_state", "mailbox", "folder", "uidvalidity", "imap_done_at"),)
     id: int | None = Field(default=None, primary_key=True)
     sha256: str = Field(index=True, unique=True, max_length=64)
     size: int = Field(sa_type=BigInteger)
     blob: str  # path relative to storage.path
     message_id: str | None = Field(default=None, index=True, max_length=998)
     source: str = Field(max_length=16)  # imap | smtp | file
-    mailbox: str | None = Field(default=None, index=True)
+    mailbox: str | None = None
     folder: str | None = None
     uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
     uid: int | None = Field(default=None, sa_type=BigInteger)

@@ -98,3 +98,19 @@ def test_a_message_id_with_control_characters_is_no_message_id_and_does_not_stop
     stored = store_batch(rt, SOURCE, 7, [Fetched(1, bad, WHEN), Fetched(2, good, WHEN)], 2)
     assert [s.created for s in stored] == [True, True]
     assert [m.message_id for m in rows(rt)] == [None, "<ok@a.no>"]
+
+
+def test_a_folder_is_renumbered_when_it_has_rows_under_a_lower_or_a_higher_uidvalidity(rt: Runtime) -> None:
+    from intake.config import MailboxSettings
+    from intake.sources.imap import _renumbered
+
+    box = MailboxSettings.model_validate({"name": "postmottak", "host": "h", "username": "u", "password": "p"})
+    with rt.engine.connect() as conn:
+        assert not _renumbered(conn, box, 7)  # nothing stored yet
+        start_cursor(rt)
+        store_batch(rt, SOURCE, 7, [Fetched(1, make_email(message_id="<r1@a.no>"), WHEN)], 1, conn)
+        assert not _renumbered(conn, box, 7)
+        assert _renumbered(conn, box, 8) and _renumbered(conn, box, 6)
+        other = Source(kind="imap", mailbox="postmottak", folder="Arkiv", uidvalidity=3)
+        store_batch(rt, other, 3, [Fetched(1, make_email(message_id="<r2@a.no>"), WHEN)], 1, conn)
+        assert not _renumbered(conn, box, 7)  # another folder's rows do not count

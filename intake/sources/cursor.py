@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -25,9 +25,9 @@ class Cursor:
     last_success_at: datetime | None
 
 
-def load(engine: Engine, mailbox: str, folder: str) -> Cursor:
+def load(bind: Engine | Connection, mailbox: str, folder: str) -> Cursor:
     """The folder's cursor; a folder never seen before starts at UID 0."""
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(bind, expire_on_commit=False) as session:
         state = _row(session, mailbox, folder)
         if state is None:
             session.add(MailboxState(mailbox=mailbox, folder=folder))
@@ -41,9 +41,9 @@ def load(engine: Engine, mailbox: str, folder: str) -> Cursor:
         return Cursor(state.uidvalidity, state.last_uid, state.last_success_at)
 
 
-def reset(engine: Engine, mailbox: str, folder: str, uidvalidity: int) -> None:
+def reset(bind: Engine | Connection, mailbox: str, folder: str, uidvalidity: int) -> None:
     """Starts the folder over under a new UIDVALIDITY (its old UIDs mean nothing any more)."""
-    with Session(engine) as session:
+    with Session(bind) as session:
         session.execute(
             update(MailboxState)
             .where(col(MailboxState.mailbox) == mailbox, col(MailboxState.folder) == folder)

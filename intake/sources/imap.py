@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from imapclient import IMAPClient
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from intake.config import MailboxSettings
 from intake.db import database_errors
@@ -133,14 +133,27 @@ def poll_connected(
     stored but not yet processed is picked up by ``process_pending`` later.
     """
     started = time.monotonic()
+    # One database connection for the whole poll, so its steps and batches do not each check one
+    # out (and ping it, on PostgreSQL).
+    with database_errors(), rt.engine.connect() as conn:
+        result = _poll(rt, conn, box, client, stop, process)
+    result.seconds = time.monotonic() - started
+    if result.new:
+        log.info("%s", result)
+    return result
+
+
+def _poll(
+    rt: Runtime, conn: Connection, box: MailboxSettings, client: IMAPClient, stop: threading.Event | None,
+    process: bool,
+) -> PollResult:
     readonly = box.after_processing == "none"
     with imap_errors(box, f"opening folder {box.folder}"):
         info = client.select_folder(box.folder, readonly=readonly)
     uidvalidity = int(info[b"UIDVALIDITY"])
     uidnext = int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None
     result = PollResult(box.name, box.folder, uidvalidity=uidvalidity)
-    with database_errors():
-        state = cursor.load(rt.engine, box.name, box.folder)
+    state = cursor.load(conn, box.name, box.folder)
     last = state.last_uid
     if state.uidvalidity != uidvalidity:
         if state.uidvalidity is not None:
@@ -150,7 +163,7 @@ def poll_connected(
                 "mailbox %s: folder %s UIDVALIDITY changed from %s to %s; reading the folder again",
                 box.name, box.folder, state.uidvalidity, uidvalidity,
             )
-        cursor.reset(rt.engine, box.name, box.folder, uidvalidity)
+        cursor.reset(conn, box.name, box.folder, uidvalidity)
         last = 0
     # UIDNEXT says whether anything arrived without a SEARCH, so an empty poll costs the same
     # however large the folder is.
@@ -163,7 +176,7 @@ def poll_connected(
         result.new = len(uids)
         # Asked of the database rather than remembered, so a reread cut short by a lost
         # connection still checks Message-IDs when it resumes.
-        resync = bool(uids) and _renumbered(rt, box, uidvalidity)
+        resync = bool(uids) and _renumbered(conn, box, uidvalidity)
         with imap_errors(box, "searching for large messages"):
             larger = str(box.large_message_kb * 1024).encode()
             large = set(client.search([b"UID", f"{last + 1}:*".encode(), b"LARGER", larger]))
@@ -172,13 +185,7 @@ def poll_connected(
             return stop is not None and stop.is_set()
 
         batches = plan_batches(uids, large, box.batch_size)
-        # One database connection for the whole poll, so batches do not each check one out (and
-        # ping it, on PostgreSQL).
-        with (
-            database_errors(),
-            rt.engine.connect() as conn,
-            prefetched(box, client, batches, stopping, alone=lambda b: b[0] in large) as fetched,
-        ):
+        with prefetched(box, client, batches, stopping, alone=lambda b: b[0] in large) as fetched:
             for batch, response in fetched:
                 if stopping():
                     break
@@ -188,9 +195,6 @@ def poll_connected(
                     _process(rt, result, stop)
     if process and (stop is None or not stop.is_set()):
         result.actioned = apply_pending(rt.engine, box, client, uidvalidity, extra_uids)
-    result.seconds = time.monotonic() - started
-    if result.new:
-        log.info("%s", result)
     return result
 
 
@@ -238,7 +242,7 @@ def _store_batch(
         if item is None or b"BODY[]" not in item:
             continue
         raw = bytes(item[b"BODY[]"])
-        if resync and _known_message_id(rt, box, raw, uidvalidity):
+        if resync and _known_message_id(conn, box, raw, uidvalidity):
             result.known += 1
             extra_uids.append(uid)
             continue
@@ -271,23 +275,33 @@ def _process(rt: Runtime, result: PollResult, stop: threading.Event | None) -> N
     process_many(rt, pending, stop=stop, done=count)
 
 
-def _renumbered(rt: Runtime, box: MailboxSettings, uidvalidity: int) -> bool:
-    """Whether this folder gave us messages under an earlier UIDVALIDITY (it was rebuilt)."""
-    with Session(rt.engine) as session:
-        found = session.exec(
-            select(Message.id).where(
-                Message.mailbox == box.name, Message.folder == box.folder, Message.uidvalidity != uidvalidity
-            ).limit(1)
-        ).first()
-    return found is not None
+def _renumbered(conn: Connection, box: MailboxSettings, uidvalidity: int) -> bool:
+    """Whether this folder gave us messages under another UIDVALIDITY (it was rebuilt).
+
+    Read as the lowest and the highest UIDVALIDITY of the folder's rows, each
+    off one end of an index, so the answer costs the same however many
+    messages the folder has given us ("!=" made the database read them all).
+    """
+    column = col(Message.uidvalidity)
+    first = (
+        select(column)
+        .where(Message.mailbox == box.name, Message.folder == box.folder, column.is_not(None))
+        .limit(1)
+    )
+    with Session(conn) as session:
+        for order in (column.asc(), column.desc()):
+            found = session.exec(first.order_by(order)).first()
+            if found is not None and found != uidvalidity:
+                return True
+    return False
 
 
-def _known_message_id(rt: Runtime, box: MailboxSettings, raw: bytes, uidvalidity: int) -> bool:
+def _known_message_id(conn: Connection, box: MailboxSettings, raw: bytes, uidvalidity: int) -> bool:
     """Whether this folder gave us the same Message-ID before it was renumbered."""
     message_id = peek_message_id(raw)
     if not message_id:
         return False
-    with Session(rt.engine) as session:
+    with Session(conn) as session:
         found = session.exec(
             select(Message.id).where(
                 Message.message_id == message_id, Message.mailbox == box.name, Message.folder == box.folder,
