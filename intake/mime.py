@@ -23,6 +23,7 @@ from intake.mime_large import MARKER, Elided, LargeBody, decode, elide
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_DEPTH = 10
+MESSAGE_ID_MAX = 998
 # No control characters: RFC 5322 allows none in a msg-id, and PostgreSQL stores no NUL in text.
 _MSGID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
 _HEADER_MSGID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
@@ -123,13 +124,21 @@ def parse(raw: bytes) -> ParsedMessage:
 
 
 def normalise_message_id(value: str | None) -> str | None:
+    """The ``<...>`` of a Message-ID header; None for anything that cannot be one.
+
+    Not one: a value with control characters or longer than a header line may
+    be (998 characters, RFC 5322), which is also what the columns hold; a
+    hostile message must not stop its whole batch from being stored.
+    """
     if not value:
         return None
     found = _MSGID.search(value)
     if found:
-        return found.group(0)
-    value = value.strip()
-    return f"<{value}>" if value and _MSGID.fullmatch(f"<{value}>") else None
+        message_id = found.group(0)
+    else:
+        value = value.strip()
+        message_id = f"<{value}>" if value and _MSGID.fullmatch(f"<{value}>") else ""
+    return message_id if 0 < len(message_id) <= MESSAGE_ID_MAX else None
 
 
 def peek_message_id(raw: bytes) -> str | None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlmodel import Session, col, select
 
 from intake.models import MailboxState, Message
-from intake.pipeline import Source
+from intake.pipeline import Source, process_message
 from intake.runtime import Runtime
 from intake.sources.batch_store import Fetched, store_batch
 from tests.builders import make_email
@@ -90,14 +90,17 @@ def test_one_connection_serves_many_batches_and_stays_usable_after_known_bytes(r
     assert len(rows(rt)) == 16 and cursor_at(rt) == 41
 
 
-def test_a_message_id_with_control_characters_is_no_message_id_and_does_not_stop_the_batch(rt: Runtime) -> None:
+def test_a_message_id_with_control_characters_or_too_long_is_none_and_does_not_stop_the_batch(rt: Runtime) -> None:
     # PostgreSQL stores no NUL in text: one such message must not hold up the mailbox.
     start_cursor(rt)
     bad = b"Message-ID: <a\x00b@a.no>\r\nFrom: kari@a.no\r\nSubject: Svar\r\n\r\nSvar.\r\n"
+    too_long = b"Message-ID: <" + b"a" * 1200 + b"@a.no>\r\nFrom: kari@a.no\r\n\r\nSvar.\r\n"
     good = make_email(message_id="<ok@a.no>")
-    stored = store_batch(rt, SOURCE, 7, [Fetched(1, bad, WHEN), Fetched(2, good, WHEN)], 2)
-    assert [s.created for s in stored] == [True, True]
-    assert [m.message_id for m in rows(rt)] == [None, "<ok@a.no>"]
+    stored = store_batch(rt, SOURCE, 7, [Fetched(1, bad, WHEN), Fetched(2, too_long, WHEN), Fetched(3, good, WHEN)], 3)
+    assert [s.created for s in stored] == [True, True, True]
+    assert [m.message_id for m in rows(rt)] == [None, None, "<ok@a.no>"]
+    for stored_one in stored:  # and each is processed into a submission
+        assert process_message(rt, stored_one.id) is not None
 
 
 def test_a_folder_is_renumbered_when_it_has_rows_under_a_lower_or_a_higher_uidvalidity(rt: Runtime) -> None:

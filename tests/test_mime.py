@@ -127,7 +127,8 @@ def test_in_reply_to_and_references() -> None:
 def test_a_message_id_is_normalised_and_one_with_control_characters_is_none() -> None:
     assert normalise_message_id(" <abc@x.no> (comment)") == "<abc@x.no>"
     assert normalise_message_id("abc@x.no") == "<abc@x.no>"
-    for bad in ("<a\x00b@x.no>", "a\x01b@x.no", "a b@x.no", "<abc@x.no", "", None):
+    assert normalise_message_id("<" + "a" * 991 + "@x.no>") == "<" + "a" * 991 + "@x.no>"  # 998 characters
+    for bad in ("<a\x00b@x.no>", "a\x01b@x.no", "a b@x.no", "<abc@x.no", "", None, "<" + "a" * 992 + "@x.no>"):
         assert normalise_message_id(bad) is None, bad
     assert peek_message_id(b"Message-ID: <a\x00b@x.no>\r\n\r\nbody") is None
     assert peek_message_id(b"Subject: x\r\nMessage-Id:\r\n <folded@x.no>\r\n\r\n") == "<folded@x.no>"
