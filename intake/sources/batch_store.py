@@ -27,7 +27,7 @@ from intake.mime import peek_message_id
 from intake.models import Message, utcnow
 from intake.pipeline import Source, StoredMessage
 from intake.runtime import Runtime
-from intake.store import sha256_hex
+from intake.sources.cursor import ADVANCE
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
 
@@ -61,11 +61,13 @@ def store_batch(
         with rt.engine.connect() as own:
             return store_batch(rt, source, uidvalidity, items, cursor_to, own)
     assert source.mailbox is not None and source.folder is not None
-    digests = [sha256_hex(item.raw) for item in items]
+    # One sha256 and reference per item, in order; the same bytes twice are written once.
+    placed = rt.store.put_batch([item.raw for item in items])
+    digests = [sha for sha, _ in placed]
+    refs = dict(placed)
     firsts: dict[str, Fetched] = {}
     for sha, item in zip(digests, items, strict=True):
         firsts.setdefault(sha, item)
-    refs = dict(rt.store.put_batch([item.raw for item in firsts.values()]))
     known: dict[str, StoredMessage] = {}
     try:
         created = _commit(conn, source, uidvalidity, firsts, refs, cursor_to)
@@ -142,7 +144,7 @@ def _commit(
                 tuple(new),
             )
             created = {sha: pk for pk, sha in found}
-        conn.exec_driver_sql(_ADVANCE.replace("%s", mark), cursor_values)
+        conn.exec_driver_sql(ADVANCE.replace("%s", mark), cursor_values)
     return created
 
 
@@ -187,12 +189,6 @@ COLUMNS = (
 )
 
 
-# The cursor moves only forward, and only within the UIDVALIDITY it was read under.
-_ADVANCE = (
-    "UPDATE mailbox_state SET last_uid = %s WHERE mailbox = %s AND folder = %s AND uidvalidity = %s AND last_uid < %s"
-)
-
-
 @lru_cache(maxsize=8)
 def _processors(dialect: Dialect) -> list[Callable[[Any], Any] | None]:
     return [MESSAGES.c[name].type.bind_processor(dialect) for name in COLUMNS]
@@ -204,5 +200,5 @@ def _postgresql_statement(dialect: Dialect) -> str:
     return (
         f"WITH stored AS (INSERT INTO {MESSAGES.name} ({', '.join(COLUMNS)})"
         f" SELECT {', '.join(COLUMNS)} FROM json_to_recordset(%s::json) AS batch({typed})"
-        f" RETURNING id, sha256), advanced AS ({_ADVANCE}) SELECT id, sha256 FROM stored"
+        f" RETURNING id, sha256), advanced AS ({ADVANCE}) SELECT id, sha256 FROM stored"
     )

@@ -52,20 +52,13 @@ def reset(bind: Engine | Connection, mailbox: str, folder: str, uidvalidity: int
         session.commit()
 
 
-def advance(engine: Engine, mailbox: str, folder: str, uidvalidity: int, uid: int) -> None:
-    """Moves the cursor to ``uid``, never backwards and never across a UIDVALIDITY change."""
-    with Session(engine) as session:
-        session.execute(
-            update(MailboxState)
-            .where(
-                col(MailboxState.mailbox) == mailbox,
-                col(MailboxState.folder) == folder,
-                col(MailboxState.uidvalidity) == uidvalidity,
-                col(MailboxState.last_uid) < uid,
-            )
-            .values(last_uid=uid)
-        )
-        session.commit()
+# Moves the cursor to a UID (given twice), never backwards and never across a UIDVALIDITY change.
+# Parameters: uid, mailbox, folder, uidvalidity, uid. It is SQL rather than a statement built
+# here because storing a batch runs it inside its own statement on PostgreSQL
+# (intake/sources/batch_store.py), in the same commit as the batch's rows.
+ADVANCE = (
+    "UPDATE mailbox_state SET last_uid = %s WHERE mailbox = %s AND folder = %s AND uidvalidity = %s AND last_uid < %s"
+)
 
 
 def record_poll(engine: Engine, mailbox: str, folder: str, error: str | None = None) -> None:

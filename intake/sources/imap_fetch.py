@@ -31,6 +31,7 @@ from imapclient.response_parser import parse_fetch_response
 
 Fetch = dict[int, dict[bytes, Any]]
 FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"RFC822.SIZE"]
+_FETCH_ARGUMENT = "(" + b" ".join(FETCH_ITEMS).decode() + ")"
 
 # The start of one message's answer: its sequence number and the opening parenthesis.
 _HEAD = re.compile(rb"(\d+) \(")
@@ -60,7 +61,7 @@ def fetch_batch(client: IMAPClient, uids: Sequence[int]) -> Fetch:
     if not uids:
         return {}
     imap = client._imap  # imaplib's connection: the same command imapclient would send
-    typ, data = imap.uid("FETCH", uid_set(uids), "(" + " ".join(i.decode() for i in FETCH_ITEMS) + ")")
+    typ, data = imap.uid("FETCH", uid_set(uids), _FETCH_ARGUMENT)
     if typ != "OK":
         raise IMAPClientError(f"fetch failed: {data!r}")
     answer = read_fetch(data)
@@ -71,17 +72,13 @@ def fetch_batch(client: IMAPClient, uids: Sequence[int]) -> Fetch:
 
 def uid_set(uids: Iterable[int]) -> str:
     """An IMAP sequence set naming exactly these UIDs: runs of consecutive ones become ``a:b``."""
-    parts: list[str] = []
-    ordered = sorted(set(uids))
-    start = prev = ordered[0] if ordered else 0
-    for uid in ordered[1:]:
-        if uid != prev + 1:
-            parts.append(f"{start}:{prev}" if prev != start else str(start))
-            start = uid
-        prev = uid
-    if ordered:
-        parts.append(f"{start}:{prev}" if prev != start else str(start))
-    return ",".join(parts)
+    runs: list[list[int]] = []
+    for uid in sorted(set(uids)):
+        if runs and uid == runs[-1][1] + 1:
+            runs[-1][1] = uid
+        else:
+            runs.append([uid, uid])
+    return ",".join(f"{low}:{high}" if high != low else str(low) for low, high in runs)
 
 
 def read_fetch(data: list[Any]) -> Fetch:
