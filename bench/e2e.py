@@ -46,7 +46,7 @@ from bench.harness import (
     start_dovecot,
     write_config,
 )
-from intake.db import make_engine
+from intake.db.engine import make_engine
 from tests.dovecot import PASSWORD, Dovecot
 
 FETCH_BATCH = 50

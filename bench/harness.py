@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from intake.db import make_engine, upgrade  # noqa: E402
+from intake.db.engine import make_engine, upgrade  # noqa: E402
 from tests.builders import make_email  # noqa: E402
 from tests.dovecot import Dovecot, dovecot_binary, free_port  # noqa: E402
 from tests.smtpsink import Sink  # noqa: E402

@@ -35,7 +35,7 @@ from imapclient import IMAPClient  # noqa: E402
 
 from intake import workflows  # noqa: E402
 from intake.config import MailboxSettings, settings_from_dict  # noqa: E402
-from intake.db import make_engine, session_scope, upgrade  # noqa: E402
+from intake.db.engine import make_engine, session_scope, upgrade  # noqa: E402
 from intake.runtime import Runtime  # noqa: E402
 from intake.sources import cursor  # noqa: E402
 from intake.sources.imap import poll_connected, poll_mailbox  # noqa: E402

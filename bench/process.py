@@ -49,10 +49,10 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import insert, text  # noqa: E402
 from sqlmodel import Session, SQLModel, col, select  # noqa: E402
 
-from intake import organisations, workflows  # noqa: E402
+from intake import workflows  # noqa: E402
 from intake.config import settings_from_dict  # noqa: E402
-from intake.db import make_engine, session_scope, upgrade  # noqa: E402
-from intake.models import (  # noqa: E402
+from intake.db.engine import make_engine, session_scope, upgrade  # noqa: E402
+from intake.db.models import (  # noqa: E402
     Acknowledgement,
     AuditLog,
     Case,
@@ -61,9 +61,11 @@ from intake.models import (  # noqa: E402
     Organisation,
     Submission,
 )
-from intake.pipeline import Source, process_message, store_message  # noqa: E402
-from intake.rules import CHAIN  # noqa: E402
+from intake.decide import organisations  # noqa: E402
+from intake.decide.rules import CHAIN  # noqa: E402
+from intake.pipeline.run import process_message  # noqa: E402
 from intake.runtime import Runtime  # noqa: E402
+from intake.store.messages import Source, store_message  # noqa: E402
 from tests.builders import make_email  # noqa: E402
 from tests.pgscratch import scratch_database  # noqa: E402
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from intake.models import utcnow
+from intake.db.models import utcnow
 
 OSLO = ZoneInfo("Europe/Oslo")
 

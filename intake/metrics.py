@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from intake.models import Acknowledgement, Flag, MailboxState, Message, utcnow
+from intake.db.models import Acknowledgement, Flag, MailboxState, Message, utcnow
 
 _lock = threading.Lock()
 _summaries: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = defaultdict(lambda: [0.0, 0.0])

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 
 from intake.config import Settings
-from intake.db import make_engine
-from intake.store import RawStore
+from intake.db.engine import make_engine
+from intake.store.raw import RawStore
 
 if TYPE_CHECKING:
     from intake.extract import Extractor

@@ -2,14 +2,13 @@
 
 One APScheduler job per mailbox at its ``poll_interval_seconds`` (never two
 runs of one at once, missed runs coalesced); a job that finishes messages left
-stored by a crash or a failure; a job that delivers due receipts when the
-outbox exists; a heartbeat line. SIGTERM or SIGINT finishes the message in
-hand, closes every connection and returns, so the process exits 0.
+stored by a crash or a failure; a job that delivers due receipts; a heartbeat
+line. SIGTERM or SIGINT finishes the message in hand, closes every connection
+and returns, so the process exits 0.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import signal
 import threading
@@ -23,12 +22,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, func, select
 
+from intake.db.locks import named_lock
+from intake.db.models import Message, utcnow
 from intake.errors import IntakeError
-from intake.locks import named_lock
-from intake.models import Message, utcnow
+from intake.pipeline.run import process_message, process_pending
+from intake.receipts.outbox import deliver_due
 from intake.runtime import Runtime
 from intake.sources.health import mailbox_health
+from intake.sources.smtp import SmtpReceiver
 from intake.sources.worker import MailboxWorker
+from intake.web.server import build_server
 
 log = logging.getLogger(__name__)
 PENDING_EVERY_SECONDS = 300
@@ -81,38 +84,27 @@ class Daemon:
                                    id=f"mailbox:{box.name}", name=f"poll {box.name}/{box.folder}", next_run_time=now)
         self.scheduler.add_job(self._guarded("pending", self._process_pending), "interval",
                                seconds=PENDING_EVERY_SECONDS, id="pending", next_run_time=now)
-        deliver = _deliver_due()
-        if deliver is not None:
-            self.scheduler.add_job(self._guarded("outbox", lambda: deliver(self.rt)), "interval",
-                                   seconds=DELIVER_EVERY_SECONDS, id="deliver", next_run_time=now)
+        self.scheduler.add_job(self._guarded("outbox", lambda: deliver_due(self.rt)), "interval",
+                               seconds=DELIVER_EVERY_SECONDS, id="deliver", next_run_time=now)
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_EVERY_SECONDS, id="heartbeat")
         self.scheduler.start()
         if self.rt.settings.receiver.enabled:
             self._start_receiver()
         self._start_web()
-        log.info("intake serving: %d mailbox(es), receiver %s, receipts %s", len(self.workers),
-                 "on" if self.receiver else "off", "on" if deliver else "not installed")
+        log.info("intake serving: %d mailbox(es), receiver %s", len(self.workers),
+                 "on" if self.receiver else "off")
 
     def _start_receiver(self) -> None:
-        from intake.sources.smtp import SmtpReceiver
-
         receiver = SmtpReceiver(self.rt, on_stored=self._process_soon)
         receiver.start()
         self.receiver = receiver
 
     def _process_soon(self, message_pk: int) -> None:
-        from intake.pipeline import process_message
-
         if not self.stop.is_set():
             self.scheduler.add_job(process_message, args=[self.rt, message_pk], id=f"message:{message_pk}",
                                    replace_existing=True)
 
     def _start_web(self) -> None:
-        # The web UI is its own part of the project; the daemon runs it when it is installed.
-        if importlib.util.find_spec("intake.web") is None or importlib.util.find_spec("intake.web.server") is None:
-            return
-        from intake.web.server import build_server
-
         self.web = build_server(self.rt)
         self.web_thread = threading.Thread(target=self.web.run, name="web", daemon=True)
         self.web_thread.start()
@@ -120,8 +112,6 @@ class Daemon:
         log.info("web UI on http://%s:%s/", settings.host, settings.port)
 
     def _process_pending(self) -> None:
-        from intake.pipeline import process_pending
-
         # Everything stored before this process started is left over; of what came later, only
         # what its own poller or receiver has had a minute to finish.
         cutoff = max(self.started_at, utcnow() - timedelta(seconds=PENDING_GRACE_SECONDS))
@@ -177,14 +167,6 @@ class Daemon:
             self.web.should_exit = True
             self.web_thread.join(timeout=10)
         log.info("intake stopped")
-
-
-def _deliver_due() -> Callable[[Runtime], object] | None:
-    if importlib.util.find_spec("intake.outbox") is None:
-        return None
-    from intake.outbox import deliver_due
-
-    return deliver_due  # type: ignore[no-any-return]
 
 
 def _on_signals(stop: threading.Event) -> Callable[[], None]:

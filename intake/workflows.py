@@ -18,12 +18,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from intake.audit import record
-from intake.db import session_scope
+from intake.db.audit import record
+from intake.db.engine import session_scope
+from intake.db.models import Case, Invitation, Organisation, utcnow
+from intake.decide.matching import parse_case
+from intake.decide.organisations import invited_key
 from intake.errors import WorkflowError
-from intake.matching import parse_case
-from intake.models import Case, Invitation, Organisation, utcnow
-from intake.organisations import invited_key
 
 log = logging.getLogger(__name__)
 

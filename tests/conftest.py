@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from intake.db import make_engine, upgrade
+from intake.db.engine import make_engine, upgrade
 from tests.pgscratch import scratch_database
 from tests.ports import free_port
 
@@ -116,7 +116,7 @@ def settings_factory(database_url: str, tmp_path: Path):  # type: ignore[no-unty
 def rt(settings_factory):  # type: ignore[no-untyped-def]
     """A Runtime on an empty database with the shipped workflows synced, extraction in-process."""
     from intake import workflows
-    from intake.db import session_scope
+    from intake.db.engine import session_scope
     from intake.runtime import Runtime
 
     runtime = Runtime.open(settings_factory(), extract=_extraction_available())
@@ -199,7 +199,7 @@ def build_settings(database_url: str, tmp_path: Path, boxes: list[dict[str, Any]
 def make_rt(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Opens a Runtime (a process start, as far as the poller can tell) for the given mailboxes."""
     from intake import workflows
-    from intake.db import session_scope
+    from intake.db.engine import session_scope
     from intake.runtime import Runtime
 
     opened: list[Runtime] = []

@@ -10,11 +10,12 @@ from sqlmodel import Session, select
 
 from intake import workflows
 from intake.config import Settings
-from intake.db import session_scope
-from intake.models import Acknowledgement, Case, Submission
-from intake.pipeline import Source, ingest
-from intake.receipts import plan_receipt
+from intake.db.engine import session_scope
+from intake.db.models import Acknowledgement, Case, Submission
+from intake.pipeline.run import ingest
+from intake.receipts.plan import plan_receipt
 from intake.runtime import Runtime
+from intake.store.messages import Source
 from tests.smtpsink import Sink
 
 FILE = Source(kind="file")
@@ -90,7 +91,7 @@ def due_receipts(rt: Runtime, count: int, *, start: int = 0) -> list[int]:
 
 
 def _message(session: Session, n: int) -> int:
-    from intake.models import Message
+    from intake.db.models import Message
 
     message = Message(sha256=f"{n:064d}", size=1, blob=f"x/{n}", source="file",
                       received_at=datetime(2022, 9, 28, 8, 15, tzinfo=UTC))

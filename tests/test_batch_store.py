@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlmodel import Session, col, select
 
-from intake.models import MailboxState, Message
-from intake.pipeline import Source, process_message
+from intake.db.models import MailboxState, Message
+from intake.pipeline.run import process_message
 from intake.runtime import Runtime
 from intake.sources.batch_store import Fetched, store_batch
+from intake.store.messages import Source
 from tests.builders import make_email
 
 SOURCE = Source(kind="imap", mailbox="postmottak", folder="INBOX", uidvalidity=7)

@@ -16,10 +16,11 @@ import pytest
 import yaml
 from sqlmodel import Session, select
 
-from intake.mime import parse
-from intake.models import Attachment, Message, Submission
-from intake.pipeline import Source, ingest
+from intake.db.models import Attachment, Message, Submission
+from intake.mail.mime import parse
+from intake.pipeline.run import ingest
 from intake.runtime import Runtime
+from intake.store.messages import Source
 from tests.conftest import SHARED, need
 
 CORPUS = SHARED / "corpus" / "mail"
@@ -97,7 +98,7 @@ def test_every_corpus_mail_goes_through_the_pipeline(rt: Runtime) -> None:
         assert len(session.exec(select(Submission)).all()) == len(messages)
         for path in files:
             raw = path.read_bytes()
-            from intake.store import sha256_hex
+            from intake.store.raw import sha256_hex
 
             message = by_sha[sha256_hex(raw)]
             assert rt.store.read(message.blob) == raw, path

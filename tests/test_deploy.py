@@ -439,7 +439,7 @@ def fresh_pg_url() -> Iterator[str]:
 def test_replicas_starting_together_on_a_fresh_postgresql_all_migrate(fresh_pg_url: str) -> None:
     # Each replica's entrypoint runs `intake db upgrade` on start; in separate processes,
     # as containers would, and all at once, which is what `docker compose up --scale` does.
-    code = f"from intake.db import make_engine, upgrade; upgrade(make_engine({fresh_pg_url!r}))"
+    code = f"from intake.db.engine import make_engine, upgrade; upgrade(make_engine({fresh_pg_url!r}))"
     starts = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outcomes = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in starts]
     for p in starts:

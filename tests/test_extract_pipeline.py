@@ -10,12 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session
 
-from intake import queries, workflows
-from intake.db import session_scope
+from intake import workflows
+from intake.db.engine import session_scope
 from intake.extract import FileInput
-from intake.pipeline import Source, ingest
+from intake.pipeline.run import ingest
+from intake.review import queries
+from intake.review.serialize import submission_json
 from intake.runtime import Runtime
-from intake.serialize import submission_json
+from intake.store.messages import Source
 from tests.builders import make_email
 from tests.fixtures.forms.make_forms import EXPECTED
 from tests.pdf_builder import make_pdf, text_page

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from intake.db import make_engine
+from intake.db.engine import make_engine
 from tests.conftest import need
 from tests.dovecot import dovecot_binary
 from tests.pgscratch import PG_ADMIN_URL

@@ -12,8 +12,8 @@ import pytest
 from imapclient import IMAPClient
 from sqlmodel import Session, col, func, select
 
+from intake.db.models import MailboxState, Message, Submission
 from intake.errors import SourceUnavailable, TokenUnavailable
-from intake.models import MailboxState, Message, Submission
 from intake.runtime import Runtime
 from intake.sources import prefetch
 from intake.sources.imap import plan_batches, poll_all, poll_mailbox
@@ -194,7 +194,7 @@ def test_connection_cut_mid_fetch_resumes_without_loss_or_doubles(own_dovecot: D
     assert state.last_uid <= cut_at
 
     server.start()
-    from intake.pipeline import process_pending
+    from intake.pipeline.run import process_pending
 
     process_pending(rt)
     poll_all(rt)

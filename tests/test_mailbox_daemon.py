@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, func, select
 
-from intake.locks import mailbox_lock, named_lock
-from intake.models import MailboxState, Submission, utcnow
+from intake.db.locks import mailbox_lock, named_lock
+from intake.db.models import MailboxState, Submission, utcnow
 from intake.runtime import Runtime
 from intake.scheduler import Daemon
 from intake.sources.backoff import Backoff

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from intake.matching import candidates, match, normalise_case, parse_case
+from intake.decide.matching import candidates, match, normalise_case, parse_case
 
 KNOWN = {"22/414", "21/761"}
 

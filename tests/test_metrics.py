@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from sqlmodel import Session
 
 from intake import metrics
-from intake.pipeline import Source, ingest
+from intake.pipeline.run import ingest
 from intake.runtime import Runtime
+from intake.store.messages import Source
 from tests.builders import make_email
 
 

@@ -8,8 +8,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-import intake.models  # noqa: F401  (registers the tables)
-from intake.db import alembic_config
+import intake.db.models  # noqa: F401  (registers the tables)
+from intake.db.engine import alembic_config
 
 
 def test_one_head() -> None:

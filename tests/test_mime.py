@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 
-from intake.charsets import decode_bytes
-from intake.mime import normalise_message_id, parse, peek_message_id
+from intake.mail.charsets import decode_bytes
+from intake.mail.mime import normalise_message_id, parse, peek_message_id
 from tests.builders import make_email
 
 

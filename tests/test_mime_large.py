@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from intake import mime_large
-from intake.mime import parse
+from intake.mail import large as mime_large
+from intake.mail.mime import parse
 from tests.builders import make_email
 from tests.test_corpus import corpus_files
 

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from intake import organisations, workflows
-from intake.db import session_scope
-from intake.models import Case
+from intake import workflows
+from intake.db.engine import session_scope
+from intake.db.models import Case
+from intake.decide import organisations
 
 # Two consultations whose invited bodies share domains, as the statsforvaltere share statsforvalteren.no.
 FIRST = """\

@@ -15,9 +15,9 @@ import pytest
 from sqlmodel import Session, col, select
 
 from intake.config import SmtpSettings
-from intake.db import session_scope
-from intake.models import Acknowledgement, AuditLog
-from intake.outbox import UNCONFIRMED, backoff, deliver_due
+from intake.db.engine import session_scope
+from intake.db.models import Acknowledgement, AuditLog
+from intake.receipts.outbox import UNCONFIRMED, backoff, deliver_due
 from tests.builders import make_email
 from tests.receipt_helpers import (  # noqa: F401  (fixtures)
     RuntimeFactory,
@@ -119,7 +119,7 @@ def test_each_kind_in_each_language_has_its_content_and_headers(
     receipts = {a.kind: a for a in acks(rt)}
     for kind, ack in receipts.items():
         with Session(rt.engine) as session:
-            from intake.models import Submission
+            from intake.db.models import Submission
 
             sub_row = session.get(Submission, ack.submission_id)
             assert sub_row is not None
@@ -304,7 +304,7 @@ def test_a_reply_to_a_delivered_receipt_is_matched_through_the_thread(make_rt: R
                        headers={"In-Reply-To": receipt_id, "References": receipt_id})
     ack = ingest_one(rt, reply, ON_TIME)
     with Session(rt.engine) as session:
-        from intake.models import Submission
+        from intake.db.models import Submission
 
         sub = session.get(Submission, ack.submission_id)
         assert sub is not None
@@ -328,8 +328,8 @@ def test_a_row_planned_without_message_id_gets_one_stored_before_sending(
 
 
 def test_a_connection_the_server_closed_between_receipts_is_reopened() -> None:
-    from intake.compose import build_receipt
-    from intake.transport import SmtpTransport
+    from intake.receipts.compose import build_receipt
+    from intake.receipts.transport import SmtpTransport
 
     first = Sink().start()
     transport = SmtpTransport(SmtpSettings(host="127.0.0.1", port=first.port, security="none", timeout_seconds=5))
@@ -355,8 +355,8 @@ def test_a_connection_the_server_closed_between_receipts_is_reopened() -> None:
 
 
 def test_a_sender_whose_lease_ran_out_cannot_hand_the_receipt_off(make_rt: RuntimeFactory, sink: Sink) -> None:  # noqa: F811
-    from intake import outbox_state as state
-    from intake.compose import build_receipt
+    from intake.receipts import outbox_state as state
+    from intake.receipts.compose import build_receipt
 
     rt = make_rt(**sink.smtp_settings(claim_seconds=0.05))
     (ack_id,) = due_receipts(rt, 1)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import pytest
 
-from intake.outbox import UNCONFIRMED, deliver_due
+from intake.receipts.outbox import UNCONFIRMED, deliver_due
 from intake.runtime import Runtime
 from tests.receipt_helpers import RuntimeFactory, acks, due_receipts, make_rt  # noqa: F401  (fixture)
 from tests.smtpsink import Sink

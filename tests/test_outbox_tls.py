@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from intake.outbox import deliver_due
+from intake.receipts.outbox import deliver_due
 from tests.builders import make_email
 from tests.receipt_helpers import RuntimeFactory, acks, ingest_one, make_rt  # noqa: F401  (fixture)
 from tests.smtpsink import Sink, self_signed, server_context

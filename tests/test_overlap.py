@@ -11,11 +11,11 @@ import pytest
 from sqlmodel import Session, col, select
 
 from intake import workflows
-from intake.db import session_scope
-from intake.models import Attachment, Message, Submission
-from intake.overlap import prepare_ahead, process_many
-from intake.pipeline import Source, store_message
+from intake.db.engine import session_scope
+from intake.db.models import Attachment, Message, Submission
+from intake.pipeline.batch import prepare_ahead, process_many
 from intake.runtime import Runtime
+from intake.store.messages import Source, store_message
 from tests.builders import make_email
 
 FORMS = Path(__file__).parent / "fixtures" / "forms"

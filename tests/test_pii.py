@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from intake.pii import find_identity_numbers, is_identity_number
+from intake.decide.pii import find_identity_numbers, is_identity_number
 
 
 def test_valid_numbers_pass_both_checks() -> None:

@@ -8,12 +8,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from intake import queries
-from intake.db import session_scope
-from intake.models import Acknowledgement, AuditLog, Flag, Message, Submission
-from intake.pipeline import Source, ingest, process_message, process_pending, store_message
+from intake.db.engine import session_scope
+from intake.db.models import Acknowledgement, AuditLog, Flag, Message, Submission
+from intake.pipeline.run import ingest, process_message, process_pending
+from intake.review import queries
+from intake.review.serialize import submission_json
 from intake.runtime import Runtime
-from intake.serialize import submission_json
+from intake.store.messages import Source, store_message
 from tests.builders import make_email
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -227,7 +228,7 @@ def test_impersonating_display_name_is_suspicious(rt: Runtime) -> None:
 
 
 def test_failing_message_is_recorded_parked_and_does_not_block_others(rt: Runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import intake.pipeline as pipeline
+    import intake.pipeline.prepare as pipeline
 
     real_parse = pipeline.parse
 

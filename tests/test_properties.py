@@ -8,12 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
-from intake.charsets import decode_bytes
-from intake.matching import candidates, match
-from intake.mime import parse
-from intake.models import Message
-from intake.pipeline import Source, ingest
+from intake.db.models import Message
+from intake.decide.matching import candidates, match
+from intake.mail.charsets import decode_bytes
+from intake.mail.mime import parse
+from intake.pipeline.run import ingest
 from intake.runtime import Runtime
+from intake.store.messages import Source
 
 HEADER_NAMES = st.sampled_from(
     ["Subject", "From", "To", "Reply-To", "Message-ID", "In-Reply-To", "References", "Date",

@@ -13,16 +13,16 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from intake import workflows
-from intake.compose import sanitise_subject, valid_address
 from intake.config import Settings
-from intake.db import session_scope
+from intake.db.engine import session_scope
+from intake.db.models import Case
 from intake.errors import TemplateError
-from intake.models import Case
-from intake.outbox import deliver_due
-from intake.receipts import KINDS, LANGUAGES, is_own_address, is_robot_address
-from intake.render import format_date, format_time, human_size, render
+from intake.receipts.compose import sanitise_subject, valid_address
+from intake.receipts.outbox import deliver_due
+from intake.receipts.plan import KINDS, LANGUAGES, is_own_address, is_robot_address
+from intake.receipts.render import format_date, format_time, human_size, render
+from intake.receipts.transport import smtp_data
 from intake.runtime import Runtime
-from intake.transport import smtp_data
 from tests.builders import make_email
 from tests.receipt_helpers import RuntimeFactory, acks, ingest_one, make_rt  # noqa: F401  (fixture)
 
@@ -174,7 +174,7 @@ def test_no_subject_can_add_a_header_or_a_recipient(subject: str, encode: bool) 
     from email import message_from_bytes, policy
     from email.header import Header
 
-    from intake.compose import build_receipt
+    from intake.receipts.compose import build_receipt
 
     if encode:
         subject = Header(subject, "utf-8").encode()

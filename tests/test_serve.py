@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
-from intake.db import make_engine
-from intake.models import AuditLog, MailboxState, Message, Submission
+from intake.db.engine import make_engine
+from intake.db.models import AuditLog, MailboxState, Message, Submission
 from tests.builders import make_email
 from tests.conftest import REPO, _empty
 from tests.dovecot import Dovecot

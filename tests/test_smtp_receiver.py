@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from intake.models import Message, Submission, utcnow
-from intake.pipeline import process_message, process_pending
+from intake.db.models import Message, Submission, utcnow
+from intake.pipeline.run import process_message, process_pending
 from intake.runtime import Runtime
 from intake.sources.smtp import SmtpReceiver
 from tests.builders import make_email

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from intake.models import Attachment, MailboxState, Message
-from intake.pipeline import Source, ingest, process_message
+from intake.db.models import Attachment, MailboxState, Message
+from intake.pipeline.run import ingest, process_message
 from intake.runtime import Runtime
 from intake.sources.batch_store import Fetched, store_batch
-from intake.store_check import check_store
+from intake.store.check import check_store
+from intake.store.messages import Source
 from tests.builders import make_email
 from tests.test_cli import project, run  # noqa: F401  (the project fixture)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from intake.errors import StorageError
-from intake.store import Pack, RawStore
+from intake.store.raw import Pack, RawStore
 
 
 def packs(root: Path) -> list[Path]:

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from intake.db import session_scope
-from intake.models import AuditLog, User, WebSession, utcnow
+from intake.db.engine import session_scope
+from intake.db.models import AuditLog, User, WebSession, utcnow
 from intake.runtime import Runtime
 from intake.web.app import create_app
 from intake.web.auth import COOKIE_NAME

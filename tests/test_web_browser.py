@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from intake.db import session_scope
-from intake.models import MailboxState, Message, utcnow
-from intake.pipeline import Source, store_message
+from intake.db.engine import session_scope
+from intake.db.models import MailboxState, Message, utcnow
 from intake.runtime import Runtime
+from intake.store.messages import Source, store_message
 from tests.builders import make_email
 from tests.conftest import REPO, need
 from tests.web_server import running_server

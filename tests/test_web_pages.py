@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from intake.db import session_scope
-from intake.models import Acknowledgement, Attachment, AuditLog, Case, Flag, MailboxState, Message, Submission
-from intake.pipeline import Source, store_message
+from intake.db.engine import session_scope
+from intake.db.models import Acknowledgement, Attachment, AuditLog, Case, Flag, MailboxState, Message, Submission
 from intake.runtime import Runtime
+from intake.store.messages import Source, store_message
 from intake.web.app import create_app
 from tests.builders import make_email
 from tests.web_support import IDENTITY_NUMBER, XSS, Seeded, add_user, login, seed, seed_xss, submission
@@ -386,7 +386,7 @@ def test_markup_from_mail_shows_only_as_text(client: TestClient, csrf: str, rt: 
 
 
 def test_every_flag_a_rule_raises_has_a_norwegian_label() -> None:
-    from intake.rules import CHAIN
+    from intake.decide.rules import CHAIN
     from intake.web.deps import FLAG_LABELS
 
     assert {rule.flag for rule in CHAIN} <= set(FLAG_LABELS)

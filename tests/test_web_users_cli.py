@@ -9,10 +9,10 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from intake.db import make_engine, session_scope
-from intake.models import User, utcnow
+from intake.cli.users import users_app
+from intake.db.engine import make_engine, session_scope
+from intake.db.models import User, utcnow
 from intake.web.auth import authenticate
-from intake.web.users_cli import users_app
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from intake import workflows
-from intake.db import session_scope
-from intake.models import AuditLog, Case, Invitation
+from intake.db.engine import session_scope
+from intake.db.models import AuditLog, Case, Invitation
 from tests.conftest import REPO
 
 SHIPPED = REPO / "workflows"

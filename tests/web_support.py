@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from intake.db import session_scope
-from intake.models import Submission, User
-from intake.pipeline import IngestResult, Source, ingest
+from intake.db.engine import session_scope
+from intake.db.models import Submission, User
+from intake.pipeline.run import IngestResult, ingest
 from intake.runtime import Runtime
+from intake.store.messages import Source
 from intake.web.auth import hash_password
 from tests.builders import make_email
 

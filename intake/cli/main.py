@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlmodel import Session, col, select
 
-from intake import queries
+from intake.cli.users import users_app
 from intake.config import Settings, load_settings
-from intake.db import check_connection, make_engine, upgrade
+from intake.db.engine import check_connection, make_engine, upgrade
+from intake.db.models import Message, utcnow
 from intake.errors import ConfigError, IntakeError
-from intake.models import Message, utcnow
+from intake.review import queries
+from intake.review.serialize import case_json, submissions_json
 from intake.runtime import Runtime
-from intake.serialize import case_json, submissions_json
-from intake.web.users_cli import users_app
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -95,7 +95,7 @@ def _sync_workflows(rt: Runtime) -> None:
 @store_app.command("check")
 def store_check(ctx: typer.Context) -> None:
     """Reads back every stored message and attachment and checks its sha256; exit 1 on any problem."""
-    from intake.store_check import check_store
+    from intake.store.check import check_store
 
     with _service(ctx, extract=False) as rt:
         report = check_store(rt)
@@ -200,7 +200,8 @@ def ingest(
 
 
 def _ingest_stream(rt: Runtime, stream: Iterable[bytes], when: datetime | None, totals: dict[str, int]) -> None:
-    from intake.pipeline import Source, ingest
+    from intake.pipeline.run import ingest
+    from intake.store.messages import Source
 
     for raw in stream:
         result = ingest(rt, raw, Source(kind="file"), when or utcnow())
@@ -219,7 +220,7 @@ def poll(
     once: Annotated[bool, typer.Option("--once", help="Poll every mailbox once, then exit.")] = False,
 ) -> None:
     """Polls every configured mailbox, processes new mail and delivers due receipts."""
-    from intake.pipeline import process_pending
+    from intake.pipeline.run import process_pending
     from intake.sources.imap import poll_all
 
     with _service(ctx, extract=True, sync=True) as rt:
@@ -236,11 +237,9 @@ def poll(
             time.sleep(min((b.poll_interval_seconds for b in rt.settings.mailboxes), default=60))
 
 
-def _deliver(rt: Runtime) -> str | None:
-    try:
-        from intake.outbox import deliver_due
-    except ImportError:
-        return None
+def _deliver(rt: Runtime) -> str:
+    from intake.receipts.outbox import deliver_due
+
     return str(deliver_due(rt))
 
 
@@ -261,7 +260,7 @@ def submissions_list(
     flag: Annotated[str | None, typer.Option("--flag", help="Only submissions with this flag.")] = None,
 ) -> None:
     """Lists submissions."""
-    from intake.matching import parse_case
+    from intake.decide.matching import parse_case
 
     with _service(ctx, extract=False) as rt, Session(rt.engine) as session:
         number = parse_case(case) or case if case else None
@@ -314,7 +313,7 @@ def messages_retry(
     ids: Annotated[list[int] | None, typer.Argument(help="Message ids; all failed and parked when none.")] = None,
 ) -> None:
     """Processes failed or parked messages again."""
-    from intake.pipeline import process_message
+    from intake.pipeline.run import process_message
 
     with _service(ctx, extract=True) as rt:
         with Session(rt.engine) as session:

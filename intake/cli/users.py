@@ -12,8 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
 from intake.config import Settings, load_settings
-from intake.db import make_engine, session_scope
-from intake.models import User
+from intake.db.engine import make_engine, session_scope
+from intake.db.models import User
 from intake.web.auth import AuthError, create_user
 
 users_app = typer.Typer(help="Staff users of the review interface.", no_args_is_help=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from intake.models import AuditLog
+from intake.db.models import AuditLog
 
 
 def record(

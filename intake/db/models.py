@@ -220,7 +220,7 @@ class Acknowledgement(SQLModel, table=True):
     sent_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _now_ts()
     updated_at: datetime = _now_ts()
-    # The outbox's bookkeeping (see intake/outbox.py): the one address the receipt goes to, for the
+    # The outbox's bookkeeping (see intake/receipts/outbox.py): the one address the receipt goes to, for the
     # per-recipient rate limit; the lease a sender holds on the row; and when the sender committed
     # to handing the message over (after which the row is never sent again).
     recipient: str | None = Field(default=None, max_length=320)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from intake.models import Invitation, Organisation
+from intake.db.models import Invitation, Organisation
 
 PUBLIC_PROVIDERS = frozenset(
     {

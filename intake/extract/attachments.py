@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
-from intake.mime import Part
-from intake.models import Attachment
+from intake.db.models import Attachment
+from intake.mail.mime import Part
 from intake.runtime import Runtime
 
 if TYPE_CHECKING:

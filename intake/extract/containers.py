@@ -16,10 +16,10 @@ from email.message import EmailMessage, Message
 import olefile
 import tnefparse
 
-from intake.charsets import decode_bytes
 from intake.errors import ExtractionFailed
 from intake.extract.base import FileInput
 from intake.extract.text import extract_html, tidy
+from intake.mail.charsets import decode_bytes
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 TNEF_MAGIC = b"\x78\x9f\x3e\x22"

@@ -8,11 +8,11 @@ from email.message import Message
 from lxml import etree
 from striprtf.striprtf import rtf_to_text
 
-from intake.charsets import decode_bytes
 from intake.errors import ExtractionFailed
 from intake.extract.base import Extraction
 from intake.extract.limits import Limits, open_zip
-from intake.htmltext import html_to_text
+from intake.mail.charsets import decode_bytes
+from intake.mail.htmltext import html_to_text
 
 TEXT_NS = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)

@@ -17,9 +17,9 @@ from email.message import Message as EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
-from intake.charsets import LATIN, codec_name, decode_bytes, decode_words, fix_text
-from intake.htmltext import html_to_text
-from intake.mime_large import MARKER, Elided, LargeBody, decode, elide
+from intake.mail.charsets import LATIN, codec_name, decode_bytes, decode_words, fix_text
+from intake.mail.htmltext import html_to_text
+from intake.mail.large import MARKER, Elided, LargeBody, decode, elide
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_DEPTH = 10
@@ -38,7 +38,7 @@ class Part:
     """An attachment (or an inline non-text part) with its decoded bytes.
 
     A large one has empty ``data`` and its body in ``large``, decoded piece by
-    piece when it is stored (``intake/attachments.py``); ``content`` gives the
+    piece when it is stored (``intake/extract/attachments.py``); ``content`` gives the
     bytes either way.
     """
 

@@ -19,7 +19,8 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from intake.pipeline import Prepared, finish_message, prepare_message
+from intake.pipeline.finish import finish_message
+from intake.pipeline.prepare import Prepared, prepare_message
 from intake.runtime import Runtime
 
 

@@ -18,7 +18,7 @@ out twice while any number of processes run this, and any of them may die:
    that died before it recorded the answer. It is never sent again: it is marked
    ``sent`` with ``last_error`` saying the delivery is unconfirmed.
 
-The row transitions are in ``intake/outbox_state.py``. ``docs/receipts.md``
+The row transitions are in ``intake/receipts/outbox_state.py``. ``docs/receipts.md``
 describes the one window left (a crash between the hand-off commit and writing
 the final dot) and what it costs.
 """
@@ -33,8 +33,7 @@ from email.errors import MessageError
 
 from sqlmodel import Session
 
-from intake import outbox_state as state
-from intake.compose import build_receipt
+from intake.db.models import Acknowledgement, Submission, utcnow
 from intake.errors import (
     PermanentDeliveryError,
     TemplateError,
@@ -42,12 +41,13 @@ from intake.errors import (
     TransportUnavailable,
     UnconfirmedDelivery,
 )
-from intake.models import Acknowledgement, Submission, utcnow
-from intake.outbox_state import UNCONFIRMED, backoff, settle_abandoned
-from intake.receipts import new_message_id
-from intake.render import render_receipt
+from intake.receipts import outbox_state as state
+from intake.receipts.compose import build_receipt
+from intake.receipts.outbox_state import UNCONFIRMED, backoff, settle_abandoned
+from intake.receipts.plan import new_message_id
+from intake.receipts.render import render_receipt
+from intake.receipts.transport import Transport, make_transport
 from intake.runtime import Runtime
-from intake.transport import Transport, make_transport
 
 log = logging.getLogger(__name__)
 __all__ = ["UNCONFIRMED", "DeliveryReport", "backoff", "deliver_due", "settle_abandoned"]

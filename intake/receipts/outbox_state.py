@@ -1,7 +1,7 @@
 """The outbox rows' state changes that make delivery at-most-once: claim, hand-off, finish.
 
 Each function is one short transaction, fenced by the claim token, and writes
-its audit entry in the same transaction. ``intake/outbox.py`` explains the
+its audit entry in the same transaction. ``intake/receipts/outbox.py`` explains the
 protocol and drives it.
 """
 
@@ -16,11 +16,11 @@ from sqlalchemy import insert, or_, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from intake.audit import record
-from intake.compose import Envelope
 from intake.config import SmtpSettings
-from intake.db import session_scope
-from intake.models import Acknowledgement, AuditLog, utcnow
+from intake.db.audit import record
+from intake.db.engine import session_scope
+from intake.db.models import Acknowledgement, AuditLog, utcnow
+from intake.receipts.compose import Envelope
 
 log = logging.getLogger(__name__)
 UNCONFIRMED = "unconfirmed: handed to the mail server, but its answer was never recorded"

@@ -6,7 +6,7 @@ attempt to send it. This module also decides who must never get a receipt:
 machines (auto-replies, bounces, lists, no-reply senders), ourselves, and
 anyone past the hourly per-recipient limit. A suppressed receipt keeps its row
 with the reason, so staff can see why nothing was sent. Rendering and delivery
-are ``intake.render`` and ``intake.outbox``.
+are ``intake.receipts.render`` and ``intake.receipts.outbox``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from email.utils import make_msgid
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from intake.audit import record
-from intake.compose import valid_address
 from intake.config import SmtpSettings
-from intake.models import Acknowledgement, Case, Submission, utcnow
+from intake.db.audit import record
+from intake.db.models import Acknowledgement, Case, Submission, utcnow
+from intake.receipts.compose import valid_address
 
 LANGUAGES = ("nb", "nn", "en")
 KINDS = ("on_time", "late", "unmatched")

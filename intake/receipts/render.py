@@ -1,6 +1,6 @@
 """Renders a receipt from its Jinja2 templates: a subject, a plain text and an HTML alternative.
 
-The shipped templates live in ``templates/receipts/`` as ``{kind}.{language}.txt.j2``
+The shipped templates live in ``intake/receipts/templates/`` as ``{kind}.{language}.txt.j2``
 and ``{kind}.{language}.html.j2`` (kinds on_time, late, unmatched; languages nb, nn,
 en); the text template sets the subject with ``{% set receipt_subject %}``. A workflow may
 name its own templates in ``templates:`` (``{"on_time": "22-414/kvittering.txt.j2"}``
@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 import jinja2
 from sqlmodel import Session, col, select
 
-from intake.compose import sanitise_subject
 from intake.config import SmtpSettings
+from intake.db.models import Acknowledgement, Attachment, Case, Submission
 from intake.errors import TemplateError
-from intake.models import Acknowledgement, Attachment, Case, Submission
+from intake.receipts.compose import sanitise_subject
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 OSLO = ZoneInfo("Europe/Oslo")
 _MONTHS = {
     "nb": ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
@@ -101,10 +101,12 @@ def receipt_context(
 
 @lru_cache(maxsize=8)
 def _environment(workflows_path: Path | None) -> jinja2.Environment:
-    # The workflows folder comes first so a workflow's template can also extend the shared layout.
-    search = [str(workflows_path)] if workflows_path is not None else []
+    # The workflows folder comes first so a workflow's template can also extend the shared layout;
+    # the shipped templates are named ``receipts/…`` wherever the package is installed.
+    shipped = jinja2.PrefixLoader({"receipts": jinja2.FileSystemLoader(str(TEMPLATES))})
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(workflows_path))] if workflows_path else []
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader([*search, str(TEMPLATES)]),
+        loader=jinja2.ChoiceLoader([*loaders, shipped]),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False,
                                             default=False),

@@ -3,7 +3,7 @@
 The seam is the ``Transport`` protocol. Its one subtle duty is the hand-off
 callback, which lets the outbox record "this receipt is being delivered now"
 at the last moment before delivery becomes possible, and refuse it if another
-process has taken the receipt over; see ``intake/outbox.py`` for why.
+process has taken the receipt over; see ``intake/receipts/outbox.py`` for why.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from intake.compose import Envelope
 from intake.config import SmtpSettings
 from intake.errors import (
     PermanentDeliveryError,
@@ -25,6 +24,7 @@ from intake.errors import (
     TransportUnavailable,
     UnconfirmedDelivery,
 )
+from intake.receipts.compose import Envelope
 from intake.tls import tls_context
 
 Handoff = Callable[[], None]

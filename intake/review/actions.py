@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from intake.audit import record
+from intake.db.audit import record
+from intake.db.models import Acknowledgement, Case, Flag, Message, Submission, utcnow
 from intake.errors import IntakeError
 from intake.localtime import oslo_day
-from intake.models import Acknowledgement, Case, Flag, Message, Submission, utcnow
-from intake.receipts import receipt_kind
+from intake.receipts.plan import receipt_kind
 
 # Flags that say "we do not know the case"; setting the case by hand answers them.
 CASE_FLAGS = ("unmatched", "unknown_case", "ambiguous_case")

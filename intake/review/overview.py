@@ -10,10 +10,10 @@ from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
+from intake.db.models import Attachment, Case, Flag, Invitation, Organisation, Submission
+from intake.decide.pii import find_identity_numbers
 from intake.localtime import oslo_day
-from intake.models import Attachment, Case, Flag, Invitation, Organisation, Submission
-from intake.pii import find_identity_numbers
-from intake.web.data import attachments_of
+from intake.review.queue import attachments_of
 
 # Auto-replies, bounces and list mail are not responses, whatever case number they quote.
 NOT_RESPONSES = {"auto_reply"}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from intake.models import Acknowledgement, Attachment, Case, Flag, Invitation, Submission
+from intake.db.models import Acknowledgement, Attachment, Case, Flag, Invitation, Submission
 
 
 def list_submissions(

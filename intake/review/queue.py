@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, func, select
 
-from intake import queries
 from intake.config import Settings
+from intake.db.models import Acknowledgement, Attachment, Case, Flag, MailboxState, Message, Submission
 from intake.localtime import start_of_today
-from intake.models import Acknowledgement, Attachment, Case, Flag, MailboxState, Message, Submission
+from intake.review import queries
 
 
 @dataclass

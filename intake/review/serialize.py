@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from intake import queries
-from intake.models import Submission
+from intake.db.models import Submission
+from intake.review import queries
 
 OSLO = ZoneInfo("Europe/Oslo")
 

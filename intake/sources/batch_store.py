@@ -23,11 +23,11 @@ from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import select
 
-from intake.mime import peek_message_id
-from intake.models import Message, utcnow
-from intake.pipeline import Source, StoredMessage
+from intake.db.models import Message, utcnow
+from intake.mail.mime import peek_message_id
 from intake.runtime import Runtime
 from intake.sources.cursor import ADVANCE
+from intake.store.messages import Source, StoredMessage
 
 MESSAGES = Message.__table__  # type: ignore[attr-defined]
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from intake.models import MailboxState, utcnow
+from intake.db.models import MailboxState, utcnow
 
 
 @dataclass(frozen=True)

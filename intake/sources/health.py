@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from intake.config import MailboxSettings
-from intake.models import MailboxState, utcnow
+from intake.db.models import MailboxState, utcnow
 from intake.runtime import Runtime
 
 OSLO = ZoneInfo("Europe/Oslo")

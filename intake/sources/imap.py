@@ -25,13 +25,12 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from intake.config import MailboxSettings
-from intake.db import database_errors
+from intake.db.engine import database_errors
+from intake.db.locks import mailbox_lock
+from intake.db.models import Message, utcnow
 from intake.errors import DatabaseUnavailable, SourceUnavailable
-from intake.locks import mailbox_lock
-from intake.mime import peek_message_id
-from intake.models import Message, utcnow
-from intake.overlap import process_many
-from intake.pipeline import Source
+from intake.mail.mime import peek_message_id
+from intake.pipeline.batch import process_many
 from intake.runtime import Runtime
 from intake.sources import cursor
 from intake.sources.batch_store import Fetched, store_batch
@@ -39,6 +38,7 @@ from intake.sources.imap_actions import apply_pending
 from intake.sources.imap_connect import connect, disconnect, imap_errors
 from intake.sources.imap_fetch import Fetch
 from intake.sources.prefetch import prefetched
+from intake.store.messages import Source
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ def _process(rt: Runtime, result: PollResult, stop: threading.Event | None) -> N
         else:
             result.processed += 1
 
-    # Extraction of the next messages overlaps the decision on this one (intake/overlap.py).
+    # Extraction of the next messages overlaps the decision on this one (intake/pipeline/batch.py).
     process_many(rt, pending, stop=stop, done=count)
 
 

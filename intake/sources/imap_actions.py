@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from intake.config import MailboxSettings
-from intake.models import Message, utcnow
+from intake.db.models import Message, utcnow
 from intake.sources.imap_connect import imap_errors
 
 log = logging.getLogger(__name__)

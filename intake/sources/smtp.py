@@ -19,10 +19,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy.exc import SQLAlchemyError
 
+from intake.db.models import utcnow
 from intake.errors import IntakeError, SourceUnavailable
-from intake.models import utcnow
-from intake.pipeline import Source, store_message
 from intake.runtime import Runtime
+from intake.store.messages import Source, store_message
 
 log = logging.getLogger(__name__)
 OnStored = Callable[[int], None]

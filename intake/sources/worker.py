@@ -19,9 +19,9 @@ from imapclient import IMAPClient
 from sqlalchemy.exc import SQLAlchemyError
 
 from intake.config import MailboxSettings
+from intake.db.locks import mailbox_lock
+from intake.db.models import utcnow
 from intake.errors import IntakeError, TokenUnavailable
-from intake.locks import mailbox_lock
-from intake.models import utcnow
 from intake.runtime import Runtime
 from intake.sources import cursor
 from intake.sources.backoff import Backoff

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlmodel import Session
 
+from intake.db.models import Attachment, Message
 from intake.errors import StorageError
-from intake.models import Attachment, Message
 from intake.runtime import Runtime
-from intake.store import sha256_hex
+from intake.store.raw import sha256_hex
 
 
 @dataclass

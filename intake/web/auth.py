@@ -17,8 +17,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, col, delete, select
 
+from intake.db.models import AuditLog, User, WebSession, utcnow
 from intake.errors import IntakeError
-from intake.models import AuditLog, User, WebSession, utcnow
 
 COOKIE_NAME = "intake_session"
 SESSION_LIFETIME = timedelta(hours=10)

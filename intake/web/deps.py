@@ -9,7 +9,7 @@ import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
-from intake.db import session_scope
+from intake.db.engine import session_scope
 from intake.localtime import oslo, oslo_date
 from intake.runtime import Runtime
 from intake.web.auth import COOKIE_NAME, Staff, csrf_ok, load_session

@@ -1,4 +1,4 @@
-"""Staff decisions on a submission, posted from its page; each calls one function in intake.review."""
+"""Staff decisions on a submission, posted from its page; each calls one function in intake.review.actions."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
-from intake import review
-from intake.db import session_scope
+from intake.db.engine import session_scope
+from intake.review import actions as review
 from intake.web.deps import PostDep, RtDep, refused
 
 router = APIRouter(include_in_schema=False)

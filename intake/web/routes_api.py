@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 
-from intake import queries
-from intake.db import session_scope
-from intake.models import Submission
-from intake.serialize import case_json, submission_json, submissions_json
+from intake.db.engine import session_scope
+from intake.db.models import Submission
+from intake.review import queries
+from intake.review.serialize import case_json, submission_json, submissions_json
 from intake.web.deps import RtDep, StaffDep
 
 router = APIRouter(prefix="/api", tags=["api"])

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from intake.db import session_scope
+from intake.db.engine import session_scope
 from intake.localtime import oslo
 from intake.web.auth import (
     COOKIE_NAME,

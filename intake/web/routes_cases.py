@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from intake.db import session_scope
-from intake.models import Case
-from intake.web import data
+from intake.db.engine import session_scope
+from intake.db.models import Case
+from intake.review import queue as data
+from intake.review.overview import case_overview, case_overviews, day_series
 from intake.web.chart import responses_chart
 from intake.web.deps import RtDep, StaffDep, render
-from intake.web.overview import case_overview, case_overviews, day_series
 
 router = APIRouter(include_in_schema=False)
 

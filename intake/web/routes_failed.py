@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from intake import pipeline, review
-from intake.db import session_scope
-from intake.models import Message
-from intake.web import data
+from intake.db.engine import session_scope
+from intake.db.models import Message
+from intake.pipeline import run as pipeline
+from intake.review import actions as review
+from intake.review import queue as data
 from intake.web.deps import PostDep, RtDep, StaffDep, refused, render
 from intake.web.downloads import download
 

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from typing import Any
 
 from fastapi import APIRouter
@@ -13,9 +12,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlmodel import Session
 
 from intake import metrics
-from intake.db import check_connection
+from intake.db.engine import check_connection
 from intake.errors import IntakeError
 from intake.runtime import Runtime
+from intake.sources.health import mailbox_health
 from intake.web.deps import RtDep
 
 router = APIRouter(include_in_schema=False)
@@ -35,18 +35,10 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _mailboxes(rt: Runtime) -> tuple[bool, Any]:
-    """Mailbox health from the sources package when this build has it; healthy when it does not."""
-    try:
-        health: Any = importlib.import_module("intake.sources.health")
-    except ImportError:
-        return True, None
-    report = _plain(health.mailbox_health(rt))
-    items = report if isinstance(report, list) else list(report.values()) if isinstance(report, dict) else []
-    ok = all(not isinstance(i, dict) or i.get("ok", i.get("healthy", True)) is not False for i in items)
-    if isinstance(report, dict) and isinstance(report.get("ok"), bool):
-        ok = report["ok"]
-    return ok, report
+def _mailboxes(rt: Runtime) -> tuple[bool, list[dict[str, Any]]]:
+    """Each mailbox folder's health, and whether all of them are healthy."""
+    report = _plain(mailbox_health(rt))
+    return all(item.get("healthy", True) is not False for item in report), report
 
 
 @router.get("/metrics")
@@ -66,8 +58,6 @@ def healthz(rt: RtDep) -> JSONResponse:
         body["database"] = {"ok": True}
     except IntakeError as err:
         body["database"] = {"ok": False, "error": str(err)}
-    mail_ok, report = _mailboxes(rt)
-    if report is not None:
-        body["mailboxes"] = report
+    mail_ok, body["mailboxes"] = _mailboxes(rt)
     body["ok"] = bool(body["database"]["ok"]) and mail_ok
     return JSONResponse(body, status_code=200 if body["ok"] else 503, headers={"Cache-Control": "no-store"})

@@ -8,11 +8,11 @@ import io
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from intake.db import session_scope
-from intake.models import Case
+from intake.db.engine import session_scope
+from intake.db.models import Case
+from intake.review.overview import PublicationEntry, publication
 from intake.web.deps import RtDep, StaffDep, render
 from intake.web.downloads import download
-from intake.web.overview import PublicationEntry, publication
 
 router = APIRouter(include_in_schema=False)
 

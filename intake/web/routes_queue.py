@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import col, select
 
-from intake.db import session_scope
-from intake.models import Case
-from intake.web import data
+from intake.db.engine import session_scope
+from intake.db.models import Case
+from intake.review import queue as data
 from intake.web.deps import FLAG_LABELS, RtDep, StaffDep, render
 
 router = APIRouter(include_in_schema=False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from intake.db import session_scope
-from intake.web import data
+from intake.db.engine import session_scope
+from intake.review import queue as data
 from intake.web.deps import RtDep, StaffDep, render
 
 router = APIRouter(include_in_schema=False)

@@ -8,9 +8,9 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, or_, select
 
-from intake.db import session_scope
-from intake.models import Acknowledgement, Attachment, AuditLog, Case, Flag, Message, Submission
-from intake.pii import find_identity_numbers
+from intake.db.engine import session_scope
+from intake.db.models import Acknowledgement, Attachment, AuditLog, Case, Flag, Message, Submission
+from intake.decide.pii import find_identity_numbers
 from intake.web.deps import RtDep, StaffDep, render
 from intake.web.downloads import download
 

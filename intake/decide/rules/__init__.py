@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from intake.rules.auto_reply import AutoReply
-from intake.rules.base import RuleContext
-from intake.rules.duplicate import DuplicateMessage, DuplicateOrganisation
-from intake.rules.extraction import ExtractionFailed
-from intake.rules.late import Late
-from intake.rules.matching import AmbiguousCase, UnknownCase, Unmatched
-from intake.rules.suspicious import SuspiciousSender
-from intake.rules.unreadable import Unreadable
+from intake.decide.rules.auto_reply import AutoReply
+from intake.decide.rules.base import RuleContext
+from intake.decide.rules.duplicate import DuplicateMessage, DuplicateOrganisation
+from intake.decide.rules.extraction import ExtractionFailed
+from intake.decide.rules.late import Late
+from intake.decide.rules.matching import AmbiguousCase, UnknownCase, Unmatched
+from intake.decide.rules.suspicious import SuspiciousSender
+from intake.decide.rules.unreadable import Unreadable
 
 __all__ = ["Hit", "Rule", "RuleContext", "run_chain"]
 

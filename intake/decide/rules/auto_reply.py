@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-from intake.mime import ParsedMessage
-from intake.rules.base import RuleContext
+from intake.decide.rules.base import RuleContext
+from intake.mail.mime import ParsedMessage
 
 _SUBJECT = re.compile(
     r"^\s*(?:(?:sv|re|aw|fw|vs)\s*:\s*)*(?:"

@@ -8,10 +8,10 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from intake.matching import MatchResult
-from intake.mime import ParsedMessage
-from intake.models import Case, Organisation
-from intake.organisations import Invited
+from intake.db.models import Case, Organisation
+from intake.decide.matching import MatchResult
+from intake.decide.organisations import Invited
+from intake.mail.mime import ParsedMessage
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import exists
 from sqlmodel import col, select
 
-from intake.models import Flag, Submission
-from intake.rules.base import RuleContext
+from intake.db.models import Flag, Submission
+from intake.decide.rules.base import RuleContext
 
 
 class DuplicateOrganisation:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from intake.rules.base import RuleContext
+from intake.decide.rules.base import RuleContext
 
 
 class ExtractionFailed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from intake.rules.base import RuleContext
+from intake.decide.rules.base import RuleContext
 
 
 def deadline_end(deadline: date, timezone: str) -> datetime:

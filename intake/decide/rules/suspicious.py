@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from intake.organisations import domain_of
-from intake.rules.base import RuleContext
+from intake.decide.organisations import domain_of
+from intake.decide.rules.base import RuleContext
 
 _AUTH_FAIL = re.compile(r"\b(dmarc|spf|dkim)=(fail|softfail)\b", re.IGNORECASE)
 

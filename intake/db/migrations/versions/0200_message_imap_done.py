@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import intake.models
+import intake.db.models
 
 revision: str = "0200"
 down_revision: str | None = "0300"
@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("imap_done_at", intake.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("imap_done_at", intake.db.models.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import intake.models
+import intake.db.models
 
 revision: str = "0300"
 down_revision: str | None = "0400"
@@ -21,8 +21,8 @@ def upgrade() -> None:
     with op.batch_alter_table("acknowledgements", schema=None) as batch_op:
         batch_op.add_column(sa.Column("recipient", sa.String(length=320), nullable=True))
         batch_op.add_column(sa.Column("claim_token", sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column("claimed_until", intake.models.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column("handoff_at", intake.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("claimed_until", intake.db.models.UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("handoff_at", intake.db.models.UTCDateTime(), nullable=True))
         batch_op.create_index(batch_op.f("ix_acknowledgements_recipient"), ["recipient"], unique=False)
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import intake.models
+import intake.db.models
 
 revision: str = "0400"
 down_revision: str | None = "0001"
@@ -24,9 +24,9 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("csrf_token", sa.String(length=64), nullable=False),
-        sa.Column("created_at", intake.models.UTCDateTime(), nullable=False),
-        sa.Column("last_seen_at", intake.models.UTCDateTime(), nullable=False),
-        sa.Column("expires_at", intake.models.UTCDateTime(), nullable=False),
+        sa.Column("created_at", intake.db.models.UTCDateTime(), nullable=False),
+        sa.Column("last_seen_at", intake.db.models.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", intake.db.models.UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"]),
         sa.PrimaryKeyConstraint("id"),
     )

@@ -1,0 +1,1 @@
+"""Decide what a message is: its case (subject, body, attachments, thread), who sent it, and its flags."""

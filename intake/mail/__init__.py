@@ -1,0 +1,1 @@
+"""Read a message: MIME tree, charsets, HTML bodies as text, large bodies kept out of memory."""

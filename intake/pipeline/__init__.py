@@ -1,0 +1,1 @@
+"""The stages for stored messages: prepare (parse, extract) outside a transaction, finish (decide) in one."""

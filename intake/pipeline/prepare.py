@@ -1,0 +1,66 @@
+"""The part of processing outside any transaction: read, parse, store and extract attachments.
+
+Safe to run for several messages at once in threads (``pipeline/batch.py``),
+which keeps every extraction worker busy while one message is decided.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from intake.db.models import Message, Submission
+from intake.extract.attachments import Unpacked, unpack
+from intake.mail.mime import ParsedMessage, parse
+from intake.runtime import Runtime
+
+
+@dataclass
+class Prepared:
+    """A message read, parsed and extracted, not yet decided: ``prepare_message``'s result.
+
+    ``answer`` set means there is nothing to decide (already done, or parked);
+    ``error`` set means preparing failed and ``finish_message`` records it.
+    """
+
+    message_pk: int
+    answer: int | None = None
+    final: bool = False
+    parsed: ParsedMessage | None = None
+    unpacked: list[Unpacked] | None = None
+    received_at: datetime | None = None
+    mailbox: str | None = None
+    clock: list[float] | None = None
+    error: Exception | None = None
+
+
+def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Prepared:
+    """Reads, parses and extracts one stored message; a parked one only with ``force``."""
+    with Session(rt.engine, expire_on_commit=False) as session:
+        message = session.get(Message, message_pk)
+        if message is None:
+            raise LookupError(f"no stored message {message_pk}")
+        done = submission_of(session, message_pk)
+        if done is not None:
+            return Prepared(message_pk, answer=done, final=True)
+        if message.status == "parked" and not force:
+            return Prepared(message_pk, answer=None, final=True)
+        blob, received_at, mailbox = message.blob, message.received_at, message.mailbox
+    clock = [time.monotonic()]
+    try:
+        parsed = parse(rt.store.read(blob))
+        clock.append(time.monotonic())
+        unpacked = unpack(rt, parsed.attachments)
+        clock.append(time.monotonic())
+    except Exception as err:  # recorded by finish_message, in the order messages are decided
+        return Prepared(message_pk, error=err)
+    return Prepared(message_pk, parsed=parsed, unpacked=unpacked, received_at=received_at, mailbox=mailbox,
+                    clock=clock)
+
+
+def submission_of(session: Session, message_pk: int) -> int | None:
+    """The submission a stored message already became, if any."""
+    return session.exec(select(Submission.id).where(Submission.message_ref == message_pk)).first()

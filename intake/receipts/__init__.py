@@ -1,0 +1,1 @@
+"""Receipts: planned with the submission, rendered from templates, composed, and delivered by the outbox."""
