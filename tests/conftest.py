@@ -141,7 +141,7 @@ def dovecot_server():  # type: ignore[no-untyped-def]
 
     binary = dovecot_binary()
     if binary is None:
-        need("Dovecot", "the dovecot binary is not installed (Debian package dovecot-imapd)")
+        need("Dovecot", "dovecot or its IMAP server /usr/lib/dovecot/imap is missing (Debian: dovecot-imapd)")
     server = Dovecot(binary)
     try:
         server.start()

@@ -30,7 +30,14 @@ PASSWORD = "secret"
 
 
 
+# The IMAP server itself (Debian's dovecot-imapd); dovecot-core alone has the master but no IMAP.
+IMAP_DAEMON = Path("/usr/lib/dovecot/imap")
+
+
 def dovecot_binary() -> str | None:
+    """The dovecot master, when the IMAP server it starts is installed too."""
+    if not IMAP_DAEMON.exists():
+        return None
     return shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import smtplib
@@ -11,12 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiosmtpd.smtp import Envelope
+from aiosmtpd.smtp import Session as SmtpSession
 from sqlmodel import Session, select
 
 from intake.db.models import Message, Submission, utcnow
 from intake.pipeline.run import process_message, process_pending
 from intake.runtime import Runtime
-from intake.sources.smtp import SmtpReceiver
+from intake.sources.smtp import IntakeHandler, SmtpReceiver
 from tests.builders import make_email
 from tests.conftest import build_settings
 from tests.ports import free_port
@@ -167,3 +170,53 @@ def test_serve_runs_the_receiver_and_processes_what_it_stores(database_url: str,
             assert session.exec(select(Submission.message_id)).one() == "<served@legemiddelverket.no>"
     finally:
         rt.close()
+
+
+# The handler on its own, awaited as aiosmtpd awaits it: what it answers for each case.
+
+
+def _envelope(raw: bytes, rcpt: str = POSTMOTTAK) -> Envelope:
+    envelope = Envelope()
+    envelope.mail_from = "post@legemiddelverket.no"
+    envelope.rcpt_tos = [rcpt]
+    envelope.original_content = raw
+    envelope.content = raw
+    return envelope
+
+
+@pytest.mark.asyncio
+async def test_handler_refuses_unknown_recipients_and_takes_known_ones(receiver_rt: Runtime) -> None:
+    handler = IntakeHandler(receiver_rt, None)
+    envelope = Envelope()
+    session = SmtpSession(asyncio.get_running_loop())
+    refused = await handler.handle_RCPT(None, session, envelope, "someone@ehelse.no", [])  # type: ignore[arg-type]
+    assert refused.startswith("550 5.1.1") and envelope.rcpt_tos == []
+    taken = await handler.handle_RCPT(None, session, envelope, POSTMOTTAK.upper(), [])  # type: ignore[arg-type]
+    assert taken.startswith("250") and envelope.rcpt_tos == [POSTMOTTAK.upper()]
+
+
+@pytest.mark.asyncio
+async def test_handler_answers_250_only_once_stored_and_451_when_the_store_fails(
+    receiver_rt: Runtime, tmp_path: Path
+) -> None:
+    stored: list[int] = []
+    handler = IntakeHandler(receiver_rt, stored.append)
+    session = SmtpSession(asyncio.get_running_loop())
+    raw = make_email(message_id="<awaited@legemiddelverket.no>").replace(b"\n", b"\r\n")
+    answer = await handler.handle_DATA(None, session, _envelope(raw))  # type: ignore[arg-type]
+    assert answer.startswith("250 2.0.0") and len(stored) == 1
+    with Session(receiver_rt.engine) as db:
+        assert db.exec(select(Message.message_id)).all() == ["<awaited@legemiddelverket.no>"]
+    # A store folder that cannot be written (here: a file where the folder should be) is a
+    # temporary failure: the sender keeps the message and tries again.
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder")
+    broken = Runtime.open(receiver_rt.settings.model_copy(update={
+        "storage": receiver_rt.settings.storage.model_copy(update={"path": blocked})}), extract=False)
+    try:
+        answer = await IntakeHandler(broken, None).handle_DATA(
+            None, session, _envelope(make_email(message_id="<later@legemiddelverket.no>"))  # type: ignore[arg-type]
+        )
+    finally:
+        broken.close()
+    assert answer.startswith("451 4.3.0")

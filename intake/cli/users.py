@@ -14,9 +14,10 @@ from sqlmodel import col, select
 from intake.config import Settings, load_settings
 from intake.db.engine import make_engine, session_scope
 from intake.db.models import User
+from intake.localtime import oslo
 from intake.web.auth import AuthError, create_user
 
-users_app = typer.Typer(help="Staff users of the review interface.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff users of the review interface (in Norwegian).", no_args_is_help=True)
 
 
 class Role(StrEnum):
@@ -47,8 +48,14 @@ def _settings(ctx: typer.Context) -> Settings:
 def _password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    value: str = typer.prompt("Passord", hide_input=True, confirmation_prompt=True)
-    return value
+    # Our own confirmation, so that a mismatch is told in the prompt's language too.
+    for _attempt in range(3):
+        value: str = typer.prompt("Passord", hide_input=True)
+        if typer.prompt("Gjenta passordet", hide_input=True) == value:
+            return value
+        typer.echo("De to passordene er ikke like. Prøv igjen.", err=True)
+    typer.echo("feil: passordet ble ikke bekreftet", err=True)
+    raise typer.Exit(2)
 
 
 @users_app.command("add")
@@ -65,12 +72,12 @@ def add(
     try:
         with session_scope(engine) as session:
             user = create_user(session, name=name, password=password, role=role.value, actor="cli")
-            typer.echo(f"user {user.name} ({user.role}) saved")
+            typer.echo(f"bruker {user.name} ({user.role}) lagret")
     except AuthError as err:
-        typer.echo(f"error: {err}", err=True)
+        typer.echo(f"feil: {err}", err=True)
         raise typer.Exit(2) from err
     except SQLAlchemyError as err:
-        typer.echo(f"error: database: {str(err).splitlines()[0]} (run `intake db upgrade` first?)", err=True)
+        typer.echo(f"feil: databasen: {str(err).splitlines()[0]} (er `intake db upgrade` kjørt?)", err=True)
         raise typer.Exit(1) from err
     finally:
         engine.dispose()
@@ -83,8 +90,8 @@ def list_users(ctx: typer.Context) -> None:
     try:
         with session_scope(engine) as session:
             for user in session.exec(select(User).order_by(col(User.name))):
-                locked = f" locked until {user.locked_until.isoformat()}" if user.locked_until else ""
-                typer.echo(f"{user.name}\t{user.role}\t{'active' if user.active else 'disabled'}{locked}")
+                locked = f" låst til {oslo(user.locked_until)}" if user.locked_until else ""
+                typer.echo(f"{user.name}\t{user.role}\t{'aktiv' if user.active else 'deaktivert'}{locked}")
     finally:
         engine.dispose()
 
@@ -97,11 +104,11 @@ def unlock(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Login n
         with session_scope(engine) as session:
             user = session.exec(select(User).where(User.name == name)).first()
             if user is None:
-                typer.echo(f"error: no user named {name!r}", err=True)
+                typer.echo(f"feil: ingen bruker heter «{name}»", err=True)
                 raise typer.Exit(2)
             user.locked_until = None
             user.failed_logins = 0
             session.add(user)
-            typer.echo(f"user {name} unlocked")
+            typer.echo(f"bruker {name} er låst opp")
     finally:
         engine.dispose()

@@ -37,7 +37,7 @@ def test_add_list_unlock(config: str) -> None:
             user.locked_until = utcnow() + timedelta(minutes=10)
             session.add(user)
         listed = runner.invoke(users_app, ["list"])
-        assert listed.exit_code == 0 and "kari\tadmin\tactive locked until" in listed.output
+        assert listed.exit_code == 0 and "kari\tadmin\taktiv låst til" in listed.output
         assert runner.invoke(users_app, ["unlock", "kari"]).exit_code == 0
         with session_scope(engine) as session:
             assert session.exec(select(User).where(User.name == "kari")).one().locked_until is None
@@ -52,3 +52,14 @@ def test_refuses_a_short_password_and_an_unknown_role(config: str) -> None:
     role = runner.invoke(users_app, ["add", "ola", "--role", "boss", "--password-stdin"], input="langt-nok-passord\n")
     assert role.exit_code == 2
     assert runner.invoke(users_app, ["unlock", "nobody"]).exit_code == 2
+
+
+def test_the_password_prompt_speaks_one_language(config: str) -> None:
+    runner = CliRunner()
+    added = runner.invoke(users_app, ["add", "per"], input="et-langt-passord\net-langt-passord\n")
+    assert added.exit_code == 0, added.output
+    assert "Passord:" in added.output and "Gjenta passordet:" in added.output
+    assert "Repeat" not in added.output
+    mismatch = runner.invoke(users_app, ["add", "ola"], input="et-langt-passord\nnoe-annet-helt\n" * 3)
+    assert mismatch.exit_code == 2
+    assert "De to passordene er ikke like" in mismatch.output and "Error" not in mismatch.output
