@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -577,3 +578,21 @@ def test_every_setting_the_production_guide_names_exists() -> None:
             continue
         section, key = name.removeprefix("INTAKE_").lower().split("__")
         assert key in sections[section].model_fields, name  # type: ignore[union-attr]
+
+
+def test_the_wheel_the_image_installs_carries_every_file_the_package_reads(tmp_path: Path) -> None:
+    """The image installs the wheel, not the source tree: migrations, receipt and page templates go with it."""
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
+         str(REPO)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("intake-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    package = REPO / "intake"
+    kinds = {".py", ".j2", ".html", ".js", ".css", ".mako"}
+    wanted = [p for p in package.rglob("*") if p.is_file() and p.suffix in kinds and "__pycache__" not in p.parts]
+    missing = sorted(str(p.relative_to(REPO)) for p in wanted if str(p.relative_to(REPO)) not in names)
+    assert missing == []
+    assert "intake/receipts/templates/on_time.nb.txt.j2" in names
