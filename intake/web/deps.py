@@ -27,6 +27,8 @@ FLAG_LABELS = {
     "extraction_failed": "Vedlegg uleselig",
     "suspicious_sender": "Mistenkelig avsender",
     "unreadable": "Uleselig e-post",
+    "personal_data": "Fødselsnummer",
+    "campaign": "Kampanje",
 }
 ACTION_LABELS = {
     "message.stored": "Melding lagret",
@@ -42,6 +44,10 @@ ACTION_LABELS = {
     "submission.reviewed": "Markert som gjennomgått",
     "submission.withheld": "Holdt tilbake fra publisering",
     "submission.published": "Tatt med i publisering igjen",
+    "submission.personal_data": "Avgjort: fødselsnummer",
+    "submission.late_redecided": "For sent vurdert på nytt etter endret frist",
+    "submission.campaign": "Avgjort: kampanje",
+    "case.extension_granted": "Utsatt frist gitt",
     "receipt.resend": "Kvittering lagt i kø på nytt",
     "receipt.sent": "Kvittering sendt",
 }
