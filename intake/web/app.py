@@ -109,7 +109,7 @@ def create_app(rt: Runtime) -> FastAPI:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        titles = {404: "Finnes ikke", 405: "Ikke tillatt"}
+        titles = {403: "Ikke tilgang", 404: "Finnes ikke", 405: "Ikke tillatt"}
         return render(
             request,
             "error.html",

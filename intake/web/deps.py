@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jinja2
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from intake.db.engine import session_scope
@@ -92,8 +92,21 @@ async def posting_staff(request: Request, staff: Annotated[Staff, Depends(curren
     return staff
 
 
+def admin_staff(staff: Annotated[Staff, Depends(current_staff)]) -> Staff:
+    """The logged-in staff member, who must be an admin (publishing and deadlines are theirs)."""
+    if staff.role != "admin":
+        raise HTTPException(403, "Bare en administrator kan gjøre dette.")
+    return staff
+
+
+def posting_admin(staff: Annotated[Staff, Depends(posting_staff)]) -> Staff:
+    return admin_staff(staff)
+
+
 StaffDep = Annotated[Staff, Depends(current_staff)]
 PostDep = Annotated[Staff, Depends(posting_staff)]
+AdminDep = Annotated[Staff, Depends(admin_staff)]
+AdminPostDep = Annotated[Staff, Depends(posting_admin)]
 RtDep = Annotated[Runtime, Depends(get_rt)]
 
 

@@ -1,0 +1,61 @@
+"""The documents of a response: what a person would call its letter and its attachments.
+
+A forwarded message or a winmail.dat is a wrapper: its documents are the files found inside it,
+never the ``.eml`` itself. Inline images of the e-mail are no documents.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import func
+from sqlalchemy import select as sql_select
+from sqlmodel import Session, col, select
+
+from intake.db.models import Attachment, Submission
+from intake.review.letter import MAX_CHARS, response_text
+
+
+def documents(attachments: Sequence[Attachment]) -> list[Attachment]:
+    """The leaves of the attachment tree that are not inline, in the order they came."""
+    parents = {a.parent_id for a in attachments if a.parent_id is not None}
+    return [a for a in attachments if not a.inline and a.id not in parents]
+
+
+def attachments_by_submission(session: Session, ids: Sequence[int]) -> dict[int, list[Attachment]]:
+    out: dict[int, list[Attachment]] = defaultdict(list)
+    if ids:
+        query = (
+            select(Attachment)
+            .where(col(Attachment.submission_id).in_(list(ids)))
+            .order_by(col(Attachment.submission_id), col(Attachment.position), col(Attachment.id))
+        )
+        for attachment in session.exec(query):
+            out[attachment.submission_id].append(attachment)
+    return out
+
+
+def own_texts(session: Session, subs: Sequence[Submission], *, chars: int = MAX_CHARS) -> dict[int, str]:
+    """Each response's own words (``letter.response_text``) from its e-mail text and documents.
+
+    Only the first ``chars`` of each text are read from the database: the no-comment check needs
+    far less than the campaign grouping.
+    """
+    ids = [s.id for s in subs if s.id is not None]
+    bodies = {s.id: (s.body_text or "")[:chars] for s in subs if s.id is not None}
+    texts: dict[int, list[str | None]] = defaultdict(list)
+    if ids:
+        # Five columns are more than sqlmodel's select is typed for; the core select reads them alike.
+        query = (
+            sql_select(col(Attachment.submission_id), col(Attachment.id), col(Attachment.parent_id),
+                       col(Attachment.inline), func.substr(col(Attachment.text), 1, chars))
+            .where(col(Attachment.submission_id).in_(ids))
+            .order_by(col(Attachment.submission_id), col(Attachment.position), col(Attachment.id))
+        )
+        rows = [tuple(row) for row in session.connection().execute(query)]
+        parents = {parent for _, _, parent, _, _ in rows if parent is not None}
+        for submission_id, attachment_id, _, inline, text in rows:
+            if not inline and attachment_id not in parents:
+                texts[submission_id].append(text)
+    return {i: response_text(bodies[i], texts.get(i, [])) for i in ids}
