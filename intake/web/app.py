@@ -26,6 +26,7 @@ from intake.web import (
     routes_queue,
     routes_search,
     routes_submission,
+    routes_summary,
 )
 from intake.web.deps import CsrfRejected, LoginRequired, render
 
@@ -77,6 +78,7 @@ def create_app(rt: Runtime) -> FastAPI:
         routes_failed,
         routes_mailboxes,
         routes_publication,
+        routes_summary,
         routes_api,
     ):
         app.include_router(module.router)

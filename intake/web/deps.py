@@ -164,6 +164,11 @@ NOTICES = {
     "withheld": "Innsendingen er holdt tilbake fra publisering.",
     "published": "Innsendingen tas med i publiseringslisten igjen.",
     "retry": "Meldingen er behandlet på nytt.",
+    "personal_data": "Avgjørelsen om fødselsnummer er lagret.",
+    "campaign_same": "Svaret er regnet med i kampanjen.",
+    "campaign_different": "Svaret er tatt ut av kampanjen.",
+    "regrouped": "Kampanjene er gruppert på nytt.",
+    "extension": "Den utsatte fristen er lagret.",
     "retry_failed": "Meldingen feilet igjen; se årsaken i listen.",
 }
 
