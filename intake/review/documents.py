@@ -39,6 +39,8 @@ def attachments_by_submission(session: Session, ids: Sequence[int]) -> dict[int,
 def own_texts(session: Session, subs: Sequence[Submission], *, chars: int = MAX_CHARS) -> dict[int, str]:
     """Each response's own words (``letter.response_text``) from its e-mail text and documents.
 
+    A response on the case's form says what its answers say: the printed questions are the same
+    in every form, so the form's own text would make every two forms look like one letter.
     Only the first ``chars`` of each text are read from the database: the no-comment check needs
     far less than the campaign grouping.
     """
@@ -58,4 +60,16 @@ def own_texts(session: Session, subs: Sequence[Submission], *, chars: int = MAX_
         for submission_id, attachment_id, _, inline, text in rows:
             if not inline and attachment_id not in parents:
                 texts[submission_id].append(text)
-    return {i: response_text(bodies[i], texts.get(i, [])) for i in ids}
+    answers = {s.id: form_answers(s.form) for s in subs if s.id is not None}
+    return {i: response_text(bodies[i], [answers[i]] if answers[i] else texts.get(i, [])) for i in ids}
+
+
+def form_answers(form: object) -> str:
+    """The answers of a response form as plain text, one question after the other (empty: no form)."""
+    if not isinstance(form, dict):
+        return ""
+    parts = []
+    for answer in form.values():
+        if isinstance(answer, dict):
+            parts += [str(answer[key]) for key in ("choice", "text") if answer.get(key)]
+    return "\n\n".join(parts)

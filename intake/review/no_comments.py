@@ -12,7 +12,7 @@ import re
 from intake.review.letter import words
 
 # A no-comment letter says little else: who writes, the case, and that there are no comments.
-MAX_WORDS = 60
+MAX_WORDS = 40
 _PHRASES = re.compile(
     r"\b("
     r"(ingen|ikke|ikkje|ikke\s+noen|ikkje\s+nokon|ingen\s+særskilte|ingen\s+spesielle)\s+"
