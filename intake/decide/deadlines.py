@@ -61,16 +61,17 @@ def late_for(session: Session, case: Case, organisation_id: int | None, received
 def organisation_named(session: Session, name: str, bodies: Sequence[InvitedBody]) -> Organisation:
     """The organisation a workflow's extension names: an invited body by name or alias, else a domain."""
     folded = " ".join(name.casefold().split())
+    domain = folded.lstrip("@")
     for body in bodies:
-        if folded in {" ".join(n.casefold().split()) for n in (body.name, *body.aliases)}:
+        # An invited body is named by its name, an alias, or one of its mail domains.
+        if folded in {" ".join(n.casefold().split()) for n in (body.name, *body.aliases)} or domain in body.domains:
             key = invited_key(body.name)
             break
     else:
-        key = "domain:" + folded.lstrip("@")
+        key = "domain:" + domain
     org = session.exec(select(Organisation).where(Organisation.key == key)).first()
     if org is None:
         # Only a domain can be missing (invited bodies are synced first): the one that will write.
-        domain = key.removeprefix("domain:")
         org = Organisation(key=key, name=domain, kind="domain", domains=[domain])
         session.add(org)
         session.flush()
