@@ -41,15 +41,22 @@ def respond(
     return result.submission_id
 
 
-def forwarded(inner_sender: str, inner_files: list[tuple[str, str, bytes]]) -> bytes:
-    """A message as someone forwards it: the response attached as ``message/rfc822`` with its files."""
+def forwarded(outer_sender: str, inner_sender: str, inner_files: list[tuple[str, str, bytes]]) -> bytes:
+    """A response as a secretariat forwards it: the original attached as ``message/rfc822`` with its files."""
     inner = EmailMessage()
     inner["From"] = inner_sender
-    inner["To"] = "post@example.no"
+    inner["To"] = "sekretariat@example.no"
     inner["Subject"] = "Høringssvar sak 22/414"
     inner["Message-ID"] = make_msgid(domain="test.example")
     inner.set_content("Vedlagt er høringssvaret.")
     for filename, content_type, data in inner_files:
         maintype, subtype = content_type.split("/", 1)
         inner.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return inner.as_bytes()
+    outer = EmailMessage()
+    outer["From"] = outer_sender
+    outer["To"] = "postmottak@ehelse.no"
+    outer["Subject"] = "VS: Høringssvar sak 22/414"
+    outer["Message-ID"] = make_msgid(domain="test.example")
+    outer.set_content("Videresender svaret.")
+    outer.add_attachment(inner, filename="Høringssvar.eml")
+    return outer.as_bytes()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from intake.db.models import Case, Invitation, Organisation
+from intake.db.models import Case, Invitation, Organisation, Submission
 from intake.decide.organisations import domain_of
 
 PERSONS = "Privatpersoner"
@@ -26,6 +26,8 @@ class Respondent:
     category: str
     invited: bool
     person: bool
+    # Known only by the sender's mail domain (neither invited nor a person).
+    domain_only: bool = False
 
 
 def fallback(kind: str | None, domains: list[str], sender: str | None) -> str:
@@ -66,7 +68,15 @@ class Categories:
         kind, domains = self._orgs.get(organisation_id or -1, (None, []))
         invited = organisation_id in self._invited
         category = self._invited.get(organisation_id or -1) or fallback(kind, domains, sender)
-        return Respondent(category=category, invited=invited, person=kind == "person")
+        return Respondent(category=category, invited=invited, person=kind == "person",
+                          domain_only=kind == "domain" and not invited)
+
+    def name(self, sub: Submission, respondent: Respondent) -> str:
+        """Who wrote, as a reader names them: an organisation known only by its domain goes by the
+        sender's display name (``Ås kommune`` rather than ``as.kommune.no``)."""
+        if respondent.domain_only and sub.sender_name:
+            return sub.sender_name
+        return sub.organisation or sub.sender_name or sub.sender or "(ukjent avsender)"
 
     def rank(self, category: str) -> int:
         return self.order.index(category) if category in self.order else len(self.order)

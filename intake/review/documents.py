@@ -1,7 +1,8 @@
 """The documents of a response: what a person would call its letter and its attachments.
 
 A forwarded message or a winmail.dat is a wrapper: its documents are the files found inside it,
-never the ``.eml`` itself. Inline images of the e-mail are no documents.
+never the ``.eml`` itself (the forwarded text is part of the e-mail text, its files are
+attachments of their own). Inline images of the e-mail are no documents.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from sqlmodel import Session, col, select
 from intake.db.models import Attachment, Submission
 from intake.review.letter import MAX_CHARS, response_text
 
+WRAPPERS = ("message/rfc822", "message/global")
+
+
+def is_document(attachment: Attachment, parents: set[int | None]) -> bool:
+    return not attachment.inline and attachment.id not in parents and attachment.content_type not in WRAPPERS
+
 
 def documents(attachments: Sequence[Attachment]) -> list[Attachment]:
-    """The leaves of the attachment tree that are not inline, in the order they came."""
+    """The attachments that are documents, in the order they came."""
     parents = {a.parent_id for a in attachments if a.parent_id is not None}
-    return [a for a in attachments if not a.inline and a.id not in parents]
+    return [a for a in attachments if is_document(a, parents)]
 
 
 def attachments_by_submission(session: Session, ids: Sequence[int]) -> dict[int, list[Attachment]]:
@@ -48,17 +55,18 @@ def own_texts(session: Session, subs: Sequence[Submission], *, chars: int = MAX_
     bodies = {s.id: (s.body_text or "")[:chars] for s in subs if s.id is not None}
     texts: dict[int, list[str | None]] = defaultdict(list)
     if ids:
-        # Five columns are more than sqlmodel's select is typed for; the core select reads them alike.
+        # Six columns are more than sqlmodel's select is typed for; the core select reads them alike.
         query = (
             sql_select(col(Attachment.submission_id), col(Attachment.id), col(Attachment.parent_id),
-                       col(Attachment.inline), func.substr(col(Attachment.text), 1, chars))
+                       col(Attachment.inline), col(Attachment.content_type),
+                       func.substr(col(Attachment.text), 1, chars))
             .where(col(Attachment.submission_id).in_(ids))
             .order_by(col(Attachment.submission_id), col(Attachment.position), col(Attachment.id))
         )
         rows = [tuple(row) for row in session.connection().execute(query)]
-        parents = {parent for _, _, parent, _, _ in rows if parent is not None}
-        for submission_id, attachment_id, _, inline, text in rows:
-            if not inline and attachment_id not in parents:
+        parents = {parent for _, _, parent, _, _, _ in rows if parent is not None}
+        for submission_id, attachment_id, _, inline, content_type, text in rows:
+            if not inline and attachment_id not in parents and content_type not in WRAPPERS:
                 texts[submission_id].append(text)
     answers = {s.id: form_answers(s.form) for s in subs if s.id is not None}
     return {i: response_text(bodies[i], [answers[i]] if answers[i] else texts.get(i, [])) for i in ids}

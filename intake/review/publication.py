@@ -19,7 +19,6 @@ from intake.localtime import oslo_day
 from intake.review.categories import Categories
 from intake.review.documents import attachments_by_submission, documents
 from intake.review.responses import counted
-from intake.review.summary import organisation_name
 
 PRIVATE_PERSON = "Privatperson"
 _NORWEGIAN_ORDER = str.maketrans({"æ": "{", "ø": "|", "å": "}", "ä": "{", "ö": "|", "ü": "y"})
@@ -59,7 +58,7 @@ def publication_list(session: Session, case: Case, settings: PublicationSettings
     for response in responses:
         sub = response.submission
         respondent = categories.of(sub.organisation_id, sub.sender)
-        name = organisation_name(response)
+        name = categories.name(sub, respondent)
         if respondent.person and settings.private_persons == "anonymous":
             name = PRIVATE_PERSON
         docs = documents(files.get(response.id, []))

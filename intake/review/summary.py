@@ -106,11 +106,6 @@ class CaseSummary:
         return sum(1 for r in self.rows if r.respondent.invited)
 
 
-def organisation_name(response: Response) -> str:
-    sub = response.submission
-    return sub.organisation or sub.sender_name or sub.sender or "(ukjent avsender)"
-
-
 def _questions(case: Case) -> list[dict[str, Any]]:
     questions = (case.form or {}).get("questions") or []
     return [q for q in questions if isinstance(q, dict) and q.get("id")]
@@ -150,8 +145,9 @@ def case_summary(session: Session, case: Case) -> CaseSummary:
     subs = [r.submission for r in responses]
     categories = Categories(session, case, [s.organisation_id for s in subs])
     texts = own_texts(session, subs, chars=NO_COMMENT_CHARS)
+    respondents = {r.id: categories.of(r.submission.organisation_id, r.submission.sender) for r in responses}
     rows = {
-        r.id: Row(r, organisation_name(r), categories.of(r.submission.organisation_id, r.submission.sender),
+        r.id: Row(r, categories.name(r.submission, respondents[r.id]), respondents[r.id],
                   is_no_comment(texts[r.id]), None)
         for r in responses
     }
