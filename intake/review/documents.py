@@ -20,7 +20,7 @@ from intake.review.letter import MAX_CHARS, response_text
 WRAPPERS = ("message/rfc822", "message/global")
 
 
-def is_document(attachment: Attachment, parents: set[int | None]) -> bool:
+def is_document(attachment: Attachment, parents: set[int]) -> bool:
     return not attachment.inline and attachment.id not in parents and attachment.content_type not in WRAPPERS
 
 
