@@ -78,11 +78,13 @@ def test_the_draft_summary_has_the_headings_to_edit(exports: tuple[bytes, bytes]
     names = [text for _, text in headings]
     for expected in ("Hvem som har svart", "Statlige etater", "Kommuner", "Privatpersoner", "Svar per spørsmål",
                      "q1: Kan dere stille dere bak de fem strategiske målene", "Svarene", "Kampanjer",
-                     "Svar uten merknader"):
+                     "Svar utenfor skjemaet", "Svar uten merknader"):
         assert expected in names
     text = "\n".join(p.text for p in document.paragraphs)
     assert "Målene er gode." in text and "Statens legemiddelverk" in text
     assert "Kampanje 1: 3 like brev" in text
+    # The campaign's letter is quoted once, with its count.
+    assert text.count("Uten forutsigbar finansiering") == 1 and "kampanje med 3 like svar" in text
 
 
 def _convert(source: Path, target: str, out: Path) -> str:

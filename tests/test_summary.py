@@ -155,3 +155,9 @@ def test_summary_page_charts_and_filters(rt: Runtime, client: TestClient, respon
     assert "Bergen kommune" not in answers and "Kari Nordmann" not in answers
     by_text = client.get(f"/cases/{case_id}/summary", params={"tekst": "personvern"}).text
     assert "2 svar" not in by_text and "1 svar" in by_text
+    # The letters outside the form are read the same way, without greeting and signature.
+    letters = client.get(f"/cases/{case_id}/summary", params={"sporsmal": "brev"}).text
+    listed = letters.split('id="svar"')[1].split('id="kampanjer"')[0]
+    assert "Kapittel 4 bør derimot skrives om" in listed and "Fagforbundet" in listed
+    assert "Helsedirektoratet har ingen merknader til høringen." in listed and "Med vennlig hilsen" not in listed
+    assert "Statens legemiddelverk" not in listed

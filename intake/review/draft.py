@@ -15,7 +15,7 @@ from docx.document import Document as WordDocument
 from docx.shared import Pt
 
 from intake.localtime import oslo_date
-from intake.review.summary import CaseSummary, QuestionSummary
+from intake.review.summary import Answer, CaseSummary, QuestionSummary
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 # Characters XML 1.0 cannot hold (controls other than tab and line breaks); a sender may send them.
@@ -42,6 +42,19 @@ def _counts_table(document: WordDocument, question: QuestionSummary) -> None:
                   str(count.others)]
         for cell, value in zip(cells, values, strict=True):
             cell.text = _text(value)
+
+
+def _quoted(document: WordDocument, answers: list[Answer]) -> None:
+    """Each answer under its organisation, quoted; a campaign once, with its count."""
+    for answer in answers:
+        heading = document.add_paragraph()
+        heading.add_run(_text(answer.organisation)).bold = True
+        note = f" ({answer.category}" + (f", {answer.choice}" if answer.choice else "") + ")"
+        if answer.copies:
+            note += f" – kampanje med {answer.copies} like svar"
+        heading.add_run(_text(note))
+        if answer.text:
+            document.add_paragraph(_text(answer.text), style="Quote")
 
 
 def summary_docx(summary: CaseSummary) -> bytes:
@@ -79,15 +92,13 @@ def summary_docx(summary: CaseSummary) -> bytes:
         if question.choices:
             _counts_table(document, question)
         document.add_heading("Svarene", level=3)
-        for answer in question.answers:
-            heading = document.add_paragraph()
-            heading.add_run(_text(answer.organisation)).bold = True
-            note = f" ({answer.category}" + (f", {answer.choice}" if answer.choice else "") + ")"
-            if answer.copies:
-                note += f" – kampanje med {answer.copies} like svar"
-            heading.add_run(_text(note))
-            if answer.text:
-                document.add_paragraph(_text(answer.text), style="Quote")
+        _quoted(document, question.answers)
+
+    if summary.letters.answers:
+        document.add_heading("Svar utenfor skjemaet" if summary.questions else "Svarene", level=1)
+        document.add_paragraph(f"{summary.letters.answered} svar er brev eller e-post. Teksten er uten hilsen og "
+                               "signatur, og et langt svar er forkortet.")
+        _quoted(document, summary.letters.answers)
 
     if summary.campaigns:
         document.add_heading("Kampanjer", level=1)

@@ -45,7 +45,7 @@ def summary_xlsx(session: Session, summary: CaseSummary, *, review_url: str) -> 
               "Kampanje"]
     for question in questions:
         header += [f"{question.id} valg", f"{question.id} {question.text}"[:200]]
-    header += ["Vedlegg", "Lenke"]
+    header += ["Tekst", "Vedlegg", "Lenke"]
     sheet.append(header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
@@ -63,6 +63,7 @@ def summary_xlsx(session: Session, summary: CaseSummary, *, review_url: str) -> 
             answer = form.get(question.id)
             answer = answer if isinstance(answer, dict) else {}
             values += [answer.get("choice") or "", answer.get("text") or ""]
+        values.append(row.text)
         values.append(" | ".join(a.filename for a in documents(files.get(row.response.id, []))))
         link = f"{review_url}/submissions/{row.response.id}"
         values.append(link)
@@ -76,7 +77,7 @@ def summary_xlsx(session: Session, summary: CaseSummary, *, review_url: str) -> 
         link_cell = sheet.cell(line, len(values))
         link_cell.hyperlink = link
         link_cell.style = "Hyperlink"
-    widths = [32, 18, 9, 17, 9, 24, 10, 10, *([12, 60] * len(questions)), 40, 40]
+    widths = [32, 18, 9, 17, 9, 24, 10, 10, *([12, 60] * len(questions)), 60, 40, 40]
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.freeze_panes = "B2"

@@ -18,12 +18,15 @@ from intake.db.models import Campaign, CampaignMember, Case
 from intake.localtime import iso_oslo
 from intake.review.campaigns import COUNTED
 from intake.review.categories import Categories, Respondent
-from intake.review.documents import own_texts
+from intake.review.documents import form_answers, own_texts
 from intake.review.no_comments import is_no_comment
 from intake.review.responses import Response, counted
 
-# Enough of each text to tell a no-comment letter (a few lines) from a real one.
+# Enough of each text to tell a no-comment letter (a few lines) from a real one, and to read the
+# beginning of a letter in the lists; the whole letter is a click away.
 NO_COMMENT_CHARS = 3000
+# The id under which the letters outside the form are listed with the questions' answers.
+LETTERS = "brev"
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ class Row:
     respondent: Respondent
     no_comment: bool
     campaign: int | None
+    # The response's own words (its beginning: ``NO_COMMENT_CHARS`` of each text).
+    text: str = ""
 
 
 @dataclass
@@ -89,6 +94,9 @@ class CaseSummary:
     case: Case
     rows: list[Row]
     questions: list[QuestionSummary]
+    # The responses that did not answer on the form (every response, for a case without one):
+    # their letters, read like the answers to a question.
+    letters: QuestionSummary
     campaigns: list[CampaignLine]
     categories: list[tuple[str, int, int]]  # (category, responses, of them invited)
     grouped_at: datetime | None
@@ -148,13 +156,14 @@ def case_summary(session: Session, case: Case) -> CaseSummary:
     respondents = {r.id: categories.of(r.submission.organisation_id, r.submission.sender) for r in responses}
     rows = {
         r.id: Row(r, categories.name(r.submission, respondents[r.id]), respondents[r.id],
-                  is_no_comment(texts[r.id]), None)
+                  is_no_comment(texts[r.id]), None, texts[r.id])
         for r in responses
     }
     campaign_of, campaigns = _campaigns(session, case, rows)
     sizes = {line.id: line.count for line in campaigns}
     templates = {line.template_submission: line.id for line in campaigns}
-    rows = {i: Row(r.response, r.organisation, r.respondent, r.no_comment, campaign_of.get(i)) for i, r in rows.items()}
+    rows = {i: Row(r.response, r.organisation, r.respondent, r.no_comment, campaign_of.get(i), r.text)
+            for i, r in rows.items()}
     questions = []
     for question in _questions(case):
         qid = str(question["id"])
@@ -191,11 +200,27 @@ def case_summary(session: Session, case: Case) -> CaseSummary:
                                           sizes.get(row.campaign or -1, 0)))
         summary.answers.sort(key=lambda a: (categories.rank(a.category), a.organisation.casefold(), a.submission_id))
         questions.append(summary)
+    letters = QuestionSummary(LETTERS, "Svar som ikke er gitt i høringsskjemaet", [])
+    for row in rows.values():
+        if form_answers(row.response.submission.form) or not row.text:
+            continue
+        letters.answered += 1
+        if row.respondent.invited:
+            letters.answered_invited += 1
+        else:
+            letters.answered_others += 1
+        if row.campaign is not None and templates.get(row.response.id) != row.campaign:
+            continue
+        letters.answers.append(Answer(row.response.id, row.organisation, row.respondent.category,
+                                      row.respondent.invited, None, row.text, row.campaign,
+                                      sizes.get(row.campaign or -1, 0)))
+    letters.answers.sort(key=lambda a: (categories.rank(a.category), a.organisation.casefold(), a.submission_id))
     per_category: Counter[str] = Counter(r.respondent.category for r in rows.values())
     invited_per_category: Counter[str] = Counter(r.respondent.category for r in rows.values() if r.respondent.invited)
     category_lines = [(c, per_category[c], invited_per_category[c])
                       for c in sorted(per_category, key=categories.rank)]
-    return CaseSummary(case, list(rows.values()), questions, campaigns, category_lines, case.campaigns_grouped_at)
+    return CaseSummary(case, list(rows.values()), questions, letters, campaigns, category_lines,
+                       case.campaigns_grouped_at)
 
 
 def summary_json(summary: CaseSummary) -> dict[str, Any]:

@@ -64,8 +64,8 @@ def summary_page(
                                 title=f"Svar på spørsmål {q.id}", key=f"chart-{q.id}")
             for q in summary.questions
         }
-        question = next((q for q in summary.questions if q.id == sporsmal), None) or (
-            summary.questions[0] if summary.questions else None)
+        readable = [*summary.questions, summary.letters] if summary.letters.answers else summary.questions
+        question = next((q for q in readable if q.id == sporsmal), None) or (readable[0] if readable else None)
         answers = _filtered(question.answers, category=kategori, invited=invitert, choice=valg, text=tekst) \
             if question else []
         return render(
@@ -75,6 +75,7 @@ def summary_page(
             summary=summary,
             charts=charts,
             question=question,
+            readable=readable,
             answers=answers[:ANSWERS_SHOWN],
             answers_total=len(answers),
             filters={"kategori": kategori, "invitert": invitert, "valg": valg, "tekst": tekst},
