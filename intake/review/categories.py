@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from intake.db.models import Case, Invitation, Organisation, Submission
+from intake.db.models import Case, Invitation, Organisation
 from intake.decide.organisations import domain_of
+from intake.review.responses import SubmissionRow
 
 PERSONS = "Privatpersoner"
 MUNICIPALITIES = "Kommuner"
@@ -71,7 +72,7 @@ class Categories:
         return Respondent(category=category, invited=invited, person=kind == "person",
                           domain_only=kind == "domain" and not invited)
 
-    def name(self, sub: Submission, respondent: Respondent) -> str:
+    def name(self, sub: SubmissionRow, respondent: Respondent) -> str:
         """Who wrote, as a reader names them: an organisation known only by its domain goes by the
         sender's display name (``Ås kommune`` rather than ``as.kommune.no``)."""
         if respondent.domain_only and sub.sender_name:

@@ -7,8 +7,10 @@ attachments of their own). Inline images of the e-mail are no documents.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import func
 from sqlalchemy import select as sql_select
@@ -18,6 +20,17 @@ from intake.db.models import Attachment, Submission
 from intake.review.letter import MAX_CHARS, response_text
 
 WRAPPERS = ("message/rfc822", "message/global")
+
+
+class Letterlike(Protocol):
+    """A submission as far as its texts go: a whole row or ``responses.SubmissionRow``."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def receipt_ref(self) -> str: ...
+    @property
+    def form(self) -> dict[str, Any] | None: ...
 
 
 def is_document(attachment: Attachment, parents: set[int]) -> bool:
@@ -43,7 +56,7 @@ def attachments_by_submission(session: Session, ids: Sequence[int]) -> dict[int,
     return out
 
 
-def own_texts(session: Session, subs: Sequence[Submission], *, chars: int = MAX_CHARS) -> dict[int, str]:
+def own_texts(session: Session, subs: Sequence[Letterlike], *, chars: int = MAX_CHARS) -> dict[int, str]:
     """Each response's own words (``letter.response_text``) from its e-mail text and documents.
 
     A response on the case's form says what its answers say: the printed questions are the same
@@ -52,7 +65,7 @@ def own_texts(session: Session, subs: Sequence[Submission], *, chars: int = MAX_
     far less than the campaign grouping.
     """
     ids = [s.id for s in subs if s.id is not None]
-    bodies = {s.id: (s.body_text or "")[:chars] for s in subs if s.id is not None}
+    bodies = body_beginnings(session, ids, chars=chars)
     texts: dict[int, list[str | None]] = defaultdict(list)
     if ids:
         # Six columns are more than sqlmodel's select is typed for; the core select reads them alike.
@@ -72,6 +85,32 @@ def own_texts(session: Session, subs: Sequence[Submission], *, chars: int = MAX_
     return {i: response_text(bodies[i], [answers[i]] if answers[i] else texts.get(i, [])) for i in ids}
 
 
+def body_beginnings(session: Session, ids: Sequence[int], *, chars: int = MAX_CHARS) -> dict[int, str]:
+    """The first ``chars`` of each submission's e-mail text (empty when it has none)."""
+    out = {i: "" for i in ids}
+    if ids:
+        query = select(Submission.id, func.substr(col(Submission.body_text), 1, chars)).where(
+            col(Submission.id).in_(list(ids))
+        )
+        for submission_id, text in session.exec(query):
+            if submission_id is not None:
+                out[submission_id] = text or ""
+    return out
+
+
+def body_sizes(session: Session, ids: Sequence[int]) -> dict[int, int]:
+    """The size in bytes (UTF-8) of each submission's e-mail text, for those that have one."""
+    out: dict[int, int] = {}
+    for start in range(0, len(ids), 1000):
+        query = select(Submission.id, Submission.body_text).where(
+            col(Submission.id).in_(list(ids[start : start + 1000])), col(Submission.body_text).is_not(None)
+        )
+        for submission_id, text in session.exec(query):
+            if submission_id is not None and text:
+                out[submission_id] = len(text.encode("utf-8"))
+    return out
+
+
 def form_answers(form: object) -> str:
     """The answers of a response form as plain text, one question after the other (empty: no form)."""
     if not isinstance(form, dict):
@@ -81,3 +120,29 @@ def form_answers(form: object) -> str:
         if isinstance(answer, dict):
             parts += [str(answer[key]) for key in ("choice", "text") if answer.get(key)]
     return "\n\n".join(parts)
+
+
+# The beginning of each response's own words, by (id, receipt reference): a response's texts never
+# change once it is stored, and the summary page reads thousands of them on every view. The
+# receipt reference (from the message's hash) keeps a reused id from finding another's text.
+_BEGINNINGS: OrderedDict[tuple[int, str, int], str] = OrderedDict()
+_BEGINNINGS_LOCK = threading.Lock()
+BEGINNINGS_KEPT = 20_000
+
+
+def own_beginnings(session: Session, subs: Sequence[Letterlike], *, chars: int) -> dict[int, str]:
+    """``own_texts`` of the first ``chars`` of each text, remembered across calls in this process."""
+    keys = {s.id: (s.id, s.receipt_ref, chars) for s in subs if s.id is not None}
+    with _BEGINNINGS_LOCK:
+        known = {i: _BEGINNINGS[k] for i, k in keys.items() if k in _BEGINNINGS}
+    missing = [s for s in subs if s.id is not None and s.id not in known]
+    fresh = own_texts(session, missing, chars=chars) if missing else {}
+    with _BEGINNINGS_LOCK:
+        for i, text in fresh.items():
+            _BEGINNINGS[keys[i]] = text
+        for key in (keys[i] for i in known):
+            if key in _BEGINNINGS:
+                _BEGINNINGS.move_to_end(key)
+        while len(_BEGINNINGS) > BEGINNINGS_KEPT:
+            _BEGINNINGS.popitem(last=False)
+    return {**known, **fresh}

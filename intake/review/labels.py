@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from intake.db.models import Submission
+from intake.review.responses import SubmissionRow
 
 DECISION_LABELS = {
     "late_accepted": "for sent, godtatt",
@@ -12,7 +12,7 @@ DECISION_LABELS = {
 }
 
 
-def decisions(sub: Submission) -> str:
+def decisions(sub: SubmissionRow) -> str:
     """How staff decided on a response, in words (empty when nobody has yet)."""
     parts = [DECISION_LABELS.get(sub.decision or "", sub.decision or "")]
     if sub.withheld:

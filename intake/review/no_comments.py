@@ -31,4 +31,7 @@ def is_no_comment(own_text: str) -> bool:
     if not own_text:
         return False
     head = own_text[:2000]
+    # Far more spaces than words allowed: a long letter, told without reading its words.
+    if head.count(" ") + head.count("\n") > 3 * MAX_WORDS:
+        return False
     return len(words(head)) <= MAX_WORDS and _PHRASES.search(head) is not None

@@ -17,7 +17,7 @@ from intake.config import PublicationSettings
 from intake.db.models import Attachment, Case
 from intake.localtime import oslo_day
 from intake.review.categories import Categories
-from intake.review.documents import attachments_by_submission, documents
+from intake.review.documents import attachments_by_submission, body_sizes, documents
 from intake.review.responses import counted
 
 PRIVATE_PERSON = "Privatperson"
@@ -54,6 +54,7 @@ def publication_list(session: Session, case: Case, settings: PublicationSettings
     subs = [r.submission for r in responses]
     categories = Categories(session, case, [s.organisation_id for s in subs])
     files = attachments_by_submission(session, [r.id for r in responses])
+    bodies = body_sizes(session, [r.id for r in responses])
     out: list[PublishedResponse] = []
     for response in responses:
         sub = response.submission
@@ -64,9 +65,8 @@ def publication_list(session: Session, case: Case, settings: PublicationSettings
         docs = documents(files.get(response.id, []))
         published = [PublishedDocument(a.filename, a, a.size) for a in docs if not a.withheld]
         left_out = sum(1 for a in docs if a.withheld) + int(sub.body_withheld)
-        if not docs and sub.body_text and not sub.body_withheld:
-            text = sub.body_text.encode("utf-8")
-            published.append(PublishedDocument("E-post.txt", None, len(text)))
+        if not docs and bodies.get(response.id) and not sub.body_withheld:
+            published.append(PublishedDocument("E-post.txt", None, bodies[response.id]))
         out.append(PublishedResponse(response.id, name, respondent.category, oslo_day(sub.received_at), published,
                                      left_out))
     out.sort(key=lambda p: (categories.rank(p.category), norwegian_key(p.name), p.received, p.submission_id))

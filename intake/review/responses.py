@@ -6,9 +6,11 @@ publication list agree, and a new rule (a follow-up merged into its response) is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from intake.db.models import Case, Flag, Submission
@@ -30,17 +32,42 @@ REASON_LABELS = {
 }
 
 
+@dataclass(slots=True)
+class SubmissionRow:
+    """What the summary, the exports and the publication list read of a submission, and no more.
+
+    Read as plain columns: thousands of whole ORM objects, with their e-mail text and rule log,
+    cost the summary page most of its time.
+    """
+
+    id: int
+    receipt_ref: str
+    received_at: datetime
+    organisation_id: int | None
+    organisation: str | None
+    sender: str | None
+    sender_name: str | None
+    late: bool
+    decision: str | None
+    withheld: bool
+    body_withheld: bool
+    review_status: str
+    form: dict[str, Any] | None
+
+
+_COLUMNS = tuple(col(getattr(Submission, name)) for name in SubmissionRow.__slots__)
+
+
 @dataclass
 class Response:
     """A submission of the case with the names of its flags (all of them, and the open ones)."""
 
-    submission: Submission
+    submission: SubmissionRow
     flags: set[str] = field(default_factory=set)
     open_flags: set[str] = field(default_factory=set)
 
     @property
     def id(self) -> int:
-        assert self.submission.id is not None
         return self.submission.id
 
 
@@ -64,23 +91,22 @@ def exclusion(response: Response, *, publishing: bool) -> str | None:
 
 def case_submissions(session: Session, case: Case) -> list[Response]:
     """Every submission of the case with its flags, in the order received."""
-    subs = session.exec(
-        select(Submission).where(Submission.case_id == case.id).order_by(col(Submission.received_at),
-                                                                         col(Submission.id))
-    ).all()
-    return with_flags(session, subs)
-
-
-def with_flags(session: Session, subs: Sequence[Submission]) -> list[Response]:
-    responses = {s.id: Response(s) for s in subs if s.id is not None}
+    query = (
+        sql_select(*_COLUMNS)
+        .where(col(Submission.case_id) == case.id)
+        .order_by(col(Submission.received_at), col(Submission.id))
+    )
+    responses = {row.id: Response(SubmissionRow(*row)) for row in session.connection().execute(query)}
     if responses:
-        query = select(Flag.submission_id, Flag.name, Flag.resolved_at).where(
-            col(Flag.submission_id).in_(list(responses))
+        flags = select(Flag.submission_id, Flag.name, Flag.resolved_at).where(
+            col(Flag.submission_id).in_(select(col(Submission.id)).where(Submission.case_id == case.id))
         )
-        for submission_id, name, resolved_at in session.exec(query):
-            responses[submission_id].flags.add(name)
-            if resolved_at is None:
-                responses[submission_id].open_flags.add(name)
+        for submission_id, name, resolved_at in session.exec(flags):
+            response = responses.get(submission_id)
+            if response is not None:
+                response.flags.add(name)
+                if resolved_at is None:
+                    response.open_flags.add(name)
     return list(responses.values())
 
 

@@ -10,9 +10,11 @@ import io
 from datetime import datetime
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from sqlmodel import Session
 
 from intake.localtime import OSLO
@@ -35,21 +37,36 @@ def _local(moment: datetime) -> datetime:
     return moment.astimezone(OSLO).replace(tzinfo=None)
 
 
+def _cell(sheet: WriteOnlyWorksheet, value: object) -> WriteOnlyCell:
+    if isinstance(value, str):
+        cell = WriteOnlyCell(sheet, value=clean(value))
+        # Whatever a sender wrote stays text: "=HYPERLINK(…)" in an answer is shown, never run.
+        cell.data_type = "s"
+        return cell
+    return WriteOnlyCell(sheet, value=value)
+
+
 def summary_xlsx(session: Session, summary: CaseSummary, *, review_url: str) -> bytes:
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Høringssvar"
+    """The workbook, written row by row (openpyxl's write-only mode: thousands of rows in seconds)."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Høringssvar")
     questions = summary.questions
     header = ["Organisasjon", "Kategori", "Invitert", "Mottatt", "For sent", "Avgjørelse", "Ingen merknader",
               "Kampanje"]
     for question in questions:
         header += [f"{question.id} valg", f"{question.id} {question.text}"[:200]]
     header += ["Tekst", "Vedlegg", "Lenke"]
-    sheet.append(header)
-    for cell in sheet[1]:
+    widths = [32, 18, 9, 17, 9, 24, 10, 10, *([12, 60] * len(questions)), 60, 40, 40]
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    sheet.freeze_panes = "B2"
+    heading = []
+    for label in header:
+        cell = _cell(sheet, label)
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
+        heading.append(cell)
+    sheet.append(heading)
     files = attachments_by_submission(session, [r.response.id for r in summary.rows])
     for row in summary.rows:
         sub = row.response.submission
@@ -65,23 +82,14 @@ def summary_xlsx(session: Session, summary: CaseSummary, *, review_url: str) -> 
             values += [answer.get("choice") or "", answer.get("text") or ""]
         values.append(row.text)
         values.append(" | ".join(a.filename for a in documents(files.get(row.response.id, []))))
+        cells = [_cell(sheet, value) for value in values]
+        cells[3].number_format = "DD.MM.YYYY HH:MM"
         link = f"{review_url}/submissions/{row.response.id}"
-        values.append(link)
-        sheet.append([clean(v) if isinstance(v, str) else v for v in values])
-        line = sheet.max_row
-        # Whatever a sender wrote stays text: "=HYPERLINK(…)" in an answer is shown, never run.
-        for cell in sheet[line]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"
-        sheet.cell(line, 4).number_format = "DD.MM.YYYY HH:MM"
-        link_cell = sheet.cell(line, len(values))
+        link_cell = _cell(sheet, link)
         link_cell.hyperlink = link
         link_cell.style = "Hyperlink"
-    widths = [32, 18, 9, 17, 9, 24, 10, 10, *([12, 60] * len(questions)), 60, 40, 40]
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = width
-    sheet.freeze_panes = "B2"
-    sheet.auto_filter.ref = sheet.dimensions
+        sheet.append([*cells, link_cell])
+    sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(summary.rows) + 1}"
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

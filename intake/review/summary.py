@@ -18,7 +18,7 @@ from intake.db.models import Campaign, CampaignMember, Case
 from intake.localtime import iso_oslo
 from intake.review.campaigns import COUNTED
 from intake.review.categories import Categories, Respondent
-from intake.review.documents import form_answers, own_texts
+from intake.review.documents import form_answers, own_beginnings
 from intake.review.no_comments import is_no_comment
 from intake.review.responses import Response, counted
 
@@ -152,7 +152,7 @@ def case_summary(session: Session, case: Case) -> CaseSummary:
     responses = counted(session, case)
     subs = [r.submission for r in responses]
     categories = Categories(session, case, [s.organisation_id for s in subs])
-    texts = own_texts(session, subs, chars=NO_COMMENT_CHARS)
+    texts = own_beginnings(session, subs, chars=NO_COMMENT_CHARS)
     respondents = {r.id: categories.of(r.submission.organisation_id, r.submission.sender) for r in responses}
     rows = {
         r.id: Row(r, categories.name(r.submission, respondents[r.id]), respondents[r.id],
