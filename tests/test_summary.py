@@ -161,3 +161,7 @@ def test_summary_page_charts_and_filters(rt: Runtime, client: TestClient, respon
     assert "Kapittel 4 bør derimot skrives om" in listed and "Fagforbundet" in listed
     assert "Helsedirektoratet har ingen merknader til høringen." in listed and "Med vennlig hilsen" not in listed
     assert "Statens legemiddelverk" not in listed
+    # The API gives what the command prints.
+    api = client.get("/api/cases/22/414/summary").json()
+    assert api["responses"] == 8 and api["questions"]["q1"]["choices"] == {"Ja": 2, "Nei": 1, "Vet ikke": 1}
+    assert client.get("/api/cases/99/999/summary").status_code == 404

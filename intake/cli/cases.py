@@ -32,12 +32,14 @@ def _case(session: Session, number: str) -> Case:
 
 def _grouped(rt: Runtime, number: str, *, force: bool = False) -> None:
     """Groups the case's campaigns when responses came in since the last grouping (or always, ``force``)."""
-    from intake.review.campaigns import needs_grouping, regroup
+    from intake.review.campaigns import ensure_grouped, regroup
 
     with session_scope(rt.engine) as session:
         case = _case(session, number)
-        if force or needs_grouping(session, case):
+        if force:
             regroup(session, case)
+        else:
+            ensure_grouped(session, case)
 
 
 @cases_app.command("list")

@@ -181,3 +181,9 @@ def needs_grouping(session: Session, case: Case) -> bool:
             | ((col(Submission.match_source) == "manual") & (col(Submission.updated_at) > since))
         )
     return session.exec(query.limit(1)).first() is not None
+
+
+def ensure_grouped(session: Session, case: Case) -> None:
+    """Groups the case's campaigns when responses came in since the last grouping (for the exports)."""
+    if needs_grouping(session, case):
+        regroup(session, case)

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from intake.db.engine import session_scope
 from intake.db.models import Campaign, CampaignMember, Case, Submission
-from intake.review.campaigns import needs_grouping, regroup
+from intake.review.campaigns import ensure_grouped, needs_grouping, regroup
 from intake.review.documents import own_texts
 from intake.review.draft import DOCX_TYPE, summary_docx
 from intake.review.grouping import own_additions
@@ -88,6 +88,7 @@ def summary_page(
 def summary_spreadsheet(case_id: int, rt: RtDep, staff: StaffDep) -> Response:
     with session_scope(rt.engine) as session:
         case = _case(session, case_id)
+        ensure_grouped(session, case)
         data = summary_xlsx(session, case_summary(session, case), review_url=rt.settings.review_url())
         name = f"hoeringssvar-{case.number.replace('/', '-')}.xlsx"
     return download(data, filename=name, content_type=XLSX_TYPE)
@@ -97,6 +98,7 @@ def summary_spreadsheet(case_id: int, rt: RtDep, staff: StaffDep) -> Response:
 def summary_draft(case_id: int, rt: RtDep, staff: StaffDep) -> Response:
     with session_scope(rt.engine) as session:
         case = _case(session, case_id)
+        ensure_grouped(session, case)
         data = summary_docx(case_summary(session, case))
         name = f"oppsummering-{case.number.replace('/', '-')}.docx"
     return download(data, filename=name, content_type=DOCX_TYPE)
