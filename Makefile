@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/imap.py
 	$(BIN)/python bench/process.py
+	$(BIN)/python bench/summary.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
