@@ -17,10 +17,10 @@ from intake.db.models import Acknowledgement, AuditLog, Case, DeadlineExtension,
 from intake.errors import WorkflowError
 from intake.receipts.render import render_receipt
 from intake.runtime import Runtime
-from intake.web.app import create_app
 from tests.conftest import REPO
 from tests.consultation import respond
-from tests.web_support import add_user, login
+from tests.staff import two_roles  # noqa: F401  (the fixture)
+from tests.web_support import login
 
 KS = "Kommunesektorens organisasjon <post@ks.no>"
 # 10 October 2022: after the case's deadline (1 October), before KS's (15 October).
@@ -104,16 +104,9 @@ def test_a_bad_extension_is_reported_by_file_and_line(tmp_path: Path, block: str
     assert str(caught.value).startswith("22-414.yaml: line ")
 
 
-@pytest.fixture
-def client(rt: Runtime) -> Iterator[TestClient]:
-    add_user(rt, "kari", role="reviewer")
-    add_user(rt, "anne", role="admin")
-    with TestClient(create_app(rt)) as c:
-        yield c
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_an_admin_grants_an_extension_in_the_review_pages(rt: Runtime, client: TestClient) -> None:
+def test_an_admin_grants_an_extension_in_the_review_pages(rt: Runtime, two_roles: TestClient) -> None:  # noqa: F811
+    client = two_roles
     ks = respond(rt, sender=KS, when=BETWEEN)
     with session_scope(rt.engine) as session:
         case_id = session.exec(select(Case.id).where(Case.number == "22/414")).one()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
@@ -21,9 +21,9 @@ from intake.publish.package import PublishError, build_package
 from intake.review.actions import decide_late, set_withheld
 from intake.runtime import Runtime
 from intake.store.messages import Source
-from intake.web.app import create_app
 from tests.consultation import ON_TIME, forwarded, respond
-from tests.web_support import add_user, login
+from tests.staff import two_roles  # noqa: F401  (the fixture)
+from tests.web_support import login
 
 PDF = b"%PDF-1.4\n% a document\n"
 
@@ -101,16 +101,9 @@ def test_private_persons_by_name_when_configured(settings_factory: Callable[...,
     assert '<th scope="row">Kari Nordmann</th>' in html and "Privatperson<" not in html
 
 
-@pytest.fixture
-def client(rt: Runtime) -> Iterator[TestClient]:
-    add_user(rt, "kari", role="reviewer")
-    add_user(rt, "anne", role="admin")
-    with TestClient(create_app(rt)) as c:
-        yield c
-
-
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_the_package_is_downloaded_by_an_admin_only(rt: Runtime, client: TestClient) -> None:
+def test_the_package_is_downloaded_by_an_admin_only(rt: Runtime, two_roles: TestClient) -> None:  # noqa: F811
+    client = two_roles
     _seed(rt)
     with session_scope(rt.engine) as session:
         case_id = session.exec(select(Case.id).where(Case.number == "22/414")).one()

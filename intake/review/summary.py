@@ -148,6 +148,22 @@ def _campaigns(session: Session, case: Case, rows: dict[int, Row]) -> tuple[dict
     return of, lines
 
 
+def _answered(question: QuestionSummary, row: Row, choice: str | None, text: str, templates: dict[int, int],
+              sizes: dict[int, int]) -> None:
+    """Counts one response's answer to the question, and lists it unless it is a copy of a campaign's
+    letter: a campaign is read once, its template's answer standing for every copy."""
+    question.answered += 1
+    if row.respondent.invited:
+        question.answered_invited += 1
+    else:
+        question.answered_others += 1
+    if row.campaign is not None and templates.get(row.response.id) != row.campaign:
+        return
+    question.answers.append(Answer(row.response.id, row.organisation, row.respondent.category,
+                                   row.respondent.invited, choice, text, row.campaign,
+                                   sizes.get(row.campaign or -1, 0)))
+
+
 def case_summary(session: Session, case: Case) -> CaseSummary:
     responses = counted(session, case)
     subs = [r.submission for r in responses]
@@ -178,11 +194,6 @@ def case_summary(session: Session, case: Case) -> CaseSummary:
             text = str(answer.get("text") or "").strip()
             if not choice and not text:
                 continue
-            summary.answered += 1
-            if row.respondent.invited:
-                summary.answered_invited += 1
-            else:
-                summary.answered_others += 1
             if choice:
                 count = by_choice.get(choice)
                 if count is None:
@@ -192,29 +203,15 @@ def case_summary(session: Session, case: Case) -> CaseSummary:
                 count.invited += row.respondent.invited
                 count.others += not row.respondent.invited
                 count.by_category[row.respondent.category] += 1
-            # A campaign is read once: its template's answer stands for every copy.
-            if row.campaign is not None and templates.get(row.response.id) != row.campaign:
-                continue
-            summary.answers.append(Answer(row.response.id, row.organisation, row.respondent.category,
-                                          row.respondent.invited, choice, text, row.campaign,
-                                          sizes.get(row.campaign or -1, 0)))
-        summary.answers.sort(key=lambda a: (categories.rank(a.category), a.organisation.casefold(), a.submission_id))
+            _answered(summary, row, choice, text, templates, sizes)
         questions.append(summary)
     letters = QuestionSummary(LETTERS, "Svar som ikke er gitt i høringsskjemaet", [])
     for row in rows.values():
-        if form_answers(row.response.submission.form) or not row.text:
-            continue
-        letters.answered += 1
-        if row.respondent.invited:
-            letters.answered_invited += 1
-        else:
-            letters.answered_others += 1
-        if row.campaign is not None and templates.get(row.response.id) != row.campaign:
-            continue
-        letters.answers.append(Answer(row.response.id, row.organisation, row.respondent.category,
-                                      row.respondent.invited, None, row.text, row.campaign,
-                                      sizes.get(row.campaign or -1, 0)))
-    letters.answers.sort(key=lambda a: (categories.rank(a.category), a.organisation.casefold(), a.submission_id))
+        if not form_answers(row.response.submission.form) and row.text:
+            _answered(letters, row, None, row.text, templates, sizes)
+    for question_summary in (*questions, letters):
+        question_summary.answers.sort(
+            key=lambda a: (categories.rank(a.category), a.organisation.casefold(), a.submission_id))
     per_category: Counter[str] = Counter(r.respondent.category for r in rows.values())
     invited_per_category: Counter[str] = Counter(r.respondent.category for r in rows.values() if r.respondent.invited)
     category_lines = [(c, per_category[c], invited_per_category[c])
