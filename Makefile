@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 # Both build .venv from pyproject.toml on a fresh machine; `test` also installs the
-# Debian packages the real-protocol tests need (Dovecot, Chromium) when they are missing.
+# Debian packages the real-protocol tests need (Dovecot, Chromium, LibreOffice) when they are missing.
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -31,6 +31,8 @@ system-deps:
 	@missing=""; \
 	{ test -x /usr/lib/dovecot/imap && command -v dovecot >/dev/null 2>&1; } || missing="$$missing dovecot-imapd"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v soffice >/dev/null 2>&1 || missing="$$missing libreoffice-writer-nogui"; \
+	test -e /usr/lib/libreoffice/program/libsclo.so || missing="$$missing libreoffice-calc-nogui"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    echo "installing:$$missing"; \
@@ -55,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/extract.py
 	$(BIN)/python bench/imap.py
 	$(BIN)/python bench/process.py
+	$(BIN)/python bench/summary.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -118,7 +118,7 @@ def runtime(url: str, folder: Path) -> Runtime:
     return rt
 
 
-def _insert(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> list[int]:
+def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> list[int]:
     """Inserts many rows at once and returns their ids, in the order of ``rows``."""
     if not rows:
         return []
@@ -150,7 +150,7 @@ def prefill(rt: Runtime, count: int) -> None:
 def _prefill_batch(session: Session, numbers: range, case_id: int, orgs: dict[str, tuple[int, str]]) -> None:
     responses = [response(i) for i in numbers]
     new_orgs = [r for r in responses if r["address"] not in orgs]
-    new_ids = _insert(session, Organisation, [
+    new_ids = insert_rows(session, Organisation, [
         {"key": f"person:{r['address']}", "name": r["name"], "kind": "person", "domains": [],
          "created_at": r["received_at"]} if r["address"].endswith("@gmail.com") else
         {"key": f"domain:{r['address'].split('@')[1]}", "name": r["address"].split("@")[1], "kind": "domain",
@@ -159,7 +159,7 @@ def _prefill_batch(session: Session, numbers: range, case_id: int, orgs: dict[st
     ])
     for r, org_id in zip(new_orgs, new_ids, strict=True):
         orgs[r["address"]] = (org_id, r["name"] if r["address"].endswith("@gmail.com") else r["address"].split("@")[1])
-    message_ids = _insert(session, Message, [
+    message_ids = insert_rows(session, Message, [
         {"sha256": f"{i:064x}", "size": 1000, "blob": "prefilled", "message_id": r["message_id"], "source": "file",
          "received_at": r["received_at"], "stored_at": r["received_at"], "status": "processed", "attempts": 0,
          "processed_at": r["received_at"]}
@@ -168,7 +168,7 @@ def _prefill_batch(session: Session, numbers: range, case_id: int, orgs: dict[st
     # The first response of a repeating sender is the original; the later ones are duplicates.
     flags = [["auto_reply"] if r["auto"] else ["duplicate_organisation"] if r["address"] in dict(REPEATERS).values()
              and i >= 10 * len(REPEATERS) else [] for i, r in zip(numbers, responses, strict=True)]
-    submission_ids = _insert(session, Submission, [
+    submission_ids = insert_rows(session, Submission, [
         {"message_ref": message_id, "message_id": r["message_id"], "sender": r["address"], "sender_name": r["name"],
          "subject": r["subject"], "body_text": r["body"], "received_at": r["received_at"], "case_id": case_id,
          "case_number": "22/414", "match_source": "subject", "late": False,
@@ -179,18 +179,18 @@ def _prefill_batch(session: Session, numbers: range, case_id: int, orgs: dict[st
          "created_at": r["received_at"], "updated_at": r["received_at"]}
         for i, r, message_id, hit in zip(numbers, responses, message_ids, flags, strict=True)
     ])
-    _insert(session, Flag, [
+    insert_rows(session, Flag, [
         {"submission_id": sid, "name": name, "detail": "prefilled", "created_at": r["received_at"]}
         for sid, r, hit in zip(submission_ids, responses, flags, strict=True) for name in hit
     ])
-    _insert(session, Acknowledgement, [
+    insert_rows(session, Acknowledgement, [
         {"submission_id": sid, "kind": "on_time", "status": "suppressed" if r["auto"] else "sent",
          "recipients": [r["address"]], "recipient": r["address"], "language": "nb", "attempts": 0 if r["auto"] else 1,
          "message_id": None if r["auto"] else f"<kvittering.{i}@ehelse.no>", "created_at": r["received_at"],
          "updated_at": r["received_at"], "sent_at": None if r["auto"] else r["received_at"]}
         for i, sid, r in zip(numbers, submission_ids, responses, strict=True)
     ])
-    _insert(session, AuditLog, [
+    insert_rows(session, AuditLog, [
         {"at": r["received_at"], "actor": "system", "action": action, "entity": entity, "entity_id": entity_id}
         for r, mid, sid in zip(responses, message_ids, submission_ids, strict=True)
         for action, entity, entity_id in (("message.stored", "message", mid), ("submission.created", "submission", sid),

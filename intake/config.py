@@ -120,6 +120,13 @@ class ProcessingSettings(Section):
     own_addresses: list[str] = Field(default_factory=list)
 
 
+class PublicationSettings(Section):
+    # How a private person is named in the published list: by name, or as «Privatperson».
+    private_persons: Literal["name", "anonymous"] = "anonymous"
+    # The address of the review pages, for the links in the exports (default: http://web.host:web.port).
+    review_url: str = ""
+
+
 class Settings(Section):
     root: Path
     config_file: Path | None = None
@@ -132,6 +139,7 @@ class Settings(Section):
     web: WebSettings = WebSettings()
     extract: ExtractSettings = ExtractSettings()
     processing: ProcessingSettings = ProcessingSettings()
+    publication: PublicationSettings = PublicationSettings()
 
     @field_validator("mailboxes")
     @classmethod
@@ -177,6 +185,10 @@ class Settings(Section):
         )
         object.__setattr__(self, "web", web)
         return self
+
+    def review_url(self) -> str:
+        """Where staff open the review pages, without a trailing slash."""
+        return (self.publication.review_url or f"http://{self.web.host}:{self.web.port}").rstrip("/")
 
     def mailbox(self, name: str) -> MailboxSettings:
         for box in self.mailboxes:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 from intake.db.audit import record
 from intake.db.engine import session_scope
 from intake.db.models import Case, Invitation, Organisation, utcnow
+from intake.decide.deadlines import sync_extensions
 from intake.decide.matching import parse_case
 from intake.decide.organisations import invited_key
 from intake.errors import WorkflowError
@@ -46,6 +47,8 @@ class InvitedBody(_Strict):
     name: str = Field(min_length=1)
     domains: list[str] = Field(default_factory=list)
     aliases: list[str] = Field(default_factory=list)
+    # The respondent category the summary counts it under, e.g. «Kommuner» or «Statlige etater».
+    category: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("domains")
     @classmethod
@@ -71,6 +74,13 @@ class Form(_Strict):
         return value
 
 
+class Extension(_Strict):
+    """A later deadline (utsatt frist) for one organisation: an invited body's name or alias, or a domain."""
+
+    organisation: str = Field(min_length=1)
+    until: date
+
+
 class Workflow(_Strict):
     case: str
     title: str = Field(min_length=1)
@@ -80,6 +90,18 @@ class Workflow(_Strict):
     invited: list[InvitedBody] = Field(default_factory=list)
     form: Form | None = None
     templates: dict[Literal["on_time", "late", "unmatched"], str] = Field(default_factory=dict)
+    extensions: list[Extension] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _extensions(self) -> Workflow:
+        names = {" ".join(n.casefold().split()) for body in self.invited for n in (body.name, *body.aliases)}
+        for extension in self.extensions:
+            name = " ".join(extension.organisation.casefold().split())
+            if name not in names and "." not in name:
+                raise ValueError(f"extensions: {extension.organisation!r} is neither an invited body nor a domain")
+            if extension.until < self.deadline:
+                raise ValueError(f"extensions: {extension.organisation}: {extension.until} is before the deadline")
+        return self
 
     @field_validator("case", mode="before")
     @classmethod
@@ -229,12 +251,13 @@ def _upsert(session: Session, path: Path, workflow: Workflow) -> Case:
     session.add(case)
     session.flush()
     _sync_invited(session, case, workflow.invited)
+    sync_extensions(session, case, workflow.extensions, workflow.invited)
     return case
 
 
 def _sync_invited(session: Session, case: Case, bodies: list[InvitedBody]) -> None:
     assert case.id is not None
-    wanted: set[int] = set()
+    wanted: dict[int, str | None] = {}
     for body in bodies:
         key = invited_key(body.name)
         org = session.exec(select(Organisation).where(Organisation.key == key)).first()
@@ -248,12 +271,15 @@ def _sync_invited(session: Session, case: Case, bodies: list[InvitedBody]) -> No
             session.add(org)
             session.flush()
         assert org.id is not None
-        wanted.add(org.id)
+        wanted[org.id] = body.category
     existing = session.exec(select(Invitation).where(Invitation.case_id == case.id)).all()
     have = {inv.organisation_id for inv in existing}
     for inv in existing:
         if inv.organisation_id not in wanted:
             session.delete(inv)
-    for org_id in sorted(wanted - have):
-        session.add(Invitation(case_id=case.id, organisation_id=org_id))
+        elif inv.category != wanted[inv.organisation_id]:
+            inv.category = wanted[inv.organisation_id]
+            session.add(inv)
+    for org_id in sorted(set(wanted) - have):
+        session.add(Invitation(case_id=case.id, organisation_id=org_id, category=wanted[org_id]))
     session.flush()

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from intake.decide.rules.late import deadline_end, is_late
+from intake.decide.deadlines import deadline_end, is_late
 
 OSLO = ZoneInfo("Europe/Oslo")
 

@@ -69,6 +69,12 @@ def test_placeholder_is_no_answer_and_unchecked_boxes_no_choice() -> None:
     assert read_form(text, QUESTIONS) == {"q1": {}, "q4": {"text": "Nei takk."}}
 
 
+def test_a_bare_label_shorter_than_another_choice_is_read() -> None:
+    # "Nei" is shorter than "Vet ikke": comparing it with that choice once failed with an IndexError.
+    text = "1) Kan dere stille dere bak de fem strategiske målene?\n☐ Ja ☒ Nei ☐ Vet ikke\nFor vage.\n"
+    assert read_form(text, QUESTIONS) == {"q1": {"choice": "Nei", "text": "For vage."}}
+
+
 def test_answer_keeps_paragraphs_and_joins_wrapped_lines() -> None:
     text = (
         "2) Har dere tilbakemelding på de fem\nstrategiske målene med målindikatorer?\n"

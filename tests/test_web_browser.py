@@ -191,8 +191,8 @@ def test_staff_day_in_the_browser(rt: Runtime, data: tuple[Seeded, int], browser
         csv_path = tmp_path / "liste.csv"
         info.value.save_as(csv_path)
         rows = list(csv.reader(io.StringIO(csv_path.read_text(encoding="utf-8-sig")), delimiter=";"))
-        assert rows[0] == ["Organisasjon", "Mottatt", "Vedlegg"]
-        assert ["Statens legemiddelverk", "28.09.2022", "Høringssvar Legemiddelverket.txt"] in rows
+        assert rows[0] == ["Kategori", "Organisasjon", "Mottatt", "Dokumenter"]
+        assert ["Statlige etater", "Statens legemiddelverk", "28.09.2022", "Høringssvar Legemiddelverket.txt"] in rows
 
         # The other pages.
         page.goto(base + "/search?q=apotek")

@@ -158,8 +158,11 @@ def test_duplicate_superseded_leaves_publication(client: TestClient, csrf: str, 
     assert submission(rt, seeded.second_duplicate).decision == "duplicate_kept"
     assert "duplicate_organisation" not in _flags(rt, seeded.second_duplicate)
     page = client.get(f"/cases/{_case_id(rt, '22/414')}/publication").text
-    assert f'/submissions/{seeded.first_duplicate}"' not in page
-    assert f'/submissions/{seeded.second_duplicate}"' in page
+    published, left_out = page.split('id="utelatt-h"')
+    assert f'/submissions/{seeded.first_duplicate}"' not in published
+    assert f'/submissions/{seeded.second_duplicate}"' in published
+    # What is left out is listed apart, with the reason.
+    assert f'/submissions/{seeded.first_duplicate}">Apotekforeningen</a></td><td>erstattet av et nyere svar' in left_out
 
 
 def test_mark_reviewed_with_comment(client: TestClient, csrf: str, rt: Runtime, seeded: Seeded) -> None:
@@ -189,25 +192,31 @@ def test_resend_receipt_puts_it_back_in_the_outbox(client: TestClient, csrf: str
 
 def test_withhold_and_publication_csv(client: TestClient, csrf: str, rt: Runtime, seeded: Seeded) -> None:
     listing = client.get(f"/cases/{_case_id(rt, '22/414')}/publication").text
-    assert "Kontroller før publisering" in listing and "Mulig fødselsnummer" in listing
+    # A response with an identity number nobody has decided on is never in the list.
+    assert "fødselsnummer som ikke er avgjort" in listing.split('id="utelatt-h"')[1]
     client.post(f"/submissions/{seeded.identity}/withhold", data={"csrf_token": csrf, "reason": "Fødselsnummer"})
     assert submission(rt, seeded.identity).withheld
-    assert "Kontroller før publisering" not in client.get(f"/cases/{_case_id(rt, '22/414')}/publication").text
+    listing = client.get(f"/cases/{_case_id(rt, '22/414')}/publication").text
+    assert "holdt tilbake fra publisering" in listing.split('id="utelatt-h"')[1]
     response = client.get(f"/cases/{_case_id(rt, '22/414')}/publication.csv")
     assert response.status_code == 200
     assert response.headers["content-disposition"].startswith('attachment; filename="hoeringssvar-22-414.csv"')
     assert response.headers["x-content-type-options"] == "nosniff"
     text = response.content.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text), delimiter=";"))
-    assert rows[0] == ["Organisasjon", "Mottatt", "Vedlegg"]
-    organisations = [r[0] for r in rows[1:]]
+    assert rows[0] == ["Kategori", "Organisasjon", "Mottatt", "Dokumenter"]
+    organisations = [r[1] for r in rows[1:]]
     assert "Statens legemiddelverk" in organisations
     assert not any("Kari" in o for o in organisations)
-    legemiddelverket = next(r for r in rows if r[0] == "Statens legemiddelverk")
-    assert legemiddelverket[1:] == ["28.09.2022", "Høringssvar Legemiddelverket.txt"]
-    # Oldest first.
-    dates = [r[1] for r in rows[1:]]
-    assert dates == sorted(dates, key=lambda d: tuple(reversed(d.split("."))))
+    legemiddelverket = next(r for r in rows if r[1] == "Statens legemiddelverk")
+    assert legemiddelverket == ["Statlige etater", "Statens legemiddelverk", "28.09.2022",
+                                "Høringssvar Legemiddelverket.txt"]
+    # By category in the workflow's order, then alphabetical within it.
+    categories = [r[0] for r in rows[1:]]
+    assert categories == sorted(categories, key=categories.index)
+    for category in set(categories):
+        names = [r[1].casefold() for r in rows[1:] if r[0] == category]
+        assert names == sorted(names)
 
 
 def test_downloads_are_attachments(client: TestClient, csrf: str, rt: Runtime, seeded: Seeded) -> None:

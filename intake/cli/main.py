@@ -8,7 +8,6 @@ import mailbox as mailbox_lib
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,13 +16,15 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlmodel import Session, col, select
 
+from intake.cli.cases import cases_app, publish
+from intake.cli.common import service as _service
+from intake.cli.common import settings_of as _settings
 from intake.cli.users import users_app
-from intake.config import Settings, load_settings
 from intake.db.engine import check_connection, make_engine, upgrade
 from intake.db.models import Message, utcnow
 from intake.errors import ConfigError, IntakeError
 from intake.review import queries
-from intake.review.serialize import case_json, submissions_json
+from intake.review.serialize import submissions_json
 from intake.runtime import Runtime
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -33,7 +34,6 @@ app = typer.Typer(help="Postmottak intake for public consultations.", no_args_is
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 workflows_app = typer.Typer(help="Consultation workflows (one YAML file per case).", no_args_is_help=True)
 submissions_app = typer.Typer(help="Received submissions.", no_args_is_help=True)
-cases_app = typer.Typer(help="Cases (consultations).", no_args_is_help=True)
 messages_app = typer.Typer(help="Stored raw messages, including failed ones.", no_args_is_help=True)
 store_app = typer.Typer(help="The store of original messages and attachments.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -43,6 +43,7 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(messages_app, name="messages")
 app.add_typer(store_app, name="store")
 app.add_typer(users_app, name="users")
+app.command()(publish)
 
 log = logging.getLogger("intake")
 
@@ -61,35 +62,6 @@ def main_options(
         stream=sys.stderr,
     )
     ctx.obj = {"config": config}
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    cached = ctx.obj.get("settings")
-    if cached is None:
-        cached = load_settings(ctx.obj.get("config"))
-        ctx.obj["settings"] = cached
-    return cached  # type: ignore[no-any-return]
-
-
-@contextmanager
-def _service(ctx: typer.Context, *, extract: bool, sync: bool = False) -> Iterator[Runtime]:
-    """The Runtime of one command: the database checked first, workflows synced when asked, closed after."""
-    rt = Runtime.open(_settings(ctx), extract=extract)
-    try:
-        check_connection(rt.engine)
-        if sync:
-            _sync_workflows(rt)
-        yield rt
-    finally:
-        rt.close()
-
-
-def _sync_workflows(rt: Runtime) -> None:
-    from intake import workflows
-
-    report = workflows.sync_database(rt.engine, rt.settings.workflows.path)
-    for error in report.errors:
-        typer.echo(f"workflow skipped: {error}", err=True)
 
 
 @store_app.command("check")
@@ -273,25 +245,6 @@ def submissions_list(
         flags = ",".join(item["flags"]) or "-"
         typer.echo(f"{item['id']:>6}  {item['received_at'][:16]}  {item['case'] or '-':<8}  {flags:<28}  "
                    f"{item['organisation'] or item['sender'] or '?'}: {item['subject'] or ''}")
-
-
-@cases_app.command("list")
-def cases_list(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
-) -> None:
-    """Lists cases with their counts."""
-    with _service(ctx, extract=False) as rt, Session(rt.engine) as session:
-        data = [case_json(s) for s in queries.list_cases(session)]
-    if as_json:
-        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
-        return
-    for item in data:
-        counts = item["counts"]
-        typer.echo(
-            f"{item['case']:<8} frist {item['deadline']}  {counts['received']} mottatt, "
-            f"{counts['late']} for sent, {counts['flagged']} til behandling  {item['title']}"
-        )
 
 
 @messages_app.command("list")

@@ -71,6 +71,8 @@ class Case(SQLModel, table=True):
     source_file: str | None = None
     active: bool = True
     synced_at: datetime = _now_ts()
+    # When the campaign grouping last ran; responses changed since then are not grouped yet.
+    campaigns_grouped_at: datetime | None = _ts(nullable=True)
 
 
 class Organisation(SQLModel, table=True):
@@ -94,6 +96,23 @@ class Invitation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     organisation_id: int = Field(foreign_key="organisations.id", index=True)
+    # The respondent category of the summary (Kommuner, Statlige etater…), from the workflow file.
+    category: str | None = Field(default=None, max_length=64)
+
+
+class DeadlineExtension(SQLModel, table=True):
+    """A later deadline (utsatt frist) for one organisation in one case, inclusive like the case's own."""
+
+    __tablename__ = "deadline_extensions"
+    __table_args__ = (UniqueConstraint("case_id", "organisation_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    organisation_id: int = Field(foreign_key="organisations.id", index=True)
+    until: date
+    source: str = Field(default="staff", max_length=16)  # workflow | staff
+    granted_by: str | None = Field(default=None, max_length=128)
+    reason: str | None = _text()
+    created_at: datetime = _now_ts()
 
 
 class Message(SQLModel, table=True):
@@ -155,6 +174,8 @@ class Submission(SQLModel, table=True):
     review_status: str = Field(default="open", max_length=16)  # open | reviewed
     decision: str | None = Field(default=None, max_length=32)
     withheld: bool = False
+    # The e-mail text is left out of publication (it held personal data), the attachments are not.
+    body_withheld: bool = False
     created_at: datetime = _now_ts()
     updated_at: datetime = _now_ts()
 
@@ -179,6 +200,8 @@ class Attachment(SQLModel, table=True):
     pages: int | None = None
     extraction_status: str = Field(default="pending", max_length=16)  # pending | ok | failed | skipped
     extraction_error: str | None = _text()
+    # Left out of publication by a staff decision (it held personal data); the response itself is published.
+    withheld: bool = False
 
 
 class Flag(SQLModel, table=True):
@@ -283,3 +306,30 @@ class WebSession(SQLModel, table=True):
     created_at: datetime = _now_ts()
     last_seen_at: datetime = _now_ts()
     expires_at: datetime = _ts(index=True)
+
+
+class Campaign(SQLModel, table=True):
+    """A group of responses that are the same letter (a mass campaign), with the letter they copy."""
+
+    __tablename__ = "campaigns"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    template_submission_id: int = Field(foreign_key="submissions.id")
+    created_at: datetime = _now_ts()
+    updated_at: datetime = _now_ts()
+
+
+class CampaignMember(SQLModel, table=True):
+    """One response's place in a campaign: how like the template it is, and what staff decided."""
+
+    __tablename__ = "campaign_members"
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaigns.id", index=True)
+    submission_id: int = Field(foreign_key="submissions.id", unique=True)
+    jaccard: float = 0.0
+    containment: float = 0.0
+    # member: grouped by the thresholds; maybe: in the band a person decides; confirmed and
+    # rejected: a person decided, and regrouping keeps that decision.
+    status: str = Field(default="member", max_length=16)
+    decided_by: str | None = Field(default=None, max_length=128)
+    decided_at: datetime | None = _ts(nullable=True)

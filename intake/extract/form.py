@@ -135,7 +135,8 @@ def _which(label: str, choices: list[str]) -> str | None:
     best: str | None = None
     for choice in choices:
         key = " ".join(choice.lower().split())
-        whole_word = len(label) == len(key) or not label[len(key)].isalnum()
-        if label.startswith(key) and whole_word and (best is None or len(key) > len(best)):
+        # A label shorter than the choice ("Nei" against "Vet ikke") is simply not that choice.
+        whole_word = label.startswith(key) and (len(label) == len(key) or not label[len(key)].isalnum())
+        if whole_word and (best is None or len(key) > len(best)):
             best = choice
     return best

@@ -147,6 +147,8 @@ def _decide(
         session=session, parsed=parsed, match=result, case=case, organisation=organisation,
         received_at=received_at, message_pk=message_pk, invited=invited, own_addresses=rt.own_addresses,
         extraction_errors=errors,
+        documents=[("Emnefeltet", parsed.subject), ("E-postteksten", parsed.body_text),
+                   *((a.part.filename, a.extraction.text) for a in attachments if a.extraction is not None)],
     )
     hits, rule_log = run_chain(ctx)
     for hit in hits:

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from intake.config import SmtpSettings
 from intake.db.models import Acknowledgement, Attachment, Case, Submission
+from intake.decide.deadlines import deadline_for
 from intake.errors import TemplateError
 from intake.receipts.compose import sanitise_subject
 
@@ -87,7 +88,8 @@ def receipt_context(
         "case": None if case is None else {
             "number": case.number,
             "title": case.title,
-            "deadline": format_date(case.deadline, language),
+            # The organisation's own deadline, when it was granted a later one.
+            "deadline": format_date(deadline_for(session, case, submission.organisation_id), language),
         },
         "received": format_time(submission.received_at, language),
         "subject": sanitise_subject(submission.subject),

@@ -7,20 +7,23 @@ thin layer over these.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from email.utils import make_msgid
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from intake.db.audit import record
-from intake.db.models import Acknowledgement, Case, Flag, Message, Submission, utcnow
+from intake.db.models import Acknowledgement, Case, DeadlineExtension, Flag, Message, Organisation, Submission, utcnow
+from intake.decide.deadlines import extension_for, late_for, redecide_late
 from intake.errors import IntakeError
-from intake.localtime import oslo_day
 from intake.receipts.plan import receipt_kind
 
 # Flags that say "we do not know the case"; setting the case by hand answers them.
 CASE_FLAGS = ("unmatched", "unknown_case", "ambiguous_case")
+# Flags only their own decision clears (review/personal_data.py, review/campaigns.py): marking a
+# response reviewed leaves them open, so nothing is published or grouped by a general "done".
+DECISION_FLAGS = ("personal_data", "campaign")
 OUTBOX_LEASE_FIELDS = ("claim_token", "claimed_until", "handoff_at")
 
 
@@ -28,14 +31,14 @@ class ReviewError(IntakeError):
     """A staff action cannot be done as asked; the message is shown to the user."""
 
 
-def _submission(session: Session, submission_id: int) -> Submission:
+def get_submission(session: Session, submission_id: int) -> Submission:
     sub = session.get(Submission, submission_id)
     if sub is None:
         raise ReviewError(f"innsending {submission_id} finnes ikke")
     return sub
 
 
-def _audit(session: Session, actor: str, action: str, entity: str, entity_id: int | None, **detail: Any) -> None:
+def audit(session: Session, actor: str, action: str, entity: str, entity_id: int | None, **detail: Any) -> None:
     kept = {key: value for key, value in detail.items() if value is not None}
     record(session, action, entity, entity_id, kept or None, actor=actor)
 
@@ -53,19 +56,14 @@ def _resolve(session: Session, sub: Submission, names: tuple[str, ...], actor: s
     return [f.name for f in flags]
 
 
-def _touch(session: Session, sub: Submission) -> None:
+def touch(session: Session, sub: Submission) -> None:
     sub.updated_at = utcnow()
     session.add(sub)
 
 
-def is_late(received_at: datetime, case: Case) -> bool:
-    """Late when received after the deadline day ends in Oslo (the deadline day is inclusive)."""
-    return oslo_day(received_at) > case.deadline
-
-
 def set_case(session: Session, submission_id: int, case_number: str, *, actor: str) -> Submission:
     """Sets or changes the case by hand; re-decides lateness against the new deadline."""
-    sub = _submission(session, submission_id)
+    sub = get_submission(session, submission_id)
     case = session.exec(select(Case).where(Case.number == case_number.strip())).first()
     if case is None:
         raise ReviewError(f"saken {case_number!r} finnes ikke")
@@ -73,7 +71,7 @@ def set_case(session: Session, submission_id: int, case_number: str, *, actor: s
     sub.case_id = case.id
     sub.case_number = case.number
     sub.match_source = "manual"
-    sub.late = is_late(sub.received_at, case)
+    sub.late = late_for(session, case, sub.organisation_id, sub.received_at)
     resolved = _resolve(session, sub, CASE_FLAGS, actor, f"sak satt til {case.number}")
     late_flag = session.exec(select(Flag).where(Flag.submission_id == sub.id, Flag.name == "late")).first()
     if sub.late and late_flag is None:
@@ -81,8 +79,8 @@ def set_case(session: Session, submission_id: int, case_number: str, *, actor: s
         session.add(Flag(submission_id=sub.id, name="late", detail=f"mottatt etter fristen {case.deadline}"))
     elif not sub.late and late_flag is not None and late_flag.resolved_at is None:
         resolved += _resolve(session, sub, ("late",), actor, "ikke for sent i den nye saken")
-    _touch(session, sub)
-    _audit(
+    touch(session, sub)
+    audit(
         session,
         actor,
         "submission.set_case",
@@ -98,33 +96,33 @@ def set_case(session: Session, submission_id: int, case_number: str, *, actor: s
 
 def decide_late(session: Session, submission_id: int, *, accept: bool, actor: str, comment: str = "") -> Submission:
     """Accepts a late response into the consultation, or rejects it."""
-    sub = _submission(session, submission_id)
+    sub = get_submission(session, submission_id)
     if not sub.late:
         raise ReviewError("innsendingen er ikke kommet for sent")
     sub.decision = "late_accepted" if accept else "late_rejected"
     _resolve(session, sub, ("late",), actor, "godtatt" if accept else "avvist")
-    _touch(session, sub)
-    _audit(session, actor, "submission." + sub.decision, "submission", sub.id, comment=comment or None)
+    touch(session, sub)
+    audit(session, actor, "submission." + sub.decision, "submission", sub.id, comment=comment or None)
     return sub
 
 
 def decide_duplicate(session: Session, submission_id: int, *, keep: bool, actor: str, comment: str = "") -> Submission:
     """Marks a second response from the same organisation as kept, or superseded (not published)."""
-    sub = _submission(session, submission_id)
+    sub = get_submission(session, submission_id)
     sub.decision = "duplicate_kept" if keep else "superseded"
     _resolve(session, sub, ("duplicate_organisation",), actor, "beholdt" if keep else "erstattet")
-    _touch(session, sub)
-    _audit(session, actor, "submission." + sub.decision, "submission", sub.id, comment=comment or None)
+    touch(session, sub)
+    audit(session, actor, "submission." + sub.decision, "submission", sub.id, comment=comment or None)
     return sub
 
 
 def mark_reviewed(session: Session, submission_id: int, *, actor: str, comment: str) -> Submission:
     """Closes the review: every open flag is resolved with the comment."""
-    sub = _submission(session, submission_id)
+    sub = get_submission(session, submission_id)
     sub.review_status = "reviewed"
     resolved = _resolve(session, sub, tuple(_open_flag_names(session, sub)), actor, comment.strip() or "gjennomgått")
-    _touch(session, sub)
-    _audit(
+    touch(session, sub)
+    audit(
         session,
         actor,
         "submission.reviewed",
@@ -137,17 +135,18 @@ def mark_reviewed(session: Session, submission_id: int, *, actor: str, comment: 
 
 
 def _open_flag_names(session: Session, sub: Submission) -> list[str]:
-    return list(
-        session.exec(select(Flag.name).where(Flag.submission_id == sub.id, col(Flag.resolved_at).is_(None))).all()
+    query = select(Flag.name).where(
+        Flag.submission_id == sub.id, col(Flag.resolved_at).is_(None), col(Flag.name).not_in(DECISION_FLAGS)
     )
+    return list(session.exec(query).all())
 
 
 def set_withheld(session: Session, submission_id: int, *, withheld: bool, actor: str, reason: str = "") -> Submission:
     """Withholds a submission from the publication list (or publishes it again)."""
-    sub = _submission(session, submission_id)
+    sub = get_submission(session, submission_id)
     sub.withheld = withheld
-    _touch(session, sub)
-    _audit(
+    touch(session, sub)
+    audit(
         session,
         actor,
         "submission.withheld" if withheld else "submission.published",
@@ -158,9 +157,31 @@ def set_withheld(session: Session, submission_id: int, *, withheld: bool, actor:
     return sub
 
 
+def grant_extension(session: Session, case: Case, organisation_id: int, until: date, *, actor: str,
+                    reason: str = "") -> DeadlineExtension:
+    """An admin grants (or changes) an organisation's later deadline; its responses are decided again."""
+    if until < case.deadline:
+        raise ReviewError(f"den utsatte fristen ({until:%d.%m.%Y}) er før høringsfristen ({case.deadline:%d.%m.%Y})")
+    org = session.get(Organisation, organisation_id)
+    if org is None:
+        raise ReviewError(f"organisasjon {organisation_id} finnes ikke")
+    row = extension_for(session, case, organisation_id)
+    before = row.until.isoformat() if row is not None else None
+    if row is None:
+        assert case.id is not None
+        row = DeadlineExtension(case_id=case.id, organisation_id=organisation_id, until=until)
+    row.until, row.source, row.granted_by, row.reason = until, "staff", actor, reason.strip() or None
+    session.add(row)
+    session.flush()
+    changed = redecide_late(session, case, organisation_id, actor=actor)
+    audit(session, actor, "case.extension_granted", "case", case.id, organisation=org.name, before=before,
+           until=until.isoformat(), reason=reason.strip() or None, changed=changed)
+    return row
+
+
 def resend_receipt(session: Session, submission_id: int, *, actor: str, from_address: str) -> Acknowledgement:
     """Puts the receipt back in the outbox with a fresh Message-ID, to be delivered again."""
-    sub = _submission(session, submission_id)
+    sub = get_submission(session, submission_id)
     ack = session.exec(select(Acknowledgement).where(Acknowledgement.submission_id == sub.id)).first()
     if ack is None:
         raise ReviewError("innsendingen har ingen kvittering")
@@ -189,7 +210,7 @@ def resend_receipt(session: Session, submission_id: int, *, actor: str, from_add
         if hasattr(ack, lease_field):
             setattr(ack, lease_field, None)
     session.add(ack)
-    _audit(session, actor, "receipt.resend", "submission", sub.id, before=before, message_id=ack.message_id)
+    audit(session, actor, "receipt.resend", "submission", sub.id, before=before, message_id=ack.message_id)
     return ack
 
 
@@ -204,5 +225,5 @@ def requeue_message(session: Session, message_pk: int, *, actor: str) -> Message
     message.status = "stored"
     message.attempts = 0
     session.add(message)
-    _audit(session, actor, "message.retry", "message", message.id, before=before, last_error=message.last_error)
+    audit(session, actor, "message.retry", "message", message.id, before=before, last_error=message.last_error)
     return message

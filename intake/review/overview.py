@@ -1,6 +1,4 @@
-"""What a case looks like to staff: counts, who of the invited responded, responses per day,
-and the publication list.
-"""
+"""What a case looks like to staff: counts, who of the invited responded, responses per day."""
 
 from __future__ import annotations
 
@@ -10,15 +8,11 @@ from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
-from intake.db.models import Attachment, Case, Flag, Invitation, Organisation, Submission
-from intake.decide.pii import find_identity_numbers
+from intake.db.models import Case, Flag, Invitation, Organisation, Submission
 from intake.localtime import oslo_day
-from intake.review.queue import attachments_of
 
 # Auto-replies, bounces and list mail are not responses, whatever case number they quote.
 NOT_RESPONSES = {"auto_reply"}
-# A superseded response was replaced by a later one from the same organisation.
-UNPUBLISHED_DECISIONS = {"superseded"}
 
 
 @dataclass
@@ -87,40 +81,3 @@ def day_series(per_day: list[tuple[date, int]], deadline: date) -> list[tuple[da
         last = min(last, deadline + timedelta(days=30))
     days = (last - first).days + 1
     return [(first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)]
-
-
-def _identity_numbers(sub: Submission, attachments: list[Attachment]) -> int:
-    """How many identity numbers the subject, body and attachment texts hold together."""
-    texts = [sub.subject, sub.body_text, *(a.text for a in attachments)]
-    return sum(len(find_identity_numbers(t)) for t in texts)
-
-
-@dataclass
-class PublicationEntry:
-    """One line of the published list of responses."""
-
-    submission_id: int
-    organisation: str
-    received: date
-    attachments: list[str]
-    identity_numbers: int = 0
-
-
-def publication(session: Session, case: Case) -> list[PublicationEntry]:
-    """The responses to publish: not withheld, not superseded, not auto-replies; oldest first."""
-    responses, _ = _responses(session, case)
-    chosen = [
-        s for s in responses if not s.withheld and (s.decision or "") not in UNPUBLISHED_DECISIONS and s.id is not None
-    ]
-    chosen.sort(key=lambda s: (s.received_at, s.id or 0))
-    files = attachments_of(session, [s.id for s in chosen if s.id is not None])
-    return [
-        PublicationEntry(
-            submission_id=s.id or 0,
-            organisation=s.organisation or s.sender_name or s.sender or "(ukjent avsender)",
-            received=oslo_day(s.received_at),
-            attachments=[a.filename for a in files.get(s.id or 0, []) if not a.inline and a.depth == 0],
-            identity_numbers=_identity_numbers(s, files.get(s.id or 0, [])),
-        )
-        for s in chosen
-    ]

@@ -26,6 +26,7 @@ from intake.web import (
     routes_queue,
     routes_search,
     routes_submission,
+    routes_summary,
 )
 from intake.web.deps import CsrfRejected, LoginRequired, render
 
@@ -77,6 +78,7 @@ def create_app(rt: Runtime) -> FastAPI:
         routes_failed,
         routes_mailboxes,
         routes_publication,
+        routes_summary,
         routes_api,
     ):
         app.include_router(module.router)
@@ -109,7 +111,7 @@ def create_app(rt: Runtime) -> FastAPI:
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-        titles = {404: "Finnes ikke", 405: "Ikke tillatt"}
+        titles = {403: "Ikke tilgang", 404: "Finnes ikke", 405: "Ikke tillatt"}
         return render(
             request,
             "error.html",

@@ -70,3 +70,47 @@ def responses_chart(series: list[tuple[date, int]], deadline: date, *, title: st
     parts.append(f'<line x1="{LEFT}" x2="{right}" y1="{baseline}" y2="{baseline}" stroke="{DEADLINE}"/>')
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+INVITED = "#0b3a5c"
+OTHERS = "#5b8fb9"
+CHOICE_ROW, CHOICE_LABEL = 34, 150
+
+
+def choices_chart(choices: list[tuple[str, int, int]], *, title: str, key: str) -> Markup:
+    """Horizontal bars per choice, invited bodies and others stacked, with the count and share written out.
+
+    ``choices`` is (choice, invited, others); ``key`` makes the title's id unique on the page.
+    """
+    if not choices:
+        return Markup("")
+    total = sum(i + o for _, i, o in choices)
+    top = max(max(i + o for _, i, o in choices), 1)
+    plot_w = WIDTH - CHOICE_LABEL - 120
+    height = TOP + CHOICE_ROW * len(choices) + 8
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" aria-labelledby="{key}-title {key}-desc" '
+        f'xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{key}-title">{escape(title)}</title>',
+        f'<desc id="{key}-desc">'
+        + escape("; ".join(f"{c}: {i + o} ({i} inviterte, {o} andre)" for c, i, o in choices))
+        + "</desc>",
+    ]
+    for row, (choice, invited, others) in enumerate(choices):
+        y = TOP + row * CHOICE_ROW
+        count = invited + others
+        share = f"{100 * count / total:.0f} %" if total else "–"
+        parts.append(f'<text x="{CHOICE_LABEL - 8}" y="{y + 17}" text-anchor="end" font-size="13">'
+                     f"{escape(choice[:22])}</text>")
+        x = float(CHOICE_LABEL)
+        for value, colour, label in ((invited, INVITED, "inviterte"), (others, OTHERS, "andre")):
+            width = plot_w * value / top
+            if value:
+                parts.append(f'<rect x="{x:.1f}" y="{y + 4}" width="{width:.1f}" height="{CHOICE_ROW - 12}" '
+                             f'fill="{colour}"><title>{escape(choice)}: {value} {label}</title></rect>')
+            x += width
+        parts.append(f'<text x="{x + 6:.1f}" y="{y + 17}" font-size="13">{count} ({share})</text>')
+    parts.append(f'<line x1="{CHOICE_LABEL}" x2="{CHOICE_LABEL}" y1="{TOP - 4}" y2="{height - 8}" '
+                 f'stroke="{DEADLINE}"/>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jinja2
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from intake.db.engine import session_scope
@@ -27,6 +27,8 @@ FLAG_LABELS = {
     "extraction_failed": "Vedlegg uleselig",
     "suspicious_sender": "Mistenkelig avsender",
     "unreadable": "Uleselig e-post",
+    "personal_data": "Fødselsnummer",
+    "campaign": "Kampanje",
 }
 ACTION_LABELS = {
     "message.stored": "Melding lagret",
@@ -42,6 +44,10 @@ ACTION_LABELS = {
     "submission.reviewed": "Markert som gjennomgått",
     "submission.withheld": "Holdt tilbake fra publisering",
     "submission.published": "Tatt med i publisering igjen",
+    "submission.personal_data": "Avgjort: fødselsnummer",
+    "submission.late_redecided": "For sent vurdert på nytt etter endret frist",
+    "submission.campaign": "Avgjort: kampanje",
+    "case.extension_granted": "Utsatt frist gitt",
     "receipt.resend": "Kvittering lagt i kø på nytt",
     "receipt.sent": "Kvittering sendt",
 }
@@ -86,8 +92,21 @@ async def posting_staff(request: Request, staff: Annotated[Staff, Depends(curren
     return staff
 
 
+def admin_staff(staff: Annotated[Staff, Depends(current_staff)]) -> Staff:
+    """The logged-in staff member, who must be an admin (publishing and deadlines are theirs)."""
+    if staff.role != "admin":
+        raise HTTPException(403, "Bare en administrator kan gjøre dette.")
+    return staff
+
+
+def posting_admin(staff: Annotated[Staff, Depends(posting_staff)]) -> Staff:
+    return admin_staff(staff)
+
+
 StaffDep = Annotated[Staff, Depends(current_staff)]
 PostDep = Annotated[Staff, Depends(posting_staff)]
+AdminDep = Annotated[Staff, Depends(admin_staff)]
+AdminPostDep = Annotated[Staff, Depends(posting_admin)]
 RtDep = Annotated[Runtime, Depends(get_rt)]
 
 
@@ -145,6 +164,11 @@ NOTICES = {
     "withheld": "Innsendingen er holdt tilbake fra publisering.",
     "published": "Innsendingen tas med i publiseringslisten igjen.",
     "retry": "Meldingen er behandlet på nytt.",
+    "personal_data": "Avgjørelsen om fødselsnummer er lagret.",
+    "campaign_same": "Svaret er regnet med i kampanjen.",
+    "campaign_different": "Svaret er tatt ut av kampanjen.",
+    "regrouped": "Kampanjene er gruppert på nytt.",
+    "extension": "Den utsatte fristen er lagret.",
     "retry_failed": "Meldingen feilet igjen; se årsaken i listen.",
 }
 

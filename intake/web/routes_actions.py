@@ -11,6 +11,8 @@ from sqlmodel import Session
 
 from intake.db.engine import session_scope
 from intake.review import actions as review
+from intake.review.campaigns import decide_member
+from intake.review.personal_data import decide_personal_data
 from intake.web.deps import PostDep, RtDep, refused
 
 router = APIRouter(include_in_schema=False)
@@ -99,4 +101,29 @@ def withhold(
         submission_id,
         "withheld" if hold else "published",
         lambda s: review.set_withheld(s, submission_id, withheld=hold, actor=staff.name, reason=reason),
+    )
+
+
+@router.post("/submissions/{submission_id}/personal-data")
+def personal_data(
+    submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
+) -> Response:
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "personal_data",
+        lambda s: decide_personal_data(s, submission_id, decision=decision, actor=staff.name, comment=comment),
+    )
+
+
+@router.post("/submissions/{submission_id}/campaign")
+def campaign(submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "") -> Response:
+    same = decision == "same"
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "campaign_same" if same else "campaign_different",
+        lambda s: decide_member(s, submission_id, same=same, actor=staff.name),
     )

@@ -6,11 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
+from sqlmodel import select
 
 from intake.db.engine import session_scope
-from intake.db.models import Submission
+from intake.db.models import Case, Submission
+from intake.decide.matching import parse_case
 from intake.review import queries
+from intake.review.campaigns import ensure_grouped
 from intake.review.serialize import case_json, submission_json, submissions_json
+from intake.review.summary import case_summary as summary_of
+from intake.review.summary import summary_json
 from intake.web.deps import RtDep, StaffDep
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -84,6 +89,28 @@ def list_cases(rt: RtDep, staff: StaffDep) -> Any:
     """Every case with its counts, as ``cases list --json``."""
     with session_scope(rt.engine) as session:
         return [case_json(summary) for summary in queries.list_cases(session)]
+
+
+class CaseSummaryOut(BaseModel):
+    """A case's summary, as ``intake cases summary C --json`` prints it."""
+
+    model_config = ConfigDict(extra="allow")
+    case: str
+    responses: int
+    no_comments: int
+    questions: dict[str, Any]
+    campaigns: list[dict[str, Any]]
+
+
+@router.get("/cases/{number:path}/summary", response_model=CaseSummaryOut)
+def case_summary(number: str, rt: RtDep, staff: StaffDep) -> Any:
+    """The case's summary (``22/414`` in the path as it is); campaigns grouped first when new responses came."""
+    with session_scope(rt.engine) as session:
+        case = session.exec(select(Case).where(Case.number == (parse_case(number) or number))).first()
+        if case is None:
+            raise HTTPException(404, "no such case")
+        ensure_grouped(session, case)
+        return summary_json(summary_of(session, case))
 
 
 @router.get("/openapi.json", include_in_schema=False)

@@ -9,8 +9,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, or_, select
 
 from intake.db.engine import session_scope
-from intake.db.models import Acknowledgement, Attachment, AuditLog, Case, Flag, Message, Submission
+from intake.db.models import Acknowledgement, Attachment, AuditLog, CampaignMember, Case, Flag, Message, Submission
 from intake.decide.pii import find_identity_numbers
+from intake.review.labels import DECISION_LABELS
 from intake.web.deps import RtDep, StaffDep, render
 from intake.web.downloads import download
 
@@ -74,6 +75,11 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
             audit=audit,
             cases=cases,
             pii=pii,
+            pii_flag=next((f for f in flags if f.name == "personal_data"), None),
+            campaign_member=session.exec(
+                select(CampaignMember).where(CampaignMember.submission_id == sub.id)
+            ).first(),
+            decision_labels=DECISION_LABELS,
             form_questions=_questions(case),
             title=f"Innsending {sub.receipt_ref}",
         )

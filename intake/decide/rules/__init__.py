@@ -17,6 +17,7 @@ from intake.decide.rules.duplicate import DuplicateMessage, DuplicateOrganisatio
 from intake.decide.rules.extraction import ExtractionFailed
 from intake.decide.rules.late import Late
 from intake.decide.rules.matching import AmbiguousCase, UnknownCase, Unmatched
+from intake.decide.rules.personal_data import PersonalData
 from intake.decide.rules.suspicious import SuspiciousSender
 from intake.decide.rules.unreadable import Unreadable
 
@@ -49,6 +50,7 @@ CHAIN: tuple[Rule, ...] = (
     DuplicateOrganisation(),
     ExtractionFailed(),
     SuspiciousSender(),
+    PersonalData(),
 )
 
 

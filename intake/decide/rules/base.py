@@ -29,3 +29,5 @@ class RuleContext:
     invited: Sequence[Invited]
     own_addresses: frozenset[str] = frozenset()
     extraction_errors: list[tuple[str, str]] = field(default_factory=list)
+    # What a person may read: (where, text) for the subject, the e-mail text and each attachment.
+    documents: list[tuple[str, str | None]] = field(default_factory=list)

@@ -1,24 +1,14 @@
-"""late: received after the deadline day ended, in the case's own time zone."""
+"""late: received after the deadline day ended, in the case's own time zone.
+
+The deadline is the organisation's own when it was granted a later one (``decide/deadlines.py``).
+"""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from intake.decide.deadlines import deadline_for, is_late
 from intake.decide.rules.base import RuleContext
-
-
-def deadline_end(deadline: date, timezone: str) -> datetime:
-    """The first instant after the deadline day, as an aware datetime.
-
-    The deadline is inclusive: a response is on time up to 23:59:59.999… local
-    time on that day, whatever the summer-time offset is then.
-    """
-    return datetime.combine(deadline + timedelta(days=1), time(0), tzinfo=ZoneInfo(timezone))
-
-
-def is_late(received_at: datetime, deadline: date, timezone: str) -> bool:
-    return received_at >= deadline_end(deadline, timezone)
 
 
 class Late:
@@ -27,7 +17,11 @@ class Late:
 
     def check(self, ctx: RuleContext) -> str | None:
         case = ctx.case
-        if case is None or not is_late(ctx.received_at, case.deadline, case.timezone):
+        if case is None:
+            return None
+        deadline = deadline_for(ctx.session, case, ctx.organisation.id if ctx.organisation else None)
+        if not is_late(ctx.received_at, deadline, case.timezone):
             return None
         local = ctx.received_at.astimezone(ZoneInfo(case.timezone))
-        return f"mottatt {local:%d.%m.%Y %H:%M}, fristen var {case.deadline:%d.%m.%Y}"
+        extended = " (utsatt frist)" if deadline != case.deadline else ""
+        return f"mottatt {local:%d.%m.%Y %H:%M}, fristen var {deadline:%d.%m.%Y}{extended}"

@@ -1,0 +1,1 @@
+"""Publish: the publishing package of a case (static HTML and the documents), ready to upload."""
