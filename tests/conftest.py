@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from intake.db.engine import make_engine, upgrade
+from tests.builders import BORDER
 from tests.pgscratch import scratch_database
 from tests.ports import free_port
 
@@ -102,6 +103,7 @@ def settings_factory(database_url: str, tmp_path: Path):  # type: ignore[no-unty
             "smtp": {"outbox_path": str(tmp_path / "outbox"), "from_address": "postmottak@ehelse.no"},
             "extract": {"workers": 0},
             "web": {"port": free_port()},
+            "processing": {"authserv_id": BORDER},
         }
         for name, values in sections.items():
             merged = dict(data.get(name, {}))  # type: ignore[call-overload]
@@ -189,6 +191,7 @@ def build_settings(database_url: str, tmp_path: Path, boxes: list[dict[str, Any]
             "workflows": {"path": str(REPO / "workflows")},
             "extract": {"workers": 0},
             "web": {"port": free_port()},
+            "processing": {"authserv_id": BORDER},
             "mailboxes": boxes,
         },
         root=tmp_path,

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from intake.db.engine import session_scope
 from intake.review import actions as review
-from intake.web.deps import PostDep, RtDep, refused
+from intake.web.deps import AdminPostDep, PostDep, RtDep, refused
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
@@ -84,7 +84,22 @@ def resend(submission_id: int, request: Request, rt: RtDep, staff: PostDep) -> R
         rt,
         submission_id,
         "resend",
-        lambda s: review.resend_receipt(s, submission_id, actor=staff.name, from_address=sender),
+        lambda s: review.resend_receipt(s, submission_id, actor=staff.name, from_address=sender,
+                                        own_addresses=rt.own_addresses),
+    )
+
+
+@router.post("/submissions/{submission_id}/resend-to")
+def resend_to(submission_id: int, request: Request, rt: RtDep, staff: AdminPostDep, to: Text = "") -> Response:
+    """An admin's override: the receipt to a typed address, whatever kept it from being sent."""
+    sender = rt.settings.smtp.from_address
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "resend",
+        lambda s: review.resend_receipt(s, submission_id, actor=staff.name, from_address=sender,
+                                        own_addresses=rt.own_addresses, to=to),
     )
 
 

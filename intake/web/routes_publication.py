@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from intake.db.engine import session_scope
 from intake.db.models import Case
 from intake.review.overview import PublicationEntry, publication
-from intake.web.deps import RtDep, StaffDep, render
+from intake.web.deps import AdminDep, RtDep, render
 from intake.web.downloads import download
 
 router = APIRouter(include_in_schema=False)
@@ -47,7 +47,7 @@ def _case(rt: RtDep, case_id: int) -> tuple[Case, list[PublicationEntry]]:
 
 
 @router.get("/cases/{case_id}/publication", response_class=HTMLResponse)
-def publication_page(case_id: int, request: Request, rt: RtDep, staff: StaffDep) -> Response:
+def publication_page(case_id: int, request: Request, rt: RtDep, staff: AdminDep) -> Response:
     case, entries = _case(rt, case_id)
     return render(
         request,
@@ -59,7 +59,7 @@ def publication_page(case_id: int, request: Request, rt: RtDep, staff: StaffDep)
 
 
 @router.get("/cases/{case_id}/publication.csv")
-def publication_export(case_id: int, rt: RtDep, staff: StaffDep) -> Response:
+def publication_export(case_id: int, rt: RtDep, staff: AdminDep) -> Response:
     case, entries = _case(rt, case_id)
     filename = f"hoeringssvar-{case.number.replace('/', '-')}.csv"
     return download(publication_csv(entries), filename=filename, content_type="text/csv")
