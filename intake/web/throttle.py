@@ -1,9 +1,9 @@
 """Failed logins slow down the one who fails: per client address, and per account name.
 
-There is no lock-out. After ``FREE`` failures from one client address, each
+There is no lock-out. From the ``FREE``-th failure from one client address on, each
 further attempt from it must wait twice as long as the last (up to
-``CLIENT_MAX_WAIT``); after ``FREE`` failures for one account name, from
-anywhere, the same, but never longer than ``ACCOUNT_MAX_WAIT``, so that
+``CLIENT_MAX_WAIT``); from the ``ACCOUNT_FREE``-th failure for one account name,
+from anywhere, the same, but never longer than ``ACCOUNT_MAX_WAIT``, so that
 somebody guessing another person's password can slow their login by a minute at
 most, never keep them out. A name that is no account is counted like one, and a
 waiting attempt is refused before any password is checked, whatever the name:
@@ -21,6 +21,7 @@ from sqlmodel import Session, col, delete, select
 from intake.db.models import LoginThrottle
 
 FREE = 5
+ACCOUNT_FREE = 10
 CLIENT_MAX_WAIT = timedelta(minutes=15)
 ACCOUNT_MAX_WAIT = timedelta(minutes=1)
 # Failures older than this are forgotten, and their rows removed.
@@ -54,7 +55,7 @@ def wait_until(session: Session, keys: Keys, now: datetime) -> datetime | None:
 def record_failure(session: Session, keys: Keys, now: datetime) -> None:
     """Counts one failure against both keys and sets their next wait."""
     session.execute(delete(LoginThrottle).where(col(LoginThrottle.last_failure_at) < now - FORGET_AFTER))
-    for key, longest in ((keys.client, CLIENT_MAX_WAIT), (keys.account, ACCOUNT_MAX_WAIT)):
+    for key, free, longest in ((keys.client, FREE, CLIENT_MAX_WAIT), (keys.account, ACCOUNT_FREE, ACCOUNT_MAX_WAIT)):
         row = session.exec(select(LoginThrottle).where(LoginThrottle.key == key)).first()
         if row is None:
             row = _insert(session, key, now)
@@ -62,7 +63,7 @@ def record_failure(session: Session, keys: Keys, now: datetime) -> None:
             row.failures = 0
         row.failures += 1
         row.last_failure_at = now
-        over = row.failures - FREE
+        over = row.failures - free + 1
         row.wait_until = now + min(timedelta(seconds=2 ** min(over - 1, 20)), longest) if over > 0 else None
         session.add(row)
 
