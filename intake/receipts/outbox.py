@@ -122,6 +122,7 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
             return
         wait = cap_wait(session, ack, smtp, utcnow())
         if wait is not None:
+            session.close()
             state.postpone(rt.engine, ack_id, token, wait.until, wait.reason)
             report.waiting += 1
             return

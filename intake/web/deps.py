@@ -43,6 +43,7 @@ ACTION_LABELS = {
     "submission.withheld": "Holdt tilbake fra publisering",
     "submission.published": "Tatt med i publisering igjen",
     "receipt.resend": "Kvittering lagt i kø på nytt",
+    "receipt.resend_override": "Kvittering sendt til en adresse en administrator skrev inn",
     "receipt.sent": "Kvittering sendt",
 }
 RECEIPT_LABELS = {
