@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 # Both build .venv from pyproject.toml on a fresh machine; `test` also installs the
-# Debian packages the real-protocol tests need (Dovecot, Chromium) when they are missing.
+# Debian packages the real-protocol tests need (Dovecot, Chromium, Postfix) when they are missing.
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -31,6 +31,7 @@ system-deps:
 	@missing=""; \
 	{ test -x /usr/lib/dovecot/imap && command -v dovecot >/dev/null 2>&1; } || missing="$$missing dovecot-imapd"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	{ test -x /usr/sbin/postfix && test -x /usr/lib/postfix/sbin/master; } || missing="$$missing postfix"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    echo "installing:$$missing"; \

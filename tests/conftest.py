@@ -162,6 +162,31 @@ def dovecot(dovecot_server):  # type: ignore[no-untyped-def]
     return dovecot_server
 
 
+@pytest.fixture(scope="session")
+def postfix_server():  # type: ignore[no-untyped-def]
+    """One private Postfix for the run (tests/postfix.py), relaying everything to its own sink."""
+    from tests.postfix import Postfix, unavailable
+
+    reason = unavailable()
+    if reason is not None:
+        need("Postfix", reason)
+    server = Postfix()
+    try:
+        server.start()
+    except RuntimeError as err:
+        server.close()
+        need("Postfix", str(err))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postfix(postfix_server):  # type: ignore[no-untyped-def]
+    """The shared Postfix, with its sink emptied for the test."""
+    postfix_server.sink.messages.clear()
+    return postfix_server
+
+
 @pytest.fixture
 def imap_user() -> str:
     """A fresh user name, hence an empty mailbox, on the shared Dovecot."""

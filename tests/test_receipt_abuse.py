@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -74,23 +75,39 @@ def test_a_forged_invited_body_is_flagged_unconfirmed_and_not_counted_as_answere
     forged = make_email(authenticated=False, headers={
         "Authentication-Results": "mx.spam.example; dmarc=pass header.from=legemiddelverket.no"})
     ack = ingest_one(rt, forged, ON_TIME)
-    forged_too = make_email(authenticated=False, headers={
-        "Authentication-Results": f"{BORDER}; dmarc=pass header.from=legemiddelverket.no"}, sender="x@y.example")
-    ingest_one(rt, forged_too, ON_TIME)
     with Session(rt.engine) as session:
         sub = session.get(Submission, ack.submission_id)
         assert sub is not None and sub.organisation == "Statens legemiddelverk"
         flag = session.exec(select(Flag).where(Flag.submission_id == sub.id, Flag.name == "suspicious_sender")).one()
         assert flag.detail is not None and flag.detail.startswith("avsender ikke bekreftet")
-        view = case_overview(session, session.exec(select(sub.__class__)).first().__class__ and _case(session))
-        assert "Statens legemiddelverk" not in view.invited_responded
-    # The receipt still goes, to the invited body's own address.
-    assert ack.status == "pending" and ack.recipients == ["post@legemiddelverket.no"]
+        assert "Statens legemiddelverk" not in case_overview(session, _case(session)).invited_responded
+    # The From may be forged, so no receipt goes to it.
+    assert ack.status == "suppressed" and "avsender ikke bekreftet" in (ack.reason or "")
     genuine = ingest_one(rt, make_email(subject="Høringssvar igjen sak 22/414"), ON_TIME)
+    assert genuine.status == "pending"
     with Session(rt.engine) as session:
         names = session.exec(select(Flag.name).where(Flag.submission_id == genuine.submission_id)).all()
         assert "suspicious_sender" not in names
         assert "Statens legemiddelverk" in case_overview(session, _case(session)).invited_responded
+
+
+def test_without_a_sender_check_an_invited_body_is_flagged_but_still_gets_its_receipt(
+    settings_factory: Any,
+) -> None:
+    from intake import workflows
+    from intake.runtime import Runtime
+
+    rt = Runtime.open(settings_factory(processing={"authserv_id": ""}, smtp={"host": ""}), extract=False)
+    try:
+        with session_scope(rt.engine) as session:
+            workflows.sync(session, rt.settings.workflows.path)
+        ack = ingest_one(rt, make_email(), ON_TIME)
+        with Session(rt.engine) as session:
+            detail = session.exec(select(Flag.detail).where(Flag.name == "suspicious_sender")).one()
+        assert detail is not None and "avsender ikke bekreftet" in detail and "authserv_id" in detail
+        assert ack.status == "pending" and ack.recipients == ["post@legemiddelverket.no"]
+    finally:
+        rt.close()
 
 
 def _case(session: Session):  # type: ignore[no-untyped-def]

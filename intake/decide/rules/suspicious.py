@@ -10,6 +10,7 @@ quietly credited to an invited body.
 
 from __future__ import annotations
 
+from intake.decide.authres import NOT_CHECKED
 from intake.decide.organisations import domain_of
 from intake.decide.rules.base import RuleContext
 
@@ -17,12 +18,14 @@ UNCONFIRMED = "avsender ikke bekreftet"
 
 
 def blocks_receipt(detail: str | None) -> bool:
-    """Whether a suspicious_sender hit means no automatic receipt: all but a merely unconfirmed sender.
+    """Whether a suspicious_sender hit means no automatic receipt.
 
-    An unconfirmed invited body still gets its receipt, since it goes to that body's own
-    domain; a failed check, our own address or a borrowed name gets none.
+    Every hit does, save one: an invited body not confirmed because no sender check is
+    set up at all (``processing.authserv_id``). Then nothing could be confirmed, and the
+    flag only tells staff so; with a check set up, an unconfirmed From may well be forged,
+    and a receipt to it would go to somebody who did not write.
     """
-    return detail is not None and not detail.startswith(UNCONFIRMED)
+    return detail is not None and not (detail.startswith(UNCONFIRMED) and NOT_CHECKED.detail in detail)
 
 
 class SuspiciousSender:
