@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`.
 # Both build .venv from pyproject.toml on a fresh machine; `test` also installs the
-# Debian packages the real-protocol tests need (Dovecot, Chromium, LibreOffice) when they are missing.
+# Debian packages the real-protocol tests need (Dovecot, Chromium, Postfix, LibreOffice) when missing.
 
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -33,6 +33,7 @@ system-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v soffice >/dev/null 2>&1 || missing="$$missing libreoffice-writer-nogui"; \
 	test -e /usr/lib/libreoffice/program/libsclo.so || missing="$$missing libreoffice-calc-nogui"; \
+	{ test -x /usr/sbin/postfix && test -x /usr/lib/postfix/sbin/master; } || missing="$$missing postfix"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    echo "installing:$$missing"; \

@@ -205,6 +205,8 @@ def write_config(folder: Path, database_url: str, dovecot: Dovecot, sink: Sink, 
         "smtp": {"host": "127.0.0.1", "port": sink.port, "security": "none", "timeout_seconds": 10,
                  "from_address": "postmottak@ehelse.no", "from_name": "Direktoratet for e-helse",
                  "outbox_path": str(folder / "outbox"), "rate_limit_per_hour": 0,
+                 # The load is thousands of receipts an hour by design: no hourly cap may hold them.
+                 "domain_limit_per_hour": 0, "total_limit_per_hour": 0,
                  "retry_base_seconds": 1, "retry_max_seconds": 5, "max_attempts": 1000,
                  # Receipts claimed by a killed process wait this long before they are taken over:
                  # twice the SMTP timeout, not the default minute, so a run with kills settles soon.

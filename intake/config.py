@@ -9,6 +9,7 @@ shipped file). A secret may be given as ``password_file`` instead of ``password`
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -75,7 +76,12 @@ class SmtpSettings(Section):
     from_name: str = "Postmottak"
     timeout_seconds: float = Field(default=30.0, gt=0)
     outbox_path: Path = Path("var/outbox")
+    # Hourly caps on receipts handed to the mail server: per recipient (``+tags`` removed), per
+    # recipient domain, and in total. Past a cap a receipt waits for the hour to make room; it is
+    # never dropped. Zero turns a cap off.
     rate_limit_per_hour: int = Field(default=5, ge=0)
+    domain_limit_per_hour: int = Field(default=20, ge=0)
+    total_limit_per_hour: int = Field(default=200, ge=0)
     max_attempts: int = Field(default=10, ge=1)
     retry_base_seconds: float = Field(default=30.0, ge=0)
     retry_max_seconds: float = Field(default=3600.0, ge=0)
@@ -100,9 +106,31 @@ class ReceiverSettings(Section):
 class WebSettings(Section):
     host: str = "127.0.0.1"
     port: int = 8000
-    secret_key: str = ""
-    secret_key_file: Path | None = None
-    secure_cookies: bool = False
+    # None: Secure cookies unless the pages are served on a loopback address only.
+    secure_cookies: bool | None = None
+    # A session ends after this long without a request, and in any case this long after the login.
+    session_idle_hours: float = Field(default=10.0, gt=0)
+    session_max_hours: float = Field(default=12.0, gt=0)
+    # Lets a monitor read /healthz in full (``Authorization: Bearer <token>``) without a login.
+    health_token: str = ""
+    health_token_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secret_key(cls, data: Any) -> Any:
+        # The key was read but never used for anything; saying so beats a bare "unknown key".
+        if isinstance(data, dict):
+            for key in ("secret_key", "secret_key_file"):
+                if key in data:
+                    raise ValueError(f"{key} is no longer used; remove it from [web]")
+        return data
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Whether the login cookies carry ``Secure`` (and so the ``__Host-`` prefix)."""
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return not is_loopback(self.host)
 
 
 class ExtractSettings(Section):
@@ -118,6 +146,9 @@ class ExtractSettings(Section):
 class ProcessingSettings(Section):
     max_attempts: int = Field(default=3, ge=1)
     own_addresses: list[str] = Field(default_factory=list)
+    # The authserv-id our own border mail server writes in the Authentication-Results header it
+    # prepends (RFC 8601). Empty: no result is trusted, so no sender counts as authenticated.
+    authserv_id: str = ""
 
 
 class PublicationSettings(Section):
@@ -181,7 +212,8 @@ class Settings(Section):
         ]
         object.__setattr__(self, "mailboxes", boxes)
         web = self.web.model_copy(
-            update={"secret_key": _secret(self.web.secret_key, self.web.secret_key_file, root, "web.secret_key_file")}
+            update={"health_token": _secret(self.web.health_token, self.web.health_token_file, root,
+                                            "web.health_token_file")}
         )
         object.__setattr__(self, "web", web)
         return self
@@ -195,6 +227,16 @@ class Settings(Section):
             if box.name == name:
                 return box
         raise ConfigError(f"no mailbox named {name!r} in the configuration")
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and ``localhost``: addresses only this machine can reach."""
+    if host.strip().lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _resolver(root: Path) -> Any:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from intake.db.engine import make_engine, upgrade
+from tests.builders import BORDER
 from tests.pgscratch import scratch_database
 from tests.ports import free_port
 
@@ -102,6 +103,7 @@ def settings_factory(database_url: str, tmp_path: Path):  # type: ignore[no-unty
             "smtp": {"outbox_path": str(tmp_path / "outbox"), "from_address": "postmottak@ehelse.no"},
             "extract": {"workers": 0},
             "web": {"port": free_port()},
+            "processing": {"authserv_id": BORDER},
         }
         for name, values in sections.items():
             merged = dict(data.get(name, {}))  # type: ignore[call-overload]
@@ -160,6 +162,31 @@ def dovecot(dovecot_server):  # type: ignore[no-untyped-def]
     return dovecot_server
 
 
+@pytest.fixture(scope="session")
+def postfix_server():  # type: ignore[no-untyped-def]
+    """One private Postfix for the run (tests/postfix.py), relaying everything to its own sink."""
+    from tests.postfix import Postfix, unavailable
+
+    reason = unavailable()
+    if reason is not None:
+        need("Postfix", reason)
+    server = Postfix()
+    try:
+        server.start()
+    except RuntimeError as err:
+        server.close()
+        need("Postfix", str(err))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postfix(postfix_server):  # type: ignore[no-untyped-def]
+    """The shared Postfix, with its sink emptied for the test."""
+    postfix_server.sink.messages.clear()
+    return postfix_server
+
+
 @pytest.fixture
 def imap_user() -> str:
     """A fresh user name, hence an empty mailbox, on the shared Dovecot."""
@@ -189,6 +216,7 @@ def build_settings(database_url: str, tmp_path: Path, boxes: list[dict[str, Any]
             "workflows": {"path": str(REPO / "workflows")},
             "extract": {"workers": 0},
             "web": {"port": free_port()},
+            "processing": {"authserv_id": BORDER},
             "mailboxes": boxes,
         },
         root=tmp_path,

@@ -39,14 +39,21 @@ class Sink:
     options: dict[str, Any] = field(default_factory=dict)
     logins: list[str] = field(default_factory=list)
     _controller: Controller | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._lock:
             if self.replies:
                 return self.replies.pop(0)
             self.messages.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
+            self._lock.notify_all()
         return "250 2.0.0 accepted"
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Delivered]:
+        """Waits until at least ``count`` messages arrived (a relay passes them on in its own time)."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self.messages) >= count, timeout=timeout)
+            return list(self.messages)
 
     def start(self) -> Sink:
         if not self.port:

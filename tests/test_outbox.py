@@ -90,6 +90,8 @@ def test_each_kind_in_each_language_has_its_content_and_headers(
         language = lang if kind != "unmatched" else "nb"
         msg = delivered.message
         assert delivered.rcpt_tos == ack.recipients
+        # The null envelope sender (RFC 3834 §3.3), which aiosmtpd records as "<>".
+        assert delivered.mail_from == "<>"
         assert {k.lower() for k in msg} == EXPECTED_HEADERS
         assert str(msg["From"]) == "Direktoratet for e-helse <postmottak@ehelse.no>"
         assert str(msg["To"]) == ack.recipients[0]  # type: ignore[index]
@@ -197,6 +199,7 @@ def test_backoff_is_exponential_and_capped() -> None:
 def test_header_injection_through_encoded_subject_and_display_name(make_rt: RuntimeFactory, sink: Sink) -> None:  # noqa: F811
     rt = make_rt(**sink.smtp_settings())
     raw = (
+        b"Authentication-Results: mx.ehelse.no; dmarc=pass header.from=legemiddelverket.no\r\n"
         b"From: =?utf-8?q?Evil=0D=0ABcc=3A_victim=40evil=2Eexample=0D=0A?= <post@legemiddelverket.no>\r\n"
         b"To: postmottak@ehelse.no\r\n"
         b"Subject: =?utf-8?q?H=C3=B8ringssvar_sak_22/414=0D=0ABcc:_victim2@evil.example=0D=0A"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,8 +15,9 @@ from sqlmodel import select
 from intake.db.engine import session_scope
 from intake.db.models import AuditLog, User, WebSession, utcnow
 from intake.runtime import Runtime
+from intake.web import throttle
 from intake.web.app import create_app
-from intake.web.auth import COOKIE_NAME
+from intake.web.auth import COOKIE_NAME, load_session, start_session
 from tests.web_support import PASSWORD, add_user, login
 
 # Monitoring endpoints are open like any health check; they hold counts and states, no personal data.
@@ -97,19 +99,28 @@ def test_login_sets_a_safe_cookie_and_returns_to_the_page_asked_for(client: Test
     assert client.get("/cases").status_code == 200
 
 
-def test_secure_cookie_when_configured(settings_factory) -> None:  # type: ignore[no-untyped-def]
-    rt = Runtime.open(settings_factory(web={"secure_cookies": True}), extract=False)
+@pytest.mark.parametrize(
+    ("web", "secure"),
+    [({"host": "127.0.0.1"}, False), ({"host": "0.0.0.0"}, True), ({"host": "::1"}, False),
+     ({"host": "0.0.0.0", "secure_cookies": False}, False), ({"host": "127.0.0.1", "secure_cookies": True}, True)],
+)
+def test_cookies_are_secure_unless_served_on_loopback(settings_factory, web: dict[str, object], secure: bool) -> None:  # type: ignore[no-untyped-def]
+    rt = Runtime.open(settings_factory(web=web), extract=False)
     try:
         add_user(rt)
         with TestClient(create_app(rt), base_url="https://testserver") as c:
+            form = c.get("/login")
+            login_cookie = next(x for x in form.headers.get_list("set-cookie") if "intake_login_csrf" in x)
             token = _login_form(c)
-            response = c.post(
-                "/login",
-                data={"username": "kari", "password": PASSWORD, "csrf_token": token},
-                follow_redirects=False,
-            )
-            cookie = next(x for x in response.headers.get_list("set-cookie") if x.startswith(COOKIE_NAME))
-            assert "Secure" in cookie
+            response = c.post("/login", data={"username": "kari", "password": PASSWORD, "csrf_token": token},
+                              follow_redirects=False)
+            assert response.status_code == 303, response.text
+            cookie = next(x for x in response.headers.get_list("set-cookie") if "intake_session=" in x)
+            for each in (cookie, login_cookie):
+                # __Host- cookies must be Secure, have Path=/ and no Domain, or a browser drops them.
+                assert each.startswith("__Host-") is secure and ("Secure" in each) is secure, each
+                assert "Path=/" in each and "Domain" not in each
+            assert c.get("/queue", follow_redirects=False).status_code == 200
     finally:
         rt.close()
 
@@ -153,27 +164,84 @@ def test_logout_ends_the_session_even_for_a_copied_cookie(client: TestClient) ->
     assert client.get("/queue", follow_redirects=False).status_code == 303
 
 
-def test_five_failures_lock_the_account_for_fifteen_minutes(client: TestClient, rt: Runtime) -> None:
-    for attempt in range(5):
-        token = _login_form(client)
-        response = client.post("/login", data={"username": "kari", "password": "feil", "csrf_token": token})
-        assert response.status_code == (429 if attempt == 4 else 401)
-    assert "midlertidig låst" in response.text
-    # The right password does not help while the lock lasts.
-    token = _login_form(client)
-    locked = client.post("/login", data={"username": "kari", "password": PASSWORD, "csrf_token": token})
-    assert locked.status_code == 429
+def _try(client: TestClient, name: str, password: str) -> tuple[int, str]:
+    response = client.post("/login", data={"username": name, "password": password, "csrf_token": _login_form(client)})
+    # The page echoes the name typed and carries a fresh form token; the rest must not differ.
+    text = re.sub(r'value="[^"]*"', 'value=""', response.text).replace(name, "NAME")
+    return response.status_code, text
+
+
+def test_failures_slow_down_the_client_but_never_lock_the_account(app: FastAPI, rt: Runtime) -> None:
+    with TestClient(app, client=("192.0.2.10", 1000)) as attacker, TestClient(app, client=("192.0.2.20", 1000)) as kari:
+        for _ in range(throttle.FREE):
+            assert _try(attacker, "kari", "feil")[0] == 401
+        # The attacker's address now waits, even with the right password...
+        status, text = _try(attacker, "kari", PASSWORD)
+        assert status == 429 and "Vent litt" in text
+        # ...but kari, from her own address, gets in: five failures lock nobody out.
+        login(kari)
+    with session_scope(rt.engine) as session:
+        assert len(session.exec(select(AuditLog).where(AuditLog.action == "login.failed")).all()) == throttle.FREE + 1
+
+
+def test_guessing_one_account_from_many_addresses_delays_it_a_minute_at_most(rt: Runtime) -> None:
+    start = utcnow()
+    with session_scope(rt.engine) as session:
+        for n in range(40):
+            throttle.record_failure(session, throttle.keys_for(f"198.51.100.{n}", "kari"), start)
+        until = throttle.wait_until(session, throttle.keys_for("203.0.113.5", "kari"), start)
+        assert until is not None and until - start <= throttle.ACCOUNT_MAX_WAIT
+        assert throttle.wait_until(session, throttle.keys_for("203.0.113.5", "kari"), until) is None
+        # The client that failed forty times in a row waits the longest.
+        assert throttle.wait_until(session, throttle.keys_for("198.51.100.0", "ola"), start) is None
+
+
+def test_a_waiting_name_that_exists_and_one_that_does_not_get_the_same_answer(app: FastAPI) -> None:
+    answers = {}
+    for number, name in enumerate(("kari", "nobody")):
+        with TestClient(app, client=(f"192.0.2.{30 + number}", 1000)) as c:
+            first = [_try(c, name, "feil") for _ in range(throttle.FREE)]
+            answers[name] = (first, _try(c, name, PASSWORD if name == "kari" else "feil"))
+    assert answers["kari"] == answers["nobody"]
+    assert answers["kari"][1][0] == 429
+
+
+def test_every_failed_login_is_logged_with_the_client_address(app: FastAPI, caplog: pytest.LogCaptureFixture) -> None:
+    with TestClient(app, client=("192.0.2.77", 1000)) as c, caplog.at_level(logging.WARNING, "intake.web.auth"):
+        _try(c, "nobody", "x")
+        _try(c, "kari", "feil")
+        for _ in range(throttle.FREE):
+            _try(c, "kari\r\nforged line", "feil")
+    lines = [r.getMessage() for r in caplog.records if "login failed" in r.getMessage()]
+    assert len(lines) == throttle.FREE + 2
+    assert all("192.0.2.77" in line for line in lines)
+    assert "unknown user" in lines[0] and "wrong password" in lines[1] and "must wait" in lines[-1]
+    assert not any("\n" in line for line in lines)
+
+
+def test_a_session_ends_twelve_hours_after_the_login_however_busy(app: FastAPI, rt: Runtime) -> None:
+    web = rt.settings.web
+    start = utcnow() - timedelta(hours=13)
     with session_scope(rt.engine) as session:
         user = session.exec(select(User).where(User.name == "kari")).one()
-        assert user.locked_until is not None
-        remaining = user.locked_until - utcnow()
-        assert timedelta(minutes=14) < remaining <= timedelta(minutes=15)
-        failures = session.exec(select(AuditLog).where(AuditLog.action == "login.failed")).all()
-        assert len(failures) == 5
-        # Fifteen minutes later the lock has run out.
-        user.locked_until = utcnow() - timedelta(seconds=1)
-        session.add(user)
+        token = start_session(session, user, web, now=start)
+    with session_scope(rt.engine) as session:
+        # A request every nine hours keeps an idle session alive, but never past the limit.
+        assert load_session(session, token, web, now=start + timedelta(hours=9)) is not None
+    with session_scope(rt.engine) as session:
+        assert load_session(session, token, web, now=start + timedelta(hours=11, minutes=59)) is not None
+    with session_scope(rt.engine) as session:
+        assert load_session(session, token, web, now=start + timedelta(hours=12, minutes=1)) is None
+
+
+def test_a_session_created_sixty_days_ago_is_over(client: TestClient, rt: Runtime) -> None:
     login(client)
+    with session_scope(rt.engine) as session:
+        row = session.exec(select(WebSession)).one()
+        row.created_at = utcnow() - timedelta(days=60)
+        row.expires_at = utcnow() + timedelta(hours=5)
+        session.add(row)
+    assert client.get("/queue", follow_redirects=False).status_code == 303
 
 
 def test_unknown_user_and_wrong_password_look_the_same(client: TestClient) -> None:

@@ -67,7 +67,8 @@ def shot(page: Any, name: str) -> None:
 
 @pytest.fixture
 def data(rt: Runtime) -> tuple[Seeded, int]:
-    add_user(rt)
+    # An admin's day: the publication list and the mailboxes are admin pages.
+    add_user(rt, role="admin")
     return seed(rt), seed_xss(rt)
 
 

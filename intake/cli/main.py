@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import mailbox as mailbox_lib
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -61,6 +62,9 @@ def main_options(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Every file the service writes (database, WAL, store, packs, outbox) holds mail or secrets:
+    # readable by the service's user alone, files 600 and folders 700.
+    os.umask(0o077)
     ctx.obj = {"config": config}
 
 

@@ -223,8 +223,13 @@ class Acknowledgement(SQLModel, table=True):
     """The receipt (kvittering) of a submission: the outbox row, created with the submission."""
 
     __tablename__ = "acknowledgements"
-    # The receipts to one address in the last hour, for the rate limit, read for every message.
-    __table_args__ = (Index("ix_acknowledgements_recipient_created_at", "recipient", "created_at"),)
+    # The receipts handed to the mail server in the last hour, per recipient, per domain and in all:
+    # the hourly caps read them before every delivery.
+    __table_args__ = (
+        Index("ix_acknowledgements_recipient_key_handoff_at", "recipient_key", "handoff_at"),
+        Index("ix_acknowledgements_recipient_domain_handoff_at", "recipient_domain", "handoff_at"),
+        Index("ix_acknowledgements_handoff_at", "handoff_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     submission_id: int = Field(foreign_key="submissions.id", unique=True)
     kind: str = Field(max_length=16)  # on_time | late | unmatched
@@ -247,6 +252,9 @@ class Acknowledgement(SQLModel, table=True):
     # per-recipient rate limit; the lease a sender holds on the row; and when the sender committed
     # to handing the message over (after which the row is never sent again).
     recipient: str | None = Field(default=None, max_length=320)
+    # The recipient with any ``+tag`` removed, and its domain: what the hourly caps count by.
+    recipient_key: str | None = Field(default=None, max_length=320)
+    recipient_domain: str | None = Field(default=None, max_length=255)
     claim_token: str | None = Field(default=None, max_length=32)
     claimed_until: datetime | None = _ts(nullable=True)
     handoff_at: datetime | None = _ts(nullable=True)
@@ -277,9 +285,23 @@ class User(SQLModel, table=True):
     password_hash: str
     role: str = Field(default="reviewer", max_length=16)  # reviewer | admin
     active: bool = True
-    failed_logins: int = 0
-    locked_until: datetime | None = _ts(nullable=True)
     created_at: datetime = _now_ts()
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins counted per client address and per account name, known or not.
+
+    The key is ``client:<address>`` or ``account:<name>``; a login attempt waits
+    while either of its keys is within its delay. A name that is no account is
+    counted like one, so the answers do not tell which names exist.
+    """
+
+    __tablename__ = "login_throttle"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(index=True, unique=True, max_length=200)
+    failures: int = 0
+    last_failure_at: datetime = _ts(index=True)
+    wait_until: datetime | None = _ts(nullable=True)
 
 
 class AuditLog(SQLModel, table=True):

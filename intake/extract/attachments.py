@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from intake.db.models import Attachment
+from intake.mail.filenames import shown_filename
 from intake.mail.mime import Part
 from intake.runtime import Runtime
 
@@ -97,7 +98,7 @@ def add_rows(
             submission_id=submission_id,
             position=position,
             parent_id=parent_id,
-            filename=db_text(item.part.filename) or "vedlegg",
+            filename=shown_filename(db_text(item.part.filename)),
             content_type=item.part.content_type,
             size=item.size,
             sha256=item.sha256,

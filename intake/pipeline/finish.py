@@ -20,7 +20,7 @@ from intake import metrics
 from intake.db.audit import record
 from intake.db.engine import session_scope
 from intake.db.models import Case, Flag, Message, Submission, utcnow
-from intake.decide import organisations
+from intake.decide import authres, organisations
 from intake.decide.matching import MatchResult, match
 from intake.decide.rules import RuleContext, run_chain
 from intake.decide.thread import thread_case
@@ -149,11 +149,15 @@ def _decide(
         extraction_errors=errors,
         documents=[("Emnefeltet", parsed.subject), ("E-postteksten", parsed.body_text),
                    *((a.part.filename, a.extraction.text) for a in attachments if a.extraction is not None)],
+        sender_auth=authres.sender_authentication(
+            parsed.header_all("authentication-results"), rt.settings.processing.authserv_id,
+            organisations.domain_of(parsed.sender),
+        ),
     )
     hits, rule_log = run_chain(ctx)
     for hit in hits:
         session.add(Flag(submission_id=submission.id, name=hit.flag, detail=hit.detail))
-    flags = {hit.flag for hit in hits}
+    flags = {hit.flag: hit.detail for hit in hits}
     submission.late = "late" in flags
     submission.rule_log = rule_log
     session.add(submission)

@@ -31,9 +31,22 @@ _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _ADJACENT_WORDS = re.compile(r"(\?=)\s+(=\?)")
 
 
+_LINK_FREE = "[lenke fjernet]"
+_SCHEMES = ("mailto:", "http:", "https:", "ftp:", "file:", "tel:", "sms:", "data:", "javascript:")
+# Top-level domains that mail clients turn into links when they see ``name.tld``. File
+# extensions that are also top-level domains but end most file names (``.zip``, ``.mov``) are
+# left out, so an attachment called «svar.zip» keeps its name.
+_LINKED_TLDS = frozenset({
+    "com", "net", "org", "info", "biz", "io", "co", "me", "ru", "cn", "xyz", "top", "online", "site", "shop",
+    "club", "app", "dev", "link", "click", "live", "store", "tk", "ml", "ga", "cf", "gq", "ws", "cc", "tv",
+    "no", "se", "dk", "fi", "is", "de", "uk", "eu", "nl", "fr", "es", "it", "pl", "us", "ly", "gl", "to",
+})
+
+
 @dataclass(frozen=True)
 class Envelope:
-    """What the transport needs: the sender for MAIL FROM, the one recipient, and the bytes."""
+    """What the transport needs: the sender for MAIL FROM (empty: ``MAIL FROM:<>``), the one recipient,
+    and the bytes."""
 
     sender: str
     recipient: str
@@ -66,6 +79,25 @@ def sanitise_subject(subject: str | None) -> str:
     if len(cleaned) > MAX_SUBJECT:
         cleaned = cleaned[: MAX_SUBJECT - 1].rstrip() + "…"
     return cleaned
+
+
+def quoted_text(value: str | None, limit: int) -> str:
+    """Sender-written text as a receipt may repeat it: one harmless line of at most ``limit``
+    characters, with every web or mail address in it replaced, so that no mail client shows it
+    as a link and a receipt cannot carry anybody's advertisement."""
+    words = [_LINK_FREE if _looks_like_link(word) else word for word in sanitise_subject(value).split(" ")]
+    text = " ".join(words)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _looks_like_link(word: str) -> bool:
+    """Whether a mail client would make ``word`` a link: a scheme, ``www.``, an address, or a host name."""
+    lowered = word.lower().strip("()[]{}<>«»\"'.,;:!?")
+    if "://" in lowered or lowered.startswith("www.") or "@" in lowered or lowered.startswith(_SCHEMES):
+        return True
+    host = lowered.split("/", 1)[0]
+    labels = host.split(".")
+    return len(labels) >= 2 and all(labels) and labels[-1] in _LINKED_TLDS
 
 
 def _decode_word(found: re.Match[str]) -> str:
@@ -110,4 +142,6 @@ def build_receipt(
     msg["Precedence"] = "auto_reply"
     msg.set_content(text, cte="quoted-printable")
     msg.add_alternative(html, subtype="html", cte="quoted-printable")
-    return Envelope(sender=from_address, recipient=recipient, message_id=message_id, data=msg.as_bytes())
+    # The null envelope sender (RFC 3834 §3.3): a bounce of a receipt goes nowhere, rather than into
+    # postmottak, where it would be one more message to process and perhaps to answer.
+    return Envelope(sender="", recipient=recipient, message_id=message_id, data=msg.as_bytes())

@@ -42,6 +42,7 @@ from intake.errors import (
     UnconfirmedDelivery,
 )
 from intake.receipts import outbox_state as state
+from intake.receipts.caps import cap_wait
 from intake.receipts.compose import build_receipt
 from intake.receipts.outbox_state import UNCONFIRMED, backoff, settle_abandoned
 from intake.receipts.plan import new_message_id
@@ -62,12 +63,13 @@ class DeliveryReport:
     failed: int = 0
     unconfirmed: int = 0
     skipped: int = 0
+    waiting: int = 0
     error: str | None = None
     ids: list[int] = field(default_factory=list)
 
     def __str__(self) -> str:
         text = (f"receipts: {self.sent} sent, {self.retrying} to retry, {self.failed} failed, "
-                f"{self.unconfirmed} unconfirmed")
+                f"{self.unconfirmed} unconfirmed, {self.waiting} waiting for an hourly cap")
         return f"{text}; {self.error}" if self.error else text
 
 
@@ -106,7 +108,7 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
         transport.close()
     if report.error:
         log.warning("%s", report)
-    elif report.sent or report.failed or report.retrying or report.unconfirmed:
+    elif report.sent or report.failed or report.retrying or report.unconfirmed or report.waiting:
         log.info("%s", report)
     return report
 
@@ -117,6 +119,12 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
         ack = session.get(Acknowledgement, ack_id)
         if ack is None or ack.claim_token != token or ack.status != "pending":
             report.skipped += 1
+            return
+        wait = cap_wait(session, ack, smtp, utcnow())
+        if wait is not None:
+            session.close()
+            state.postpone(rt.engine, ack_id, token, wait.until, wait.reason)
+            report.waiting += 1
             return
         submission = session.get(Submission, ack.submission_id)
         assert submission is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, or_, update
 from sqlalchemy.engine import Connection, Engine
@@ -20,6 +20,7 @@ from intake.config import SmtpSettings
 from intake.db.audit import record
 from intake.db.engine import session_scope
 from intake.db.models import Acknowledgement, AuditLog, utcnow
+from intake.receipts.caps import WAITING
 from intake.receipts.compose import Envelope
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,22 @@ def _fast_commit(conn: Connection) -> Iterator[None]:
         raw.execute("PRAGMA synchronous=FULL")
 
 
+def postpone(engine: Engine, ack_id: int, token: str, until: datetime, reason: str) -> None:
+    """Lets a receipt past an hourly cap wait until ``until``, with the reason; it costs no attempt."""
+    with session_scope(engine) as session:
+        ack = session.get(Acknowledgement, ack_id)
+        if ack is None or ack.claim_token != token or ack.status != "pending":
+            return
+        first = ack.reason != reason
+        ack.next_attempt_at, ack.reason, ack.claim_token, ack.claimed_until = until, reason, None, None
+        ack.updated_at = utcnow()
+        session.add(ack)
+        # One audit entry per reason, not one per delivery run the receipt spends waiting.
+        if first:
+            record(session, "ack.waiting", "acknowledgement", ack_id, {"reason": reason})
+    log.info("receipt %s: %s", ack_id, reason)
+
+
 def retry(engine: Engine, ack_id: int, token: str, error: str, smtp: SmtpSettings) -> bool:
     """Puts a row back as pending with a later attempt time; False when it ran out of attempts."""
     now = utcnow()
@@ -192,6 +209,8 @@ def finish(
         ack.attempts += 1 if count else 0
         if status == "sent":
             ack.sent_at = now
+            if (ack.reason or "").startswith(WAITING):
+                ack.reason = None
         session.add(ack)
         record(session, f"ack.{status}", "acknowledgement", ack_id, {"error": error, "reply": reply})
     if status == "failed":

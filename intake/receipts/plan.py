@@ -4,30 +4,32 @@ The row is created in the same transaction as the submission, so a receipt is
 neither lost nor planned twice, and its Message-ID is fixed here, before any
 attempt to send it. This module also decides who must never get a receipt:
 machines (auto-replies, bounces, lists, no-reply senders), ourselves, and
-anyone past the hourly per-recipient limit. A suppressed receipt keeps its row
-with the reason, so staff can see why nothing was sent. Rendering and delivery
-are ``intake.receipts.render`` and ``intake.receipts.outbox``.
+senders whose message failed authentication. A suppressed receipt keeps its row
+with the reason, so staff can see why nothing was sent. A receipt goes to the
+From address, or to Reply-To only within the From address's own organisation, so
+nobody can point our receipts at a third party. How many go out per hour is the
+outbox's concern (``intake.receipts.caps``). Rendering and delivery are
+``intake.receipts.render`` and ``intake.receipts.outbox``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
-from datetime import datetime, timedelta
+from collections.abc import Collection, Mapping
+from datetime import datetime
 from email.utils import make_msgid
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from intake.config import SmtpSettings
 from intake.db.audit import record
 from intake.db.models import Acknowledgement, Case, Submission, utcnow
+from intake.decide.domains import same_organisation
+from intake.decide.rules.suspicious import blocks_receipt
 from intake.receipts.compose import valid_address
 
 LANGUAGES = ("nb", "nn", "en")
 KINDS = ("on_time", "late", "unmatched")
-# Receipts that count against the hourly limit: everything that was or will be sent.
-_COUNTED = ("pending", "sending", "sent")
 # Local parts of addresses that belong to machines, compared with the separators removed so
 # that "no-reply", "no_reply" and "do.not.reply" all look alike.
 _ROBOT_PREFIXES = ("mailerdaemon", "maildaemon", "postmaster", "autoreply", "autoresponder", "listserv",
@@ -42,11 +44,28 @@ def receipt_kind(submission: Submission) -> str:
 
 
 def receipt_recipient(submission: Submission) -> str | None:
-    """The one address a receipt may go to: Reply-To when it is a valid address, else From."""
-    for candidate in (submission.reply_to, submission.sender):
-        if candidate and valid_address(candidate.strip()):
-            return candidate.strip().lower()
-    return None
+    """The one address a receipt may go to: From, or Reply-To when it is in From's organisational domain.
+
+    A Reply-To elsewhere is ignored: it is how a sender would make us mail a third party.
+    """
+    sender = _plain(submission.sender)
+    if sender is None:
+        return None
+    reply_to = _plain(submission.reply_to)
+    if reply_to is not None and same_organisation(reply_to.rsplit("@", 1)[1], sender.rsplit("@", 1)[1]):
+        return reply_to
+    return sender
+
+
+def _plain(address: str | None) -> str | None:
+    value = (address or "").strip().lower()
+    return value if value and valid_address(value) else None
+
+
+def recipient_key(address: str) -> tuple[str, str]:
+    """What the hourly caps count by: the address without its ``+tag``, and its domain."""
+    local, _, domain = address.lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}", domain
 
 
 def is_robot_address(address: str) -> bool:
@@ -67,33 +86,24 @@ def is_own_address(address: str, own_addresses: Collection[str]) -> bool:
     return address in own or domain in own
 
 
-def recent_receipts(session: Session, recipient: str, now: datetime) -> int:
-    """How many receipts went, or will go, to this address in the hour before ``now``."""
-    query = (
-        select(func.count())
-        .select_from(Acknowledgement)
-        .where(Acknowledgement.recipient == recipient)
-        .where(col(Acknowledgement.status).in_(_COUNTED))
-        .where(col(Acknowledgement.created_at) >= now - timedelta(hours=1))
-    )
-    return int(session.exec(query).one())
-
-
 def suppression_reason(
-    session: Session,
-    submission: Submission,
-    flags: Collection[str],
-    own_addresses: Collection[str],
-    rate_limit_per_hour: int,
-    now: datetime,
+    submission: Submission, flags: Collection[str] | Mapping[str, str | None], own_addresses: Collection[str]
 ) -> str | None:
-    """Why this submission must get no receipt (in words staff read), or None."""
+    """Why this submission must get no receipt (in words staff read), or None.
+
+    ``flags`` names the submission's flags; a mapping gives each flag's detail, which
+    tells a failed sender check (no receipt) from a merely unconfirmed one.
+    """
     if "auto_reply" in flags:
         return "automatisk svar, returmelding eller listepost: får aldri kvittering"
     if "unreadable" in flags:
         return "meldingen kunne ikke leses"
     if "duplicate_message" in flags:
         return "samme melding er allerede kvittert"
+    if "suspicious_sender" in flags:
+        detail = (flags.get("suspicious_sender") if isinstance(flags, Mapping) else None) or "mistenkelig avsender"
+        if blocks_receipt(detail):
+            return f"{detail}: ingen automatisk kvittering"
     recipient = receipt_recipient(submission)
     if recipient is None:
         return "ingen gyldig avsenderadresse"
@@ -101,10 +111,6 @@ def suppression_reason(
         return f"mottakeren {recipient} er vår egen adresse"
     if is_robot_address(recipient):
         return f"mottakeren {recipient} er en maskinadresse (noreply, postmaster, MAILER-DAEMON e.l.)"
-    # Zero turns the limit off; otherwise a sender who writes many times an hour (or a loop we
-    # did not recognise) gets at most this many receipts.
-    if rate_limit_per_hour and recent_receipts(session, recipient, now) >= rate_limit_per_hour:
-        return f"mer enn {rate_limit_per_hour} kvitteringer til {recipient} den siste timen"
     return None
 
 
@@ -118,7 +124,7 @@ def plan_receipt(
     session: Session,
     submission: Submission,
     case: Case | None,
-    flags: Collection[str],
+    flags: Collection[str] | Mapping[str, str | None],
     own_addresses: Collection[str] = frozenset(),
     *,
     smtp: SmtpSettings | None = None,
@@ -130,7 +136,7 @@ def plan_receipt(
     now = now or utcnow()
     own = {*own_addresses, smtp.from_address}
     recipient = receipt_recipient(submission)
-    reason = suppression_reason(session, submission, flags, own, smtp.rate_limit_per_hour, now)
+    reason = suppression_reason(submission, flags, own)
     language = case.language if case is not None and case.language in LANGUAGES else "nb"
     ack = Acknowledgement(
         submission_id=submission.id,
@@ -139,6 +145,8 @@ def plan_receipt(
         reason=reason,
         recipients=[recipient] if recipient else [],
         recipient=recipient,
+        recipient_key=recipient_key(recipient)[0] if recipient else None,
+        recipient_domain=recipient_key(recipient)[1] if recipient else None,
         message_id=None if reason else new_message_id(smtp.from_address),
         language=language,
         next_attempt_at=None if reason else now,

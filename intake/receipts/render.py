@@ -19,13 +19,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlmodel import Session, col, select
 
 from intake.config import SmtpSettings
 from intake.db.models import Acknowledgement, Attachment, Case, Submission
 from intake.decide.deadlines import deadline_for
 from intake.errors import TemplateError
-from intake.receipts.compose import sanitise_subject
+from intake.receipts.compose import quoted_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 OSLO = ZoneInfo("Europe/Oslo")
@@ -36,6 +37,10 @@ _MONTHS = {
            "November", "December"],
 }
 _MONTHS["nn"] = _MONTHS["nb"]
+# How much of what the sender wrote a receipt repeats (none of it for an unmatched message).
+MAX_QUOTED_SUBJECT = 100
+MAX_QUOTED_NAME = 100
+MAX_QUOTED_FILES = 10
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,10 @@ def receipt_context(
         .where(col(Attachment.inline).is_(False))
         .order_by(col(Attachment.position))
     ).all()
+    # A receipt for a message that matched no case repeats nothing the sender wrote: that is the
+    # receipt a spammer gets, and it must carry none of the spam. The others repeat a little of it.
+    repeat = ack.kind != "unmatched"
+    names = [a for a in attachments if repeat]
     return {
         "language": language,
         "kind": ack.kind,
@@ -92,10 +101,12 @@ def receipt_context(
             "deadline": format_date(deadline_for(session, case, submission.organisation_id), language),
         },
         "received": format_time(submission.received_at, language),
-        "subject": sanitise_subject(submission.subject),
-        "sender_name": sanitise_subject(submission.sender_name) or None,
-        "attachments": [{"name": sanitise_subject(a.filename), "size": human_size(a.size, language)}
-                        for a in attachments],
+        "subject": quoted_text(submission.subject, MAX_QUOTED_SUBJECT) if repeat else "",
+        "sender_name": quoted_text(submission.sender_name, MAX_QUOTED_NAME) or None,
+        "attachments": [{"name": quoted_text(a.filename, MAX_QUOTED_NAME), "size": human_size(a.size, language)}
+                        for a in names[:MAX_QUOTED_FILES]],
+        "more_attachments": max(len(names) - MAX_QUOTED_FILES, 0),
+        "attachment_count": len(attachments),
         "receipt_ref": submission.receipt_ref,
         "agency": {"name": smtp.from_name, "address": smtp.from_address, "contact": smtp.contact or smtp.from_address},
     }
@@ -107,7 +118,9 @@ def _environment(workflows_path: Path | None) -> jinja2.Environment:
     # the shipped templates are named ``receipts/…`` wherever the package is installed.
     shipped = jinja2.PrefixLoader({"receipts": jinja2.FileSystemLoader(str(TEMPLATES))})
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(workflows_path))] if workflows_path else []
-    return jinja2.Environment(
+    # A sandbox: a workflow's template is a file anyone with access to the workflows folder can
+    # write, and must not reach Python's internals (``cycler.__init__.__globals__.os``) from it.
+    return ImmutableSandboxedEnvironment(
         loader=jinja2.ChoiceLoader([*loaders, shipped]),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=False,

@@ -7,8 +7,8 @@ thin layer over these.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
-from email.utils import make_msgid
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -17,14 +17,15 @@ from intake.db.audit import record
 from intake.db.models import Acknowledgement, Case, DeadlineExtension, Flag, Message, Organisation, Submission, utcnow
 from intake.decide.deadlines import extension_for, late_for, redecide_late
 from intake.errors import IntakeError
-from intake.receipts.plan import receipt_kind
+from intake.receipts.compose import valid_address
+from intake.receipts.plan import is_own_address, new_message_id, receipt_kind, receipt_recipient, recipient_key
+from intake.receipts.resend import resend_refusal
 
 # Flags that say "we do not know the case"; setting the case by hand answers them.
 CASE_FLAGS = ("unmatched", "unknown_case", "ambiguous_case")
 # Flags only their own decision clears (review/personal_data.py, review/campaigns.py): marking a
 # response reviewed leaves them open, so nothing is published or grouped by a general "done".
 DECISION_FLAGS = ("personal_data", "campaign")
-OUTBOX_LEASE_FIELDS = ("claim_token", "claimed_until", "handoff_at")
 
 
 class ReviewError(IntakeError):
@@ -179,38 +180,64 @@ def grant_extension(session: Session, case: Case, organisation_id: int, until: d
     return row
 
 
-def resend_receipt(session: Session, submission_id: int, *, actor: str, from_address: str) -> Acknowledgement:
-    """Puts the receipt back in the outbox with a fresh Message-ID, to be delivered again."""
+def resend_receipt(
+    session: Session,
+    submission_id: int,
+    *,
+    actor: str,
+    from_address: str,
+    own_addresses: Collection[str],
+    to: str | None = None,
+) -> Acknowledgement:
+    """Puts the receipt back in the outbox with a fresh Message-ID, to be delivered again.
+
+    Without ``to`` it goes to the submission's receipt address and is refused where the
+    automatic receipt was suppressed (``resend_refusal``). With ``to`` it is an admin's
+    override: sent to that typed address whatever the suppression said, and audited so.
+    The hourly caps hold either way.
+    """
     sub = get_submission(session, submission_id)
+    own = {*own_addresses, from_address}
+    if to is None:
+        refusal = resend_refusal(session, submission_id, own_addresses=own)
+        if refusal is not None:
+            raise ReviewError(refusal)
+        recipient = receipt_recipient(sub)
+    else:
+        recipient = to.strip().lower()
+        if not valid_address(recipient):
+            raise ReviewError(f"«{to.strip()}» er ikke en e-postadresse (skriv den som navn@domene.no)")
+        if is_own_address(recipient, own):
+            raise ReviewError(f"{recipient} er vår egen adresse; en kvittering dit ville gått i ring")
     ack = session.exec(select(Acknowledgement).where(Acknowledgement.submission_id == sub.id)).first()
     if ack is None:
         raise ReviewError("innsendingen har ingen kvittering")
-    if not ack.recipients:
-        raise ReviewError("kvitteringen har ingen mottaker")
     if ack.status == "sending":
         raise ReviewError("kvitteringen blir sendt akkurat nå; vent til den er sendt eller feilet")
-    before = ack.status
+    if recipient is None:
+        raise ReviewError("kvitteringen har ingen mottaker")
+    before, suppressed = ack.status, ack.reason if ack.status == "suppressed" else None
     kind = receipt_kind(sub)
     if kind != ack.kind:
         # The case or lateness changed since the receipt was written, so its text must be written again.
         ack.kind = kind
         ack.subject = ack.body_text = ack.body_html = None
-    domain = from_address.rpartition("@")[2] or None
-    ack.message_id = make_msgid(idstring="kvittering", domain=domain)
+    ack.recipient, ack.recipients = recipient, [recipient]
+    ack.recipient_key, ack.recipient_domain = recipient_key(recipient)
+    ack.message_id = new_message_id(from_address)
     ack.status = "pending"
-    ack.reason = f"sendes på nytt etter ønske fra {actor}"
+    ack.reason = f"sendes på nytt etter ønske fra {actor}" if to is None else f"sendt til {recipient} av {actor}"
     ack.attempts = 0
     ack.last_error = None
     ack.sent_at = None
     ack.next_attempt_at = utcnow()
     ack.updated_at = utcnow()
     # The outbox's lease and hand-off mark would stop a second delivery; a resend is a new delivery.
-    # (Checked by name so this works with and without the outbox's lease columns.)
-    for lease_field in OUTBOX_LEASE_FIELDS:
-        if hasattr(ack, lease_field):
-            setattr(ack, lease_field, None)
+    ack.claim_token = ack.claimed_until = ack.handoff_at = None
     session.add(ack)
-    audit(session, actor, "receipt.resend", "submission", sub.id, before=before, message_id=ack.message_id)
+    action = "receipt.resend" if to is None else "receipt.resend_override"
+    audit(session, actor, action, "submission", sub.id, before=before, to=recipient, overrode=suppressed,
+           message_id=ack.message_id)
     return ack
 
 

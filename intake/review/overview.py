@@ -50,7 +50,10 @@ def case_overview(session: Session, case: Case) -> CaseOverview:
     view.late = sum(1 for s in responses if s.late)
     view.on_time = view.received - view.late
     view.flagged = sum(1 for s in responses if open_flags.get(s.id or 0))
-    responded_orgs = {s.organisation_id for s in responses if s.organisation_id is not None}
+    # A response whose sender is still in doubt (an open suspicious_sender flag) does not yet count
+    # as the invited body's: a forged From must not tick the body off as having answered.
+    responded_orgs = {s.organisation_id for s in responses if s.organisation_id is not None
+                      and "suspicious_sender" not in open_flags.get(s.id or 0, set())}
     invited = session.exec(
         select(Organisation)
         .join(Invitation, col(Invitation.organisation_id) == col(Organisation.id))

@@ -176,7 +176,7 @@ class Pack:
         name = f"packs/{now:%Y-%m}/{now:%Y%m%dT%H%M%S}-{host}-{os.getpid()}-{secrets.token_hex(3)}.pack"
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
         # The new name must survive a crash before any row refers to it.
         _fsync_dir(path.parent)
         return cls(name, fd)

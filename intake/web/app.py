@@ -28,7 +28,7 @@ from intake.web import (
     routes_submission,
     routes_summary,
 )
-from intake.web.deps import CsrfRejected, LoginRequired, render
+from intake.web.deps import AdminRequired, CsrfRejected, LoginRequired, render
 
 STATIC = Path(__file__).parent / "static"
 
@@ -95,6 +95,13 @@ def create_app(rt: Runtime) -> FastAPI:
         if request.method == "GET" and request.url.query:
             target += "?" + request.url.query
         return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
+
+    @app.exception_handler(AdminRequired)
+    async def admin_required(request: Request, exc: AdminRequired) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "admin role required"}, status_code=403)
+        return render(request, "error.html", status_code=403, title="Bare for administratorer",
+                      message="Dette kan bare en administrator gjøre. Spør en administrator om hjelp.", back="/")
 
     @app.exception_handler(CsrfRejected)
     async def csrf_rejected(request: Request, exc: CsrfRejected) -> Response:

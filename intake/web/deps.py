@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jinja2
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 
 from intake.db.engine import session_scope
 from intake.localtime import oslo, oslo_date
 from intake.runtime import Runtime
-from intake.web.auth import COOKIE_NAME, Staff, csrf_ok, load_session
+from intake.web.auth import Staff, cookie_name, csrf_ok, load_session
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -49,6 +49,7 @@ ACTION_LABELS = {
     "submission.campaign": "Avgjort: kampanje",
     "case.extension_granted": "Utsatt frist gitt",
     "receipt.resend": "Kvittering lagt i kø på nytt",
+    "receipt.resend_override": "Kvittering sendt til en adresse en administrator skrev inn",
     "receipt.sent": "Kvittering sendt",
 }
 RECEIPT_LABELS = {
@@ -64,6 +65,10 @@ class LoginRequired(Exception):
     """No valid session: pages redirect to the login form, the API answers 401."""
 
 
+class AdminRequired(Exception):
+    """A reviewer asked for something only an admin may do: 403."""
+
+
 class CsrfRejected(Exception):
     """A form was posted without the session's CSRF token."""
 
@@ -73,14 +78,31 @@ def get_rt(request: Request) -> Runtime:
     return rt
 
 
+def client_address(request: Request) -> str | None:
+    """The client's address (behind our proxy, the one it reports: see intake/web/server.py)."""
+    return request.client.host if request.client is not None else None
+
+
 def current_staff(request: Request) -> Staff:
     rt = get_rt(request)
     with session_scope(rt.engine) as session:
-        staff = load_session(session, request.cookies.get(COOKIE_NAME))
+        staff = load_session(session, request.cookies.get(cookie_name(rt.settings.web)), rt.settings.web)
     if staff is None:
         raise LoginRequired()
     request.state.staff = staff
     return staff
+
+
+def admin_staff(staff: Annotated[Staff, Depends(current_staff)]) -> Staff:
+    """The logged-in staff member, who must be an admin."""
+    if staff.role != "admin":
+        raise AdminRequired()
+    return staff
+
+
+async def posting_admin(request: Request, staff: Annotated[Staff, Depends(admin_staff)]) -> Staff:
+    """An admin's form post with the session's CSRF token."""
+    return await posting_staff(request, staff)
 
 
 async def posting_staff(request: Request, staff: Annotated[Staff, Depends(current_staff)]) -> Staff:
@@ -92,19 +114,9 @@ async def posting_staff(request: Request, staff: Annotated[Staff, Depends(curren
     return staff
 
 
-def admin_staff(staff: Annotated[Staff, Depends(current_staff)]) -> Staff:
-    """The logged-in staff member, who must be an admin (publishing and deadlines are theirs)."""
-    if staff.role != "admin":
-        raise HTTPException(403, "Bare en administrator kan gjøre dette.")
-    return staff
-
-
-def posting_admin(staff: Annotated[Staff, Depends(posting_staff)]) -> Staff:
-    return admin_staff(staff)
-
-
 StaffDep = Annotated[Staff, Depends(current_staff)]
 PostDep = Annotated[Staff, Depends(posting_staff)]
+# Admin only: users, failed messages (retry and park), mailboxes, case settings and publishing.
 AdminDep = Annotated[Staff, Depends(admin_staff)]
 AdminPostDep = Annotated[Staff, Depends(posting_admin)]
 RtDep = Annotated[Runtime, Depends(get_rt)]

@@ -13,7 +13,7 @@ from intake.db.engine import session_scope
 from intake.review import actions as review
 from intake.review.campaigns import decide_member
 from intake.review.personal_data import decide_personal_data
-from intake.web.deps import PostDep, RtDep, refused
+from intake.web.deps import AdminPostDep, PostDep, RtDep, refused
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
@@ -80,13 +80,24 @@ def reviewed(submission_id: int, request: Request, rt: RtDep, staff: PostDep, co
 
 @router.post("/submissions/{submission_id}/resend")
 def resend(submission_id: int, request: Request, rt: RtDep, staff: PostDep) -> Response:
+    return _resend(request, rt, submission_id, staff.name, None)
+
+
+@router.post("/submissions/{submission_id}/resend-to")
+def resend_to(submission_id: int, request: Request, rt: RtDep, staff: AdminPostDep, to: Text = "") -> Response:
+    """An admin's override: the receipt to a typed address, whatever kept it from being sent."""
+    return _resend(request, rt, submission_id, staff.name, to)
+
+
+def _resend(request: Request, rt: RtDep, submission_id: int, actor: str, to: str | None) -> Response:
     sender = rt.settings.smtp.from_address
     return _act(
         request,
         rt,
         submission_id,
         "resend",
-        lambda s: review.resend_receipt(s, submission_id, actor=staff.name, from_address=sender),
+        lambda s: review.resend_receipt(s, submission_id, actor=actor, from_address=sender,
+                                        own_addresses=rt.own_addresses, to=to),
     )
 
 

@@ -10,7 +10,7 @@ from intake.db.models import Message
 from intake.pipeline import run as pipeline
 from intake.review import actions as review
 from intake.review import queue as data
-from intake.web.deps import PostDep, RtDep, StaffDep, refused, render
+from intake.web.deps import AdminPostDep, RtDep, StaffDep, refused, render
 from intake.web.downloads import download
 
 router = APIRouter(include_in_schema=False)
@@ -34,7 +34,7 @@ def failed_original(message_pk: int, rt: RtDep, staff: StaffDep) -> Response:
 
 
 @router.post("/failed/{message_pk}/retry")
-def retry(message_pk: int, request: Request, rt: RtDep, staff: PostDep) -> Response:
+def retry(message_pk: int, request: Request, rt: RtDep, staff: AdminPostDep) -> Response:
     try:
         with session_scope(rt.engine) as session:
             review.requeue_message(session, message_pk, actor=staff.name)

@@ -11,7 +11,7 @@ from intake.db.engine import session_scope
 from intake.review import queue as data
 from intake.runtime import Runtime
 from intake.sources.health import mailbox_health
-from intake.web.deps import RtDep, StaffDep, render
+from intake.web.deps import AdminDep, RtDep, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -22,7 +22,7 @@ def _health(rt: Runtime) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 @router.get("/mailboxes", response_class=HTMLResponse)
-def mailboxes(request: Request, rt: RtDep, staff: StaffDep) -> Response:
+def mailboxes(request: Request, rt: RtDep, staff: AdminDep) -> Response:
     health = _health(rt)
     with session_scope(rt.engine) as session:
         rows = data.mailboxes(session, settings=rt.settings)

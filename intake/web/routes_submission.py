@@ -11,6 +11,7 @@ from sqlmodel import Session, col, or_, select
 from intake.db.engine import session_scope
 from intake.db.models import Acknowledgement, Attachment, AuditLog, CampaignMember, Case, Flag, Message, Submission
 from intake.decide.pii import find_identity_numbers
+from intake.receipts.resend import resend_refusal
 from intake.review.labels import DECISION_LABELS
 from intake.web.deps import RtDep, StaffDep, render
 from intake.web.downloads import download
@@ -81,6 +82,7 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
             ).first(),
             decision_labels=DECISION_LABELS,
             form_questions=_questions(case),
+            resend_refusal=resend_refusal(session, submission_id, own_addresses=rt.own_addresses),
             title=f"Innsending {sub.receipt_ref}",
         )
 

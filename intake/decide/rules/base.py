@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from intake.db.models import Case, Organisation
+from intake.decide.authres import NOT_CHECKED, SenderAuthentication
 from intake.decide.matching import MatchResult
 from intake.decide.organisations import Invited
 from intake.mail.mime import ParsedMessage
@@ -28,6 +29,8 @@ class RuleContext:
     # Every invited body, read once per message for the organisation lookup and the rules.
     invited: Sequence[Invited]
     own_addresses: frozenset[str] = frozenset()
+    # What our border mail server said about the From domain (Authentication-Results).
+    sender_auth: SenderAuthentication = NOT_CHECKED
     extraction_errors: list[tuple[str, str]] = field(default_factory=list)
     # What a person may read: (where, text) for the subject, the e-mail text and each attachment.
     documents: list[tuple[str, str | None]] = field(default_factory=list)

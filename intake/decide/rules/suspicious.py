@@ -1,13 +1,31 @@
-"""suspicious_sender: failed sender authentication, or a name that claims an invited body it is not."""
+"""suspicious_sender: failed sender authentication, our own address, a name that claims an invited body
+it is not, or an invited body's domain that our border did not confirm.
+
+Only what our own border mail server wrote counts (``intake.decide.authres``): an
+``Authentication-Results`` header the sender added proves nothing either way. A
+message from an invited body's domain that our border did not confirm keeps its
+organisation but is flagged «avsender ikke bekreftet», so a forged From is never
+quietly credited to an invited body.
+"""
 
 from __future__ import annotations
 
-import re
-
+from intake.decide.authres import NOT_CHECKED
 from intake.decide.organisations import domain_of
 from intake.decide.rules.base import RuleContext
 
-_AUTH_FAIL = re.compile(r"\b(dmarc|spf|dkim)=(fail|softfail)\b", re.IGNORECASE)
+UNCONFIRMED = "avsender ikke bekreftet"
+
+
+def blocks_receipt(detail: str | None) -> bool:
+    """Whether a suspicious_sender hit means no automatic receipt.
+
+    Every hit does, save one: an invited body not confirmed because no sender check is
+    set up at all (``processing.authserv_id``). Then nothing could be confirmed, and the
+    flag only tells staff so; with a check set up, an unconfirmed From may well be forged,
+    and a receipt to it would go to somebody who did not write.
+    """
+    return detail is not None and not (detail.startswith(UNCONFIRMED) and NOT_CHECKED.detail in detail)
 
 
 class SuspiciousSender:
@@ -15,14 +33,17 @@ class SuspiciousSender:
     flag = "suspicious_sender"
 
     def check(self, ctx: RuleContext) -> str | None:
-        for value in ctx.parsed.header_all("authentication-results"):
-            failed = _AUTH_FAIL.search(value)
-            if failed:
-                return f"avsenderkontroll feilet: {failed.group(0)}"
+        if ctx.sender_auth.status == "fail":
+            return ctx.sender_auth.detail
         sender = ctx.parsed.sender
         if sender and sender.lower() in ctx.own_addresses:
             return f"avsender er vår egen adresse {sender}"
-        return self._impersonation(ctx)
+        impersonation = self._impersonation(ctx)
+        if impersonation is not None:
+            return impersonation
+        if ctx.organisation is not None and ctx.organisation.kind == "invited" and ctx.sender_auth.status != "pass":
+            return f"{UNCONFIRMED}: {ctx.organisation.name}; {ctx.sender_auth.detail}"
+        return None
 
     def _impersonation(self, ctx: RuleContext) -> str | None:
         name = (ctx.parsed.sender_name or "").casefold()
