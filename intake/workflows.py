@@ -71,6 +71,14 @@ class Form(_Strict):
         return value
 
 
+class ArchiveMetadata(_Strict):
+    """What the case's saksmappe says in the archive, where it differs from ``[archive]`` in the config."""
+
+    administrativ_enhet: str | None = Field(default=None, min_length=1)
+    saksansvarlig: str | None = Field(default=None, min_length=1)
+    saksdato: date | None = None
+
+
 class Workflow(_Strict):
     case: str
     title: str = Field(min_length=1)
@@ -80,6 +88,7 @@ class Workflow(_Strict):
     invited: list[InvitedBody] = Field(default_factory=list)
     form: Form | None = None
     templates: dict[Literal["on_time", "late", "unmatched"], str] = Field(default_factory=dict)
+    archive: ArchiveMetadata | None = None
 
     @field_validator("case", mode="before")
     @classmethod
@@ -210,6 +219,7 @@ def _upsert(session: Session, path: Path, workflow: Workflow) -> Case:
         "language": workflow.language,
         "form": workflow.form.model_dump() if workflow.form else None,
         "templates": dict(workflow.templates) or None,
+        "archive": (workflow.archive.model_dump(mode="json", exclude_none=True) or None) if workflow.archive else None,
         "source_file": str(path),
         "active": True,
     }

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlmodel import Session, col, select
 
+from intake.cli.archive import archive_app
 from intake.cli.users import users_app
 from intake.config import Settings, load_settings
 from intake.db.engine import check_connection, make_engine, upgrade
@@ -43,6 +44,7 @@ app.add_typer(cases_app, name="cases")
 app.add_typer(messages_app, name="messages")
 app.add_typer(store_app, name="store")
 app.add_typer(users_app, name="users")
+app.add_typer(archive_app, name="archive")
 
 log = logging.getLogger("intake")
 
