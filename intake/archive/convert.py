@@ -12,6 +12,7 @@ is killed with its whole group then, so that no LibreOffice outlives its task.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
@@ -126,17 +127,25 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
 
 
 def pdfa_level(data: bytes) -> str | None:
-    """``PDF/A-2B`` and the like when the PDF's XMP metadata says it is PDF/A, else None.
+    """``PDF/A-2B`` and the like when the PDF's XMP metadata (its catalog's /Metadata) says it is PDF/A.
 
-    The claim is read, not verified: PDF/A writers (Word, LibreOffice, WeasyPrint)
-    put it in an uncompressed XMP packet, which is found without parsing the PDF.
+    The claim is read, not verified against the standard: a file that says it is PDF/A is taken at its word.
     """
-    if not data.startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
+    from pdfminer.pdfdocument import PDFDocument
+    from pdfminer.pdfparser import PDFParser
+    from pdfminer.pdftypes import PDFStream, resolve1
+
+    if b"%PDF-" not in data[:1024]:
         return None
-    part = _PDFAID.search(data)
+    catalog = PDFDocument(PDFParser(io.BytesIO(data))).catalog
+    metadata = resolve1(catalog.get("Metadata"))
+    if not isinstance(metadata, PDFStream):
+        return None
+    xmp = metadata.get_data()
+    part = _PDFAID.search(xmp)
     if part is None:
         return None
-    conformance = _CONFORMANCE.search(data)
+    conformance = _CONFORMANCE.search(xmp)
     level = (part.group(1) or part.group(2)).decode()
     letter = (conformance.group(1) or conformance.group(2)).decode().upper() if conformance else ""
     return f"PDF/A-{level}{letter}"

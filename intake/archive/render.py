@@ -10,6 +10,7 @@ on a network. It embeds a subset of every font it uses, writes the XMP with
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,11 @@ class MailToPdfa(WorkerTask):
         document = HTML(string=self.data.decode("utf-8"), url_fetcher=_refuse(), base_url=None).render()
         if len(document.pages) > limits.max_pages:
             return Extraction.failed(f"{len(document.pages)} sider er mer enn grensen på {limits.max_pages}")
-        document.write_pdf(self.out, pdf_variant="pdf/a-2b")
+        with warnings.catch_warnings():
+            # WeasyPrint opens its sRGB profile for the output intent and leaves closing it to the
+            # garbage collector; that warning is about its file, not about this document.
+            warnings.simplefilter("ignore", ResourceWarning)
+            document.write_pdf(self.out, pdf_variant="pdf/a-2b")
         return Extraction(status="ok", pages=len(document.pages))
 
 

@@ -26,6 +26,7 @@ from intake.archive.documents import Document
 from intake.archive.render import MAX_BODY_CHARS, MailToPdfa
 from intake.errors import StorageError
 from intake.extract.base import Extraction, Extractor, WorkerTask
+from intake.extract.reader import DOCX_EXTENSIONS, DOCX_TYPES, ODT_TYPE
 from intake.mail.charsets import decode_bytes
 
 CHUNK = 1024 * 1024
@@ -181,19 +182,21 @@ def file_kind(path: Path, filename: str, content_type: str) -> str:
     if head.startswith(OLE_MAGIC):
         return "doc" if ext in (".doc", ".dot") or ctype == "application/msword" else "other"
     if head.startswith(b"PK\x03\x04"):
-        return _zip_kind(path)
+        # A zip named as a document that will not open is still that document, broken: LibreOffice says why.
+        return _zip_kind(path) or ("docx" if ext in DOCX_EXTENSIONS or ctype in DOCX_TYPES else
+                                   "odt" if ext == ".odt" or ctype == ODT_TYPE else "other")
     if ctype == "text/plain" or ext == ".txt":
         return "text"
     return "other"
 
 
-def _zip_kind(path: Path) -> str:
+def _zip_kind(path: Path) -> str | None:
     # The member names are in the central directory: read without decompressing anything.
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, OSError, ValueError):
-        return "other"
+        return None
     if "word/document.xml" in names:
         return "docx"
     if "content.xml" in names and "mimetype" in names:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlmodel import Session
 
 from intake import metrics
+from intake.archive.job import drop_folder_health
 from intake.db.engine import check_connection
 from intake.errors import IntakeError
 from intake.runtime import Runtime
@@ -59,5 +60,11 @@ def healthz(rt: RtDep) -> JSONResponse:
     except IntakeError as err:
         body["database"] = {"ok": False, "error": str(err)}
     mail_ok, body["mailboxes"] = _mailboxes(rt)
-    body["ok"] = bool(body["database"]["ok"]) and mail_ok
+    archive_ok = True
+    if body["database"]["ok"]:
+        drop = drop_folder_health(rt)
+        if drop is not None:
+            body["archive"] = drop
+            archive_ok = bool(drop["ok"])
+    body["ok"] = bool(body["database"]["ok"]) and mail_ok and archive_ok
     return JSONResponse(body, status_code=200 if body["ok"] else 503, headers={"Cache-Control": "no-store"})
