@@ -25,8 +25,8 @@ def archive_status(session: Session, submissions: Sequence[Submission], *,
     }
 
 
-def not_archived(session: Session, submissions: Sequence[Submission]) -> list[Submission]:
-    """Those of ``submissions`` with a case whose newest version is not in the archive yet."""
+def unexported(session: Session, submissions: Sequence[Submission]) -> list[Submission]:
+    """Those of ``submissions`` with a case whose newest version the archive does not have."""
     states = archive_status(session, submissions)
     return [s for s in submissions if s.id is not None and s.case_id is not None
             and states[s.id]["status"] != "exported"]

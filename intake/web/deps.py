@@ -44,6 +44,8 @@ ACTION_LABELS = {
     "submission.published": "Tatt med i publisering igjen",
     "receipt.resend": "Kvittering lagt i kø på nytt",
     "receipt.sent": "Kvittering sendt",
+    "archive.exported": "Eksportert til arkivet",
+    "archive.failed": "Arkiveksport feilet",
 }
 RECEIPT_LABELS = {
     "pending": "Venter",
@@ -146,6 +148,8 @@ NOTICES = {
     "published": "Innsendingen tas med i publiseringslisten igjen.",
     "retry": "Meldingen er behandlet på nytt.",
     "retry_failed": "Meldingen feilet igjen; se årsaken i listen.",
+    "archived": "Innsendingen er eksportert til arkivet.",
+    "archive_unchanged": "Arkivet har allerede nyeste versjon; ingen ny pakke er skrevet.",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from intake.archive.views import case_counts
 from intake.db.engine import session_scope
 from intake.db.models import Case
 from intake.review import queue as data
@@ -45,5 +46,7 @@ def case_page(case_id: int, request: Request, rt: RtDep, staff: StaffDep) -> Res
             chart=chart,
             series=series,
             rows=rows,
+            archive=case_counts(session, case),
+            archive_drop=rt.settings.archive.path,
             title=f"Sak {case.number}",
         )
