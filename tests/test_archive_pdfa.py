@@ -18,7 +18,7 @@ import pytest
 
 from intake.archive.convert import OfficeToPdfa, pdfa_level
 from intake.archive.render import MailToPdfa, mail_html
-from intake.extract import Limits, extract_one
+from intake.extract import Limits, PoolExtractor, extract_one
 from tests.archive_support import need_soffice
 
 FORMS = Path(__file__).resolve().parent / "fixtures" / "forms"
@@ -121,3 +121,26 @@ def test_libreoffice_turns_a_docx_into_pdfa_2b(tmp_path: Path) -> None:
 def test_a_plain_pdf_is_not_taken_for_pdfa() -> None:
     assert pdfa_level((FORMS / "skjema-ja.pdf").read_bytes()) is None
     assert pdfa_level(b"not a pdf at all") is None
+
+
+def test_a_conversion_runs_in_a_worker_under_its_time_limit_and_leaves_no_libreoffice(tmp_path: Path) -> None:
+    need_soffice()
+    out = tmp_path / "skjema.pdf"
+    task = OfficeToPdfa("skjema.docx", "application/octet-stream", b"", path=str(FORMS / "skjema-ja.docx"),
+                        out=str(out))
+    # LibreOffice needs seconds to start with a new profile; a 1.5 s limit stops it, and the worker lives on.
+    with PoolExtractor(1, Limits(timeout_seconds=1.5)) as pool:
+        (worker,) = pool.worker_pids()
+        (result,) = pool.extract_many([task])
+        assert result.status == "failed" and result.error == "LibreOffice ble stoppet etter 1 s"
+        assert pool.worker_pids() == [worker]
+        children = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(p) == worker]
+        assert children == []
+    assert not out.exists()
+
+
+def _parent(proc: Path) -> int | None:
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
