@@ -6,6 +6,7 @@ PostgreSQL) and the same store, as two replicas of the service would be.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from intake.db.models import ArchiveExport
 from intake.runtime import Runtime
 from tests.archive_support import check_package, receipt_ref, received
 from tests.builders import make_email
-from tests.test_cli import INTAKE
+from tests.test_cli import INTAKE, run
 from tests.conftest import REPO
 
 
@@ -65,6 +66,11 @@ def test_two_replicas_exporting_at_once_write_each_package_once(rt: Runtime, tmp
     assert sum(written) == len(ids)
     for name in _packages(out):
         check_package(rt, out / name)
+    listed = run(config, "submissions", "list", "--json", "--case", "22/414")
+    assert listed.returncode == 0, listed.stderr
+    states = [item["archive"] for item in json.loads(listed.stdout)]
+    assert [(s["status"], s["version"]) for s in states] == [("exported", 1)] * len(ids)
+    assert all(s["exported_at"].endswith(("+02:00", "+01:00")) for s in states)
 
 
 def test_a_process_killed_mid_export_leaves_no_half_package(rt: Runtime, tmp_path: Path) -> None:
