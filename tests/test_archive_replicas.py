@@ -20,8 +20,8 @@ from intake.db.models import ArchiveExport
 from intake.runtime import Runtime
 from tests.archive_support import check_package, receipt_ref, received
 from tests.builders import make_email
-from tests.test_cli import INTAKE, run
 from tests.conftest import REPO
+from tests.test_cli import INTAKE, run
 
 
 def _config(tmp_path: Path, rt: Runtime) -> Path:
