@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -105,28 +106,33 @@ def export_many(rt: Runtime, ids: Sequence[int], destination: Path, *, actor: st
     destination = ready(destination, create=create)
     report = Report()
     extractor = rt.extractor or InProcessExtractor(Limits.from_settings(rt.settings.extract))
+    # As many packages at once as there are extraction workers, so that each has a rendition to draw
+    # while another package's files are copied and synced.
+    parallel = max(1, rt.settings.extract.workers)
     done = 0
-    for start in range(0, len(ids), BATCH):
-        chunk = list(ids[start:start + BATCH])
-        with Session(rt.engine) as session:
-            subs = list(session.exec(select(Submission).where(col(Submission.id).in_(chunk))))
-            facts = load_facts(session, subs)
-            there = records.latest_written(session, chunk, destination=destination)
-        for sub_id in chunk:
-            item = facts.get(sub_id)
-            if item is None:
-                report.outcomes.append(Outcome(sub_id, "skipped", reason="har ingen sak ennå"))
-            else:
-                digest = fingerprint(item)
-                same = there.get(sub_id)
-                if same is not None and same.fingerprint == digest:
-                    report.outcomes.append(Outcome(sub_id, "unchanged", same.path, same.version))
-                else:
-                    report.outcomes.append(export_one(rt, item, digest, destination, actor=actor,
-                                                      extractor=extractor))
-            done += 1
-            if progress is not None:
-                progress(done, len(ids))
+
+    def one(sub_id: int, facts: dict[int, PackageFacts], there: dict[int, records.Exported]) -> Outcome:
+        item = facts.get(sub_id)
+        if item is None:
+            return Outcome(sub_id, "skipped", reason="har ingen sak ennå")
+        digest = fingerprint(item)
+        same = there.get(sub_id)
+        if same is not None and same.fingerprint == digest:
+            return Outcome(sub_id, "unchanged", same.path, same.version)
+        return export_one(rt, item, digest, destination, actor=actor, extractor=extractor)
+
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="archive") as threads:
+        for start in range(0, len(ids), BATCH):
+            chunk = list(ids[start:start + BATCH])
+            with Session(rt.engine) as session:
+                subs = list(session.exec(select(Submission).where(col(Submission.id).in_(chunk))))
+                facts = load_facts(session, subs)
+                there = records.latest_written(session, chunk, destination=destination)
+            for outcome in threads.map(one, chunk, [facts] * len(chunk), [there] * len(chunk)):
+                report.outcomes.append(outcome)
+                done += 1
+                if progress is not None:
+                    progress(done, len(ids))
     return report
 
 
