@@ -54,7 +54,7 @@ def _rows(rt: Runtime) -> list[tuple[int, int, str]]:
 
 
 def test_two_replicas_exporting_at_once_write_each_package_once(rt: Runtime, tmp_path: Path) -> None:
-    ids = _seed(rt, 16)
+    ids = _seed(rt, 10)
     config = _config(tmp_path, rt)
     out = tmp_path / "drop"
     first, second = _start(config, out), _start(config, out)
@@ -74,7 +74,7 @@ def test_two_replicas_exporting_at_once_write_each_package_once(rt: Runtime, tmp
 
 
 def test_a_process_killed_mid_export_leaves_no_half_package(rt: Runtime, tmp_path: Path) -> None:
-    ids = _seed(rt, 12, attachment=os.urandom(3 * 1024 * 1024))
+    ids = _seed(rt, 8, attachment=os.urandom(2 * 1024 * 1024))
     config = _config(tmp_path, rt)
     out = tmp_path / "drop"
     process = _start(config, out)
