@@ -2,9 +2,9 @@
 
 The element order is the schema's (``../shared/standards/arkivmelding/arkivmelding.xsd``):
 sequences in XSD are ordered, and an extension's elements come after its base's.
-intake's own facts go under the journalpost's ``virksomhetsspesifikkeMetadata``, in a
-namespace of their own. Every text the sender controls is cleaned of the characters
-XML 1.0 cannot hold.
+intake's own facts go under the journalpost's ``virksomhetsspesifikkeMetadata``
+(intake/archive/metadata.py). Every text the sender controls is cleaned of the
+characters XML 1.0 cannot hold.
 """
 
 from __future__ import annotations
@@ -18,17 +18,14 @@ from lxml import etree
 
 from intake.archive.documents import HOVED, VEDLEGG, Document, LeftOut
 from intake.archive.facts import MemberFacts, PackageFacts
-from intake.localtime import OSLO, oslo_day
+from intake.archive.metadata import OWN, clean, own_metadata, when
+from intake.localtime import oslo_day
 
 NS = "http://www.arkivverket.no/standarder/noark5/arkivmelding"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
-OWN = "urn:x-intake:innsending:1"
 SYSTEM_IDS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:x-intake:arkiv")
 PRODUKSJON = "Produksjonsformat"
 ARKIV = "Arkivformat"
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-MATCH_LABELS = {"subject": "emnefeltet", "body": "e-postteksten", "attachment": "vedlegg",
-                "thread": "tidligere e-post i tråden", "manual": "satt av saksbehandler"}
 
 
 @dataclass(frozen=True)
@@ -82,10 +79,6 @@ def system_id(*parts: str) -> str:
     return str(uuid.uuid5(SYSTEM_IDS, ":".join(parts)))
 
 
-def clean(text: str | None, limit: int = 100_000) -> str:
-    return _NOT_XML.sub("", text or "")[:limit]
-
-
 def title_of(facts: PackageFacts, *, public: bool) -> str:
     """«Høringssvar fra Statens legemiddelverk – <case title>»; the public one names no private person."""
     member = facts.response
@@ -102,7 +95,7 @@ def build(facts: PackageFacts, rendered: list[Rendered], left_out: list[LeftOut]
     root = etree.Element(f"{{{NS}}}arkivmelding", nsmap={None: NS, "xsi": XSI, "intake": OWN})
     _add(root, "system", agency.system)
     _add(root, "meldingId", export.melding_id)
-    _add(root, "tidspunkt", _when(export.at))
+    _add(root, "tidspunkt", when(export.at))
     _add(root, "antallFiler", str(files))
     _saksmappe(root, facts, rendered, left_out, agency, export)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
@@ -116,7 +109,7 @@ def _saksmappe(root: etree._Element, facts: PackageFacts, rendered: list[Rendere
     _add(mappe, "systemID", mappe_id)
     _add(mappe, "mappeID", facts.case_number)
     _add(mappe, "tittel", clean(facts.case_title, 500))
-    _add(mappe, "opprettetDato", _when(agency.case_created))
+    _add(mappe, "opprettetDato", when(agency.case_created))
     _add(mappe, "opprettetAv", agency.system)
     _journalpost(mappe, mappe_id, facts, rendered, left_out, agency, export)
     year, sequence = _case_parts(facts.case_number)
@@ -137,7 +130,7 @@ def _journalpost(mappe: etree._Element, mappe_id: str, facts: PackageFacts, rend
     post = _add(mappe, "basisregistrering")
     post.set(f"{{{XSI}}}type", "journalpost")
     _add(post, "systemID", system_id("journalpost", member.receipt_ref))
-    _add(post, "opprettetDato", _when(member.registered_at))
+    _add(post, "opprettetDato", when(member.registered_at))
     _add(post, "opprettetAv", agency.system)
     _add(post, "referanseForelderMappe", mappe_id)
     if export.screened:
@@ -146,7 +139,8 @@ def _journalpost(mappe: etree._Element, mappe_id: str, facts: PackageFacts, rend
         _dokumentbeskrivelse(post, item, agency, export)
     _add(post, "tittel", title_of(facts, public=False))
     _add(post, "offentligTittel", title_of(facts, public=True))
-    _own_metadata(_add(post, "virksomhetsspesifikkeMetadata"), facts, rendered, left_out, export)
+    own_metadata(_add(post, "virksomhetsspesifikkeMetadata"), facts, rendered, left_out, export.version,
+                 export.replaces)
     for dropped in left_out:
         _merknad(post, f"Ikke tatt med som eget dokument: {clean(dropped.filename, 300)} – {dropped.reason}.",
                  agency, export)
@@ -158,7 +152,7 @@ def _journalpost(mappe: etree._Element, mappe_id: str, facts: PackageFacts, rend
     if member.sent_date is not None:
         # The sender's own Date header: the date of the document, never the date we received it.
         _add(post, "dokumentetsDato", oslo_day(member.sent_date).isoformat())
-    _add(post, "mottattDato", _when(member.received_at))
+    _add(post, "mottattDato", when(member.received_at))
     _add(post, "antallVedlegg", str(sum(1 for r in rendered if r.document.role == VEDLEGG)))
     if agency.journalenhet:
         _add(post, "journalenhet", agency.journalenhet)
@@ -195,11 +189,11 @@ def _dokumentbeskrivelse(post: etree._Element, item: Rendered, agency: Agency, e
     _add(described, "tittel", clean(document.title, 500))
     if document.origin:
         _add(described, "beskrivelse", clean(f"Lå i {document.origin}", 500))
-    _add(described, "opprettetDato", _when(member.received_at))
+    _add(described, "opprettetDato", when(member.received_at))
     _add(described, "opprettetAv", agency.system)
     _add(described, "tilknyttetRegistreringSom", document.role)
     _add(described, "dokumentnummer", str(document.number))
-    _add(described, "tilknyttetDato", _when(export.at))
+    _add(described, "tilknyttetDato", when(export.at))
     _add(described, "tilknyttetAv", agency.system)
     for note in item.notes:
         _merknad(described, note, agency, export)
@@ -207,7 +201,7 @@ def _dokumentbeskrivelse(post: etree._Element, item: Rendered, agency: Agency, e
         obj = _add(described, "dokumentobjekt")
         _add(obj, "versjonsnummer", "1")
         _add(obj, "variantformat", variant.variantformat)
-        _add(obj, "opprettetDato", _when(export.at))
+        _add(obj, "opprettetDato", when(export.at))
         _add(obj, "opprettetAv", agency.system)
         _add(obj, "referanseDokumentfil", variant.filename)
 
@@ -216,70 +210,8 @@ def _merknad(parent: etree._Element, text: str, agency: Agency, export: Export) 
     note = _add(parent, "merknad")
     _add(note, "merknadstekst", clean(text, 4000))
     _add(note, "merknadstype", "Merknad fra postmottaket")
-    _add(note, "merknadsdato", _when(export.at))
+    _add(note, "merknadsdato", when(export.at))
     _add(note, "merknadRegistrertAv", agency.system)
-
-
-def _own_metadata(parent: etree._Element, facts: PackageFacts, rendered: list[Rendered], left_out: list[LeftOut],
-                  export: Export) -> None:
-    """intake's own facts: what a clerk would otherwise look up in intake."""
-    root = etree.SubElement(parent, f"{{{OWN}}}innsending")
-    _own(root, "pakkeversjon", str(export.version))
-    if export.replaces:
-        _own(root, "erstatterMeldingId", export.replaces)
-    for member in facts.members:
-        _member(root, member, facts)
-    files = _own(root, "filer")
-    for item in rendered:
-        for variant in item.variants:
-            etree.SubElement(files, f"{{{OWN}}}fil", navn=variant.filename, dokumentnummer=str(item.document.number),
-                             variantformat=variant.variantformat, format=variant.format, sha256=variant.sha256,
-                             bytes=str(variant.size))
-    if left_out:
-        dropped = _own(root, "utelatt")
-        for left in left_out:
-            etree.SubElement(dropped, f"{{{OWN}}}fil", navn=clean(left.filename, 300), grunn=left.reason)
-
-
-def _member(root: etree._Element, member: MemberFacts, facts: PackageFacts) -> None:
-    element = _own(root, "svar" if member is facts.response else "oppfoelging")
-    _own(element, "kvitteringsreferanse", member.receipt_ref)
-    _own(element, "innsendingId", str(member.submission_id))
-    if member.message_id:
-        _own(element, "messageId", clean(member.message_id, 998))
-    if member.mailbox:
-        _own(element, "postkasse", clean(member.mailbox, 200))
-    _own(element, "mottatt", _when(member.received_at))
-    if member.subject:
-        _own(element, "emne", clean(member.subject, 2000))
-    _own(element, "sakFunnetVia", MATCH_LABELS.get(member.match_source or "", member.match_source or "ukjent"))
-    _own(element, "forSent", "true" if member.late else "false")
-    if member.decision:
-        _own(element, "avgjoerelse", member.decision)
-    _own(element, "gjennomgaatt", "true" if member.review_status == "reviewed" else "false")
-    _own(element, "holdesTilbake", "true" if member.withheld else "false")
-    _own(element, "privatperson", "true" if member.private_person else "false")
-    if member.flags:
-        flags = _own(element, "merknader")
-        for flag in member.flags:
-            entry = etree.SubElement(flags, f"{{{OWN}}}merknad", navn=flag.name, aapen="true" if flag.open else "false")
-            if flag.detail:
-                entry.set("detalj", clean(flag.detail, 2000))
-            if flag.resolution:
-                entry.set("loesning", clean(flag.resolution, 2000))
-    if member.form:
-        questions = dict(facts.form_questions)
-        form = _own(element, "skjema")
-        for qid, answer in member.form.items():
-            entry = etree.SubElement(form, f"{{{OWN}}}svar", id=clean(str(qid), 100))
-            if qid in questions:
-                entry.set("spoersmaal", clean(questions[qid], 2000))
-            if isinstance(answer, dict):
-                if answer.get("choice"):
-                    entry.set("valg", clean(str(answer["choice"]), 200))
-                entry.text = clean(str(answer.get("text") or ""))
-            else:
-                entry.text = clean(str(answer))
 
 
 def _case_parts(number: str) -> tuple[int | None, int]:
@@ -290,19 +222,9 @@ def _case_parts(number: str) -> tuple[int | None, int]:
     return (year + 2000 if year < 100 else year), int(found.group(2))
 
 
-def _when(value: datetime) -> str:
-    return value.astimezone(OSLO).replace(microsecond=0).isoformat()
-
-
 def _add(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
     element = etree.SubElement(parent, f"{{{NS}}}{name}")
     if text is not None:
         element.text = text
     return element
 
-
-def _own(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{OWN}}}{name}")
-    if text is not None:
-        element.text = text
-    return element
