@@ -26,7 +26,9 @@ run: $(STAMP)
 
 # Installs what the protocol tests drive for real; apt-get only runs when something is missing.
 # Each package is checked by the program the tests start, not by a neighbour of it: a machine
-# with dovecot-core but without dovecot-imapd has `dovecot` and no IMAP server.
+# with dovecot-core but without dovecot-imapd has `dovecot` and no IMAP server. The archive needs
+# LibreOffice (office files to PDF/A), Pango (WeasyPrint draws the mail text with it) and the
+# DejaVu fonts the archive's PDF/A pages name.
 system-deps:
 	@missing=""; \
 	{ test -x /usr/lib/dovecot/imap && command -v dovecot >/dev/null 2>&1; } || missing="$$missing dovecot-imapd"; \
@@ -34,6 +36,8 @@ system-deps:
 	command -v soffice >/dev/null 2>&1 || missing="$$missing libreoffice-writer-nogui"; \
 	test -e /usr/lib/libreoffice/program/libsclo.so || missing="$$missing libreoffice-calc-nogui"; \
 	{ test -x /usr/sbin/postfix && test -x /usr/lib/postfix/sbin/master; } || missing="$$missing postfix"; \
+	ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || missing="$$missing libpangoft2-1.0-0"; \
+	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
 	    echo "installing:$$missing"; \
@@ -59,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/imap.py
 	$(BIN)/python bench/process.py
 	$(BIN)/python bench/summary.py
+	$(BIN)/python bench/archive.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

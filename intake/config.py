@@ -158,6 +158,29 @@ class PublicationSettings(Section):
     review_url: str = ""
 
 
+class ArchiveSettings(Section):
+    """Archive packages (arkivmelding) for the agency's Noark 5 archive; see docs/archive.md."""
+
+    # The drop folder the daemon fills and «Eksporter nå» writes to; unset, only the CLI exports.
+    path: Path | None = None
+    mode: Literal["manual", "when_reviewed", "immediately"] = "manual"
+    interval_seconds: int = Field(default=60, ge=5)
+    system: str = Field(default="intake", min_length=1)
+    # Empty: the agency's name (smtp.from_name). A workflow's own `archive:` values win over these.
+    administrativ_enhet: str = ""
+    saksansvarlig: str = "Postmottak"
+    journalenhet: str = ""
+    journalstatus: Literal[
+        "Journalført", "Ferdigstilt fra saksbehandler", "Godkjent av leder", "Ekspedert", "Arkivert", "Utgår"
+    ] = "Journalført"
+    tilgangsrestriksjon: str = Field(default="13", min_length=1)
+    skjermingshjemmel: str = Field(default="Offl. § 13 jf. fvl. § 13 første ledd nr. 1", min_length=1)
+    # LibreOffice, which turns DOCX, ODT, RTF and DOC into PDF/A; a name is looked up on PATH.
+    soffice: str = "soffice"
+    # How long an export may hold a package it started before another process may take it over.
+    claim_seconds: float = Field(default=900.0, gt=0)
+
+
 class Settings(Section):
     root: Path
     config_file: Path | None = None
@@ -171,6 +194,7 @@ class Settings(Section):
     extract: ExtractSettings = ExtractSettings()
     processing: ProcessingSettings = ProcessingSettings()
     publication: PublicationSettings = PublicationSettings()
+    archive: ArchiveSettings = ArchiveSettings()
 
     @field_validator("mailboxes")
     @classmethod
@@ -216,6 +240,8 @@ class Settings(Section):
                                             "web.health_token_file")}
         )
         object.__setattr__(self, "web", web)
+        if self.archive.path is not None:
+            object.__setattr__(self, "archive", self.archive.model_copy(update={"path": resolve(self.archive.path)}))
         return self
 
     def review_url(self) -> str:

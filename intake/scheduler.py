@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, func, select
 
+from intake.archive.job import fill_drop_folder
 from intake.db.locks import named_lock
 from intake.db.models import Message, utcnow
 from intake.errors import IntakeError
@@ -87,6 +88,10 @@ class Daemon:
         self.scheduler.add_job(self._guarded("outbox", lambda: deliver_due(self.rt)), "interval",
                                seconds=DELIVER_EVERY_SECONDS, id="deliver", next_run_time=now)
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_EVERY_SECONDS, id="heartbeat")
+        archive = self.rt.settings.archive
+        if archive.path is not None and archive.mode != "manual":
+            self.scheduler.add_job(self._guarded("archive", lambda: fill_drop_folder(self.rt)), "interval",
+                                   seconds=archive.interval_seconds, id="archive", next_run_time=now)
         self.scheduler.start()
         if self.rt.settings.receiver.enabled:
             self._start_receiver()

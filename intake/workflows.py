@@ -79,6 +79,12 @@ class Extension(_Strict):
 
     organisation: str = Field(min_length=1)
     until: date
+class ArchiveMetadata(_Strict):
+    """What the case's saksmappe says in the archive, where it differs from ``[archive]`` in the config."""
+
+    administrativ_enhet: str | None = Field(default=None, min_length=1)
+    saksansvarlig: str | None = Field(default=None, min_length=1)
+    saksdato: date | None = None
 
 
 class Workflow(_Strict):
@@ -91,6 +97,7 @@ class Workflow(_Strict):
     form: Form | None = None
     templates: dict[Literal["on_time", "late", "unmatched"], str] = Field(default_factory=dict)
     extensions: list[Extension] = Field(default_factory=list)
+    archive: ArchiveMetadata | None = None
 
     @model_validator(mode="after")
     def _extensions(self) -> Workflow:
@@ -232,6 +239,7 @@ def _upsert(session: Session, path: Path, workflow: Workflow) -> Case:
         "language": workflow.language,
         "form": workflow.form.model_dump() if workflow.form else None,
         "templates": dict(workflow.templates) or None,
+        "archive": (workflow.archive.model_dump(mode="json", exclude_none=True) or None) if workflow.archive else None,
         "source_file": str(path),
         "active": True,
     }

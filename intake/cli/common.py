@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import typer
 
 from intake.config import Settings, load_settings
 from intake.db.engine import check_connection
+from intake.localtime import OSLO
 from intake.runtime import Runtime
 
 
@@ -39,3 +41,14 @@ def _sync_workflows(rt: Runtime) -> None:
     report = workflows.sync_database(rt.engine, rt.settings.workflows.path)
     for error in report.errors:
         typer.echo(f"workflow skipped: {error}", err=True)
+
+
+def parse_when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}") from err
+    # A time without an offset is read as Norwegian time, the way staff write it.
+    return when if when.tzinfo else when.replace(tzinfo=OSLO)

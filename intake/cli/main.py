@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlmodel import Session, col, select
 
+from intake.cli.archive import archive_app
 from intake.cli.cases import cases_app, publish
+from intake.cli.common import parse_when
 from intake.cli.common import service as _service
 from intake.cli.common import settings_of as _settings
 from intake.cli.users import users_app
@@ -45,6 +47,7 @@ app.add_typer(messages_app, name="messages")
 app.add_typer(store_app, name="store")
 app.add_typer(users_app, name="users")
 app.command()(publish)
+app.add_typer(archive_app, name="archive")
 
 log = logging.getLogger("intake")
 
@@ -114,17 +117,6 @@ def workflows_sync(ctx: typer.Context) -> None:
         raise typer.Exit(1)
 
 
-def _parse_when(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError as err:
-        raise typer.BadParameter(f"not an ISO 8601 time: {value!r}") from err
-    # A time without an offset is read as Norwegian time, the way staff write it.
-    return when if when.tzinfo else when.replace(tzinfo=OSLO)
-
-
 def _messages_in(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         head = handle.read(5)
@@ -156,7 +148,7 @@ def ingest(
     ] = None,
 ) -> None:
     """Runs .eml and mbox files through the same pipeline as mail from a mailbox."""
-    when = _parse_when(received_at)
+    when = parse_when(received_at)
     totals = {"messages": 0, "new": 0, "duplicates": 0, "failed": 0}
     with _service(ctx, extract=True, sync=True) as rt:
         for path in files:

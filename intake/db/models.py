@@ -73,6 +73,8 @@ class Case(SQLModel, table=True):
     synced_at: datetime = _now_ts()
     # When the campaign grouping last ran; responses changed since then are not grouped yet.
     campaigns_grouped_at: datetime | None = _ts(nullable=True)
+    # The workflow's own archive metadata (administrativ_enhet, saksansvarlig, saksdato), if any.
+    archive: dict[str, Any] | None = _json()
 
 
 class Organisation(SQLModel, table=True):
@@ -355,3 +357,29 @@ class CampaignMember(SQLModel, table=True):
     status: str = Field(default="member", max_length=16)
     decided_by: str | None = Field(default=None, max_length=128)
     decided_at: datetime | None = _ts(nullable=True)
+class ArchiveExport(SQLModel, table=True):
+    """One archive package (arkivmelding) of a submission, written or being written to a drop folder.
+
+    The row is claimed before the package is written (status ``writing``, with a lease) and
+    marked ``written`` only after the package was renamed into place, so two processes never
+    write the same package and nothing is called exported that is not on disk. ``fingerprint``
+    is the digest of everything the package was made from (intake/archive/facts.py).
+    """
+
+    __tablename__ = "archive_exports"
+    __table_args__ = (UniqueConstraint("submission_id", "destination", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submissions.id", index=True)
+    version: int
+    melding_id: str = Field(index=True, unique=True, max_length=36)
+    fingerprint: str = Field(max_length=64)
+    destination: str = Field(max_length=1024)
+    path: str = Field(max_length=1024)
+    sha256: str | None = Field(default=None, max_length=64)
+    status: str = Field(default="writing", index=True, max_length=16)  # writing | written | failed
+    error: str | None = _text()
+    actor: str = Field(default="system", max_length=128)
+    claim_token: str | None = Field(default=None, max_length=32)
+    claimed_until: datetime | None = _ts(nullable=True)
+    created_at: datetime = _now_ts()
+    written_at: datetime | None = _ts(nullable=True)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from intake.extract.limits import Limits
 
 CHECKED = "☒"
 UNCHECKED = "☐"
@@ -29,6 +32,21 @@ class FileInput:
         if self.path is None or self.data:
             return self
         return FileInput(self.filename, self.content_type, Path(self.path).read_bytes())
+
+
+@dataclass(frozen=True)
+class WorkerTask(FileInput):
+    """Work on a file other than reading its text, done by an extraction worker under the same bounds.
+
+    An Extractor given a task among its files runs ``run`` in the worker instead of
+    reading the file, so the task is held to the per-file time and memory limits like
+    any hostile file (the archive's PDF/A renditions use this). ``run`` answers with an
+    Extraction: ``ok``, ``skipped`` or ``failed`` with the reason; it may raise, and is
+    then failed like a broken file.
+    """
+
+    def run(self, limits: Limits) -> Extraction:
+        raise NotImplementedError
 
 
 @dataclass

@@ -8,7 +8,7 @@ import zipfile
 from collections.abc import Callable
 
 from intake.errors import ExtractionFailed
-from intake.extract.base import Extraction, FileInput
+from intake.extract.base import Extraction, FileInput, WorkerTask
 from intake.extract.containers import OLE_MAGIC, TNEF_MAGIC, unpack_msg, unpack_rfc822, unpack_tnef
 from intake.extract.docx import extract_docx
 from intake.extract.limits import Limits
@@ -86,6 +86,9 @@ def extract_one(file: FileInput, limits: Limits, depth: int = 0) -> Extraction:
 
     Time and memory are not bounded here: the pool's worker processes do that.
     """
+    if isinstance(file, WorkerTask):
+        task = file
+        return _guarded("task", lambda: task.run(limits))
     if depth > limits.max_depth:
         return Extraction.failed(f"nested too deep: {depth} > {limits.max_depth}")
     try:
@@ -93,8 +96,13 @@ def extract_one(file: FileInput, limits: Limits, depth: int = 0) -> Extraction:
     except OSError as err:
         return Extraction.failed(f"cannot read the stored file: {err.strerror or err}")
     kind = kind_of(file)
+    return _guarded(kind, lambda: _READERS[kind](file, limits, depth))
+
+
+def _guarded(kind: str, read: Callable[[], Extraction]) -> Extraction:
+    """``read()``, with every way a parser of hostile input can fail turned into a failed Extraction."""
     try:
-        return _READERS[kind](file, limits, depth)
+        return read()
     except ExtractionFailed as err:
         return Extraction.failed(str(err))
     except MemoryError:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, func, select
 
+from intake.archive.status import unexported
 from intake.config import Settings
 from intake.db.models import Acknowledgement, Attachment, Case, Flag, MailboxState, Message, Submission
 from intake.localtime import start_of_today
@@ -49,13 +50,25 @@ def queue(
     case: str | None = None,
     mailbox: str | None = None,
     newest_first: bool = False,
+    not_archived: bool = False,
     limit: int = 500,
 ) -> list[Row]:
-    """Submissions with at least one unresolved flag, filtered, in order of arrival."""
+    """Submissions with at least one unresolved flag, filtered, in order of arrival.
+
+    ``not_archived`` asks instead for every response with a case, flagged or not,
+    whose newest version the archive does not have (the clerk's list of what is
+    left to register); a flag still narrows it.
+    """
     open_flags = select(Flag.submission_id).where(col(Flag.resolved_at).is_(None))
     if flag:
         open_flags = open_flags.where(Flag.name == flag)
-    query = select(Submission).where(col(Submission.id).in_(open_flags))
+    query = select(Submission)
+    if not_archived:
+        query = query.where(col(Submission.case_id).is_not(None))
+        if flag:
+            query = query.where(col(Submission.id).in_(open_flags))
+    else:
+        query = query.where(col(Submission.id).in_(open_flags))
     if case == "-":
         query = query.where(col(Submission.case_id).is_(None))
     elif case:
@@ -63,8 +76,11 @@ def queue(
     if mailbox:
         query = query.where(Submission.mailbox == mailbox)
     order = col(Submission.received_at).desc() if newest_first else col(Submission.received_at).asc()
-    query = query.order_by(order, col(Submission.id)).limit(limit)
-    return _rows(session, session.exec(query).all())
+    query = query.order_by(order, col(Submission.id))
+    if not_archived:
+        # Whether the archive has the newest version is known only from each package's fingerprint.
+        return _rows(session, unexported(session, session.exec(query).all())[:limit], open_only=True)
+    return _rows(session, session.exec(query.limit(limit)).all())
 
 
 def flag_counts(session: Session) -> dict[str, int]:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from intake.archive.status import archive_status
 from intake.db.models import Submission
 from intake.review import queries
 
@@ -20,6 +21,7 @@ def submissions_json(session: Session, submissions: Sequence[Submission]) -> lis
     attachments = queries.attachments_by_submission(session, ids)
     acks = queries.acknowledgements_by_submission(session, ids)
     numbers = queries.case_numbers(session)
+    archive = archive_status(session, submissions)
     out = []
     for sub in submissions:
         assert sub.id is not None
@@ -63,6 +65,7 @@ def submissions_json(session: Session, submissions: Sequence[Submission]) -> lis
                     "error": ack.last_error,
                 },
                 "receipt_ref": sub.receipt_ref,
+                "archive": archive[sub.id],
             }
         )
     return out

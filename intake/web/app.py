@@ -17,6 +17,7 @@ from intake.runtime import Runtime
 from intake.web import (
     routes_actions,
     routes_api,
+    routes_archive,
     routes_auth,
     routes_cases,
     routes_failed,
@@ -74,6 +75,7 @@ def create_app(rt: Runtime) -> FastAPI:
         routes_queue,
         routes_submission,
         routes_actions,
+        routes_archive,
         routes_search,
         routes_failed,
         routes_mailboxes,

@@ -51,6 +51,8 @@ ACTION_LABELS = {
     "receipt.resend": "Kvittering lagt i kø på nytt",
     "receipt.resend_override": "Kvittering sendt til en adresse en administrator skrev inn",
     "receipt.sent": "Kvittering sendt",
+    "archive.exported": "Eksportert til arkivet",
+    "archive.failed": "Arkiveksport feilet",
 }
 RECEIPT_LABELS = {
     "pending": "Venter",
@@ -182,6 +184,8 @@ NOTICES = {
     "regrouped": "Kampanjene er gruppert på nytt.",
     "extension": "Den utsatte fristen er lagret.",
     "retry_failed": "Meldingen feilet igjen; se årsaken i listen.",
+    "archived": "Innsendingen er eksportert til arkivet.",
+    "archive_unchanged": "Arkivet har allerede nyeste versjon; ingen ny pakke er skrevet.",
 }
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
+from intake.archive.views import case_counts
 from intake.db.engine import session_scope
 from intake.db.models import Case, Invitation, Organisation, Submission
 from intake.decide.deadlines import extensions_of
@@ -53,6 +54,8 @@ def case_page(case_id: int, request: Request, rt: RtDep, staff: StaffDep) -> Res
             rows=rows,
             extensions=extensions_of(session, case),
             organisations=_organisations(session, case),
+            archive=case_counts(session, case),
+            archive_drop=rt.settings.archive.path,
             title=f"Sak {case.number}",
         )
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from intake import metrics
+from intake.archive.job import drop_folder_health
 from intake.db.engine import check_connection
 from intake.db.models import utcnow
 from intake.errors import IntakeError
@@ -94,7 +95,13 @@ def healthz(request: Request, rt: RtDep) -> JSONResponse:
         body["database"] = {"ok": False, "error": str(err)}
     mail_ok, body["mailboxes"] = _mailboxes(rt)
     body["receipts"] = _receipts(rt)
-    body["ok"] = bool(body["database"]["ok"]) and mail_ok
+    archive_ok = True
+    if body["database"]["ok"]:
+        drop = drop_folder_health(rt)
+        if drop is not None:
+            body["archive"] = drop
+            archive_ok = bool(drop["ok"])
+    body["ok"] = bool(body["database"]["ok"]) and mail_ok and archive_ok
     if not _may_see_details(request, rt):
         body = {
             "ok": body["ok"],
@@ -102,5 +109,6 @@ def healthz(request: Request, rt: RtDep) -> JSONResponse:
             "mailboxes": [{"name": m.get("name"), "folder": m.get("folder"), "healthy": m.get("healthy", True)}
                           for m in body["mailboxes"]],
             "receipts": {"ok": body["receipts"]["ok"]},
+            **({"archive": {"ok": body["archive"]["ok"]}} if "archive" in body else {}),
         }
     return JSONResponse(body, status_code=200 if body["ok"] else 503, headers={"Cache-Control": "no-store"})

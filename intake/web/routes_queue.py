@@ -23,6 +23,7 @@ def queue(
     case: str = "",
     mailbox: str = "",
     sort: str = "oldest",
+    archive: str = "",
 ) -> Response:
     with session_scope(rt.engine) as session:
         rows = data.queue(
@@ -31,6 +32,7 @@ def queue(
             case=case or None,
             mailbox=mailbox or None,
             newest_first=sort == "newest",
+            not_archived=archive == "not_archived",
         )
         counts = data.flag_counts(session)
         total = data.open_total(session)
@@ -46,6 +48,6 @@ def queue(
             flag_options=sorted(set(FLAG_LABELS) | set(counts), key=lambda name: FLAG_LABELS.get(name, name)),
             cases=cases,
             mailboxes=mailboxes,
-            selected={"flag": flag, "case": case, "mailbox": mailbox, "sort": sort},
+            selected={"flag": flag, "case": case, "mailbox": mailbox, "sort": sort, "archive": archive},
             title="Til behandling",
         )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session, col, or_, select
 
+from intake.archive.views import panel as archive_panel
 from intake.db.engine import session_scope
 from intake.db.models import Acknowledgement, Attachment, AuditLog, CampaignMember, Case, Flag, Message, Submission
 from intake.decide.pii import find_identity_numbers
@@ -83,6 +84,7 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
             decision_labels=DECISION_LABELS,
             form_questions=_questions(case),
             resend_refusal=resend_refusal(session, submission_id, own_addresses=rt.own_addresses),
+            archive=archive_panel(session, rt, sub),
             title=f"Innsending {sub.receipt_ref}",
         )
 
