@@ -6,6 +6,7 @@ read-only (root can write through permission bits, not through either of these).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -89,10 +90,20 @@ def test_manual_mode_writes_nothing_by_itself(settings_factory: Any, tmp_path: P
         rt.close()
 
 
+HEALTH_TOKEN = "drop-folder-monitor"
+
+
 def _health(rt: Runtime) -> tuple[int, dict[str, Any]]:
-    with TestClient(create_app(rt)) as client:
-        response = client.get("/healthz")
-        return response.status_code, response.json()
+    """/healthz as a monitor with the token reads it; without one it says only that the archive is unwell."""
+    web = rt.settings.web.model_copy(update={"health_token": HEALTH_TOKEN})
+    monitored = dataclasses.replace(rt, settings=rt.settings.model_copy(update={"web": web}))
+    with TestClient(create_app(monitored)) as client:
+        anonymous = client.get("/healthz").json()
+        response = client.get("/healthz", headers={"Authorization": f"Bearer {HEALTH_TOKEN}"})
+        body = response.json()
+        if "archive" in body:
+            assert anonymous["archive"] == {"ok": body["archive"]["ok"]}
+        return response.status_code, body
 
 
 @pytest.mark.parametrize("read_only", [False, True], ids=["full", "read-only"])

@@ -262,11 +262,10 @@ def screened(facts: PackageFacts, loaded: _Loaded) -> tuple[str, ...]:
     if member.withheld:
         reasons.append("holdt tilbake av saksbehandler")
     flag = next((f for f in member.flags if f.name == "personal_data"), None)
-    if flag is not None:
-        # Once the rule has raised it, staff decide: a resolved flag means they found no identity number to hide.
-        if flag.open:
-            reasons.append("inneholder et fødselsnummer")
-    elif _identity_number(member.submission_id, member.subject, loaded):
+    # Once the rule has raised the flag, staff decide: a resolved flag means they found no identity
+    # number to hide (or withheld the response, said above). Responses from before the rule are read.
+    undecided = flag.open if flag is not None else _identity_number(member.submission_id, member.subject, loaded)
+    if undecided:
         reasons.append("inneholder noe som ser ut som et fødselsnummer")
     return tuple(reasons)
 
