@@ -70,10 +70,13 @@ def case_progress(case_id: int, request: Request, rt: RtDep, staff: StaffDep) ->
 @router.get("/cases/{case_id}/archive.json")
 def case_progress_json(case_id: int, rt: RtDep, staff: StaffDep) -> JSONResponse:
     case = _case(rt, case_id)
+    # The export's state is read before the counts: once it says finished, the counts include its
+    # last package (read the other way round, a package written in between would be missing).
+    progress = views.progress_of(case_id)
+    export = progress.as_json() if progress is not None else None
     with session_scope(rt.engine) as session:
         counts = views.case_counts(session, case)
-    progress = views.progress_of(case_id)
     return JSONResponse({
         "exported": counts.exported, "changed": counts.changed, "not_exported": counts.not_exported,
-        "waiting": counts.waiting, "export": progress.as_json() if progress is not None else None,
+        "waiting": counts.waiting, "export": export,
     })
