@@ -7,6 +7,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # `make run CONFIG=copy.toml`, or INTAKE_CONFIG=copy.toml in the environment, runs with another config.
+# Test processes for `make test`: most tests wait on Dovecot, Postfix or a browser, so three
+# keep two cores busy. `make test JOBS=0` runs them in one process.
+JOBS ?= 3
 CONFIG ?= $(if $(INTAKE_CONFIG),$(INTAKE_CONFIG),config/intake.toml)
 
 .PHONY: run test lint typecheck pytest system-deps bench clean
@@ -54,7 +57,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy intake
 
 pytest: $(STAMP) system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(JOBS)
 
 test: system-deps lint typecheck pytest
 
