@@ -16,6 +16,7 @@ application, so a renewed certificate is used without a restart.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
@@ -105,8 +106,7 @@ def _application(box: MailboxSettings) -> msal.ConfidentialClientApplication:
                 # Entra ID's own authority needs no check; a stand-in (another cloud's, a test's) has none.
                 validate_authority=box.m365_authority == "https://login.microsoftonline.com",
                 instance_discovery=False,
-                verify=str(box.m365_ca_file) if box.m365_ca_file else True,
-                timeout=box.timeout_seconds,
+                http_client=_http_client(box),
             )
         except requests.RequestException as err:
             raise SourceUnavailable(f"mailbox {box.name}: cannot reach Microsoft Entra ID at {authority}: "
@@ -116,6 +116,22 @@ def _application(box: MailboxSettings) -> msal.ConfidentialClientApplication:
                                    f"usable for an XOAUTH2 token: {_first_line(err)}") from err
         _apps[box.name] = (key, app)
         return app
+
+
+def _http_client(box: MailboxSettings) -> requests.Session:
+    """The HTTP session MSAL talks to Entra ID with: our CA bundle and timeout on every request.
+
+    Requests lets ``REQUESTS_CA_BUNDLE`` in the environment override a session's CA bundle,
+    so the bundle is given with each request, where it wins.
+    """
+    session = requests.Session()
+    verify: str | bool = str(box.m365_ca_file) if box.m365_ca_file else True
+    session.request = functools.partial(  # type: ignore[method-assign]
+        session.request, verify=verify, timeout=box.timeout_seconds
+    )
+    adapter = requests.adapters.HTTPAdapter(max_retries=1)
+    session.mount("https://", adapter)
+    return session
 
 
 def forget(box: MailboxSettings) -> None:
