@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from fastapi.testclient import TestClient
 
 from intake.config import settings_from_dict
 from intake.errors import ConfigError, SourceUnavailable, TokenUnavailable
@@ -23,11 +24,13 @@ from intake.runtime import Runtime
 from intake.sources.health import mailbox_health
 from intake.sources.imap import poll_mailbox
 from intake.sources.imap_connect import connect, disconnect
+from intake.web.app import create_app
 from tests.conftest import need
 from tests.dovecot import Dovecot, dovecot_binary
 from tests.entra import Entra
 from tests.ports import free_port
 from tests.smtpsink import self_signed, server_context
+from tests.web_support import add_user, login
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -223,11 +226,21 @@ def test_a_secret_expiring_in_five_days_turns_the_mailbox_unhealthy(
     rt = make_rt(box_for(secret="s3cr3t", expires=expires, name="postmottak"))
     poll_mailbox(rt, rt.settings.mailboxes[0])
     [health] = mailbox_health(rt)
-    assert health["credential"] == {"kind": "secret", "expires_at": f"{expires.isoformat()}T00:00:00+01:00",
+    # The start of that day in Oslo: +01:00 in winter, +02:00 in summer.
+    start = datetime.combine(expires, datetime.min.time(), tzinfo=OSLO).isoformat()
+    assert health["credential"] == {"kind": "secret", "expires_at": start,
                                     "days_left": 5, "warning_days": 14}
     assert health["healthy"] is False
     assert health["problem"] == (f"mailbox postmottak: the Microsoft 365 client secret expires on {expires} "
                                  "(in 5 days); renew it in Entra ID")
+    # /healthz answers 503 with the same entry (details for a logged-in user).
+    add_user(rt)
+    with TestClient(create_app(rt)) as client:
+        login(client)
+        answer = client.get("/healthz")
+    assert answer.status_code == 503
+    [entry] = answer.json()["mailboxes"]
+    assert entry["credential"] == health["credential"] and entry["problem"] == health["problem"]
 
 
 @pytest.mark.parametrize(

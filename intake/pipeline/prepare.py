@@ -58,13 +58,14 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
     try:
         raw = rt.store.read(blob)
         parsed = parse(raw)
-        clock.append(time.monotonic())
-        unpacked = unpack(rt, parsed.attachments)
         # DNS lookups happen here, outside the transaction that decides the message.
         own_check = None
         if source == "smtp" and rt.settings.receiver.verify_senders:
             own_check = check_sender(raw, domain_of(parsed.sender), dnsfunc=rt.dns,
                                      timeout=rt.settings.receiver.dns_timeout_seconds)
+        del raw  # the parsed message holds what the rest needs
+        clock.append(time.monotonic())
+        unpacked = unpack(rt, parsed.attachments)
         clock.append(time.monotonic())
     except Exception as err:  # recorded by finish_message, in the order messages are decided
         return Prepared(message_pk, error=err)
