@@ -286,3 +286,22 @@ def test_a_trusted_border_header_wins_over_our_own_check(receiver_rt: Runtime) -
     # Unsigned (our check would say dmarc=fail), but our border in front already said pass.
     raw = make_email(sender=SLV, subject="Høringssvar sak 22/414")
     assert "suspicious_sender" not in _flags(receiver_rt, _through_receiver(receiver_rt, raw))
+
+
+@SQLITE
+def test_a_microsoft_365_header_on_mail_to_our_receiver_proves_nothing(
+    settings_factory: Any, key: rsa.RSAPrivateKey
+) -> None:
+    # Exchange Online never saw this message: its header (no id to check) was written by the sender.
+    settings = settings_factory(receiver={"enabled": True, "port": free_port(), "recipients": [POSTMOTTAK],
+                                          "verify_senders": True}, processing={"trust_m365": True})
+    rt = Runtime.open(settings, extract=False)
+    try:
+        rt.dns = world(key)
+        with session_scope(rt.engine) as session:
+            workflows.sync(session, rt.settings.workflows.path)
+        forged = unsigned(subject="Høringssvar sak 22/414", headers={"Authentication-Results": M365_PASS})
+        flags = _flags(rt, _through_receiver(rt, forged))
+    finally:
+        rt.close()
+    assert (flags["suspicious_sender"] or "").startswith("avsenderkontroll feilet for legemiddelverket.no: dmarc=fail")

@@ -40,6 +40,7 @@ class Prepared:
     error: Exception | None = None
     # Our own DKIM and DMARC verdict, for mail our SMTP receiver took (receiver.verify_senders).
     own_check: SenderAuthentication | None = None
+    source: str | None = None
 
 
 def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Prepared:
@@ -70,7 +71,7 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
     except Exception as err:  # recorded by finish_message, in the order messages are decided
         return Prepared(message_pk, error=err)
     return Prepared(message_pk, parsed=parsed, unpacked=unpacked, received_at=received_at, mailbox=mailbox,
-                    clock=clock, own_check=own_check)
+                    clock=clock, own_check=own_check, source=source)
 
 
 def submission_of(session: Session, message_pk: int) -> int | None:
