@@ -243,6 +243,18 @@ def test_a_secret_expiring_in_five_days_turns_the_mailbox_unhealthy(
     assert entry["credential"] == health["credential"] and entry["problem"] == health["problem"]
 
 
+@SQLITE
+def test_an_unreadable_certificate_is_unhealthy_before_any_poll(
+    make_rt: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    (tmp_path / "broken.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    rt = make_rt({"name": "broken", "host": "127.0.0.1", "username": USER, "auth": "m365", "m365_tenant_id": TENANT,
+                  "m365_client_id": CLIENT, "m365_certificate_file": str(tmp_path / "broken.pem")})
+    [health] = mailbox_health(rt, started_at=datetime.now(UTC))
+    assert health["credential"] == {"kind": "certificate", "expires_at": None, "days_left": None, "warning_days": 14}
+    assert health["problem"] == "mailbox broken: the Microsoft 365 certificate cannot be read for its expiry date"
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -32,6 +32,7 @@ from intake.config import MailboxSettings
 from intake.errors import SourceUnavailable, TokenUnavailable
 
 SCOPE = "https://outlook.office365.com/.default"
+ENTRA = "https://login.microsoftonline.com"
 OSLO = ZoneInfo("Europe/Oslo")
 MAX_CREDENTIAL_FILE = 64 * 1024
 
@@ -104,7 +105,7 @@ def _application(box: MailboxSettings) -> msal.ConfidentialClientApplication:
                 client_credential=_client_credential(box),
                 authority=authority,
                 # Entra ID's own authority needs no check; a stand-in (another cloud's, a test's) has none.
-                validate_authority=box.m365_authority == "https://login.microsoftonline.com",
+                validate_authority=box.m365_authority.rstrip("/") == ENTRA,
                 instance_discovery=False,
                 http_client=_http_client(box),
             )
