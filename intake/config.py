@@ -13,6 +13,7 @@ import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -50,9 +51,23 @@ class MailboxSettings(Section):
     username: str = ""
     password: str = ""
     password_file: Path | None = None
-    auth: Literal["login", "xoauth2"] = "login"
+    auth: Literal["login", "xoauth2", "m365"] = "login"
     oauth2_token_file: Path | None = None
     oauth2_token_command: str | None = None
+    # auth = "m365": the app registration in Entra ID, signing in with a certificate (a PEM file
+    # with the private key and the certificate; preferred) or a client secret read from a file,
+    # whose expiry date (as Entra ID shows it) must be given, since nothing else can tell it.
+    m365_tenant_id: str = ""
+    m365_client_id: str = ""
+    m365_certificate_file: Path | None = None
+    m365_client_secret_file: Path | None = None
+    m365_secret_expires: date | None = None
+    # Another cloud's sign-in address (e.g. https://login.microsoftonline.us), and a CA bundle for
+    # an inspecting proxy in front of it; the system's CAs by default.
+    m365_authority: str = "https://login.microsoftonline.com"
+    m365_ca_file: Path | None = None
+    # The health check turns unhealthy this many days before the credential expires.
+    credential_warning_days: int = Field(default=14, ge=0)
     folder: str = "INBOX"
     poll_interval_seconds: int = Field(default=60, ge=1)
     idle: bool = False
@@ -63,6 +78,21 @@ class MailboxSettings(Section):
     # batch_size x this much mail in memory.
     large_message_kb: int = Field(default=256, ge=1)
     timeout_seconds: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _m365_complete(self) -> MailboxSettings:
+        if self.auth != "m365":
+            return self
+        for key in ("m365_tenant_id", "m365_client_id", "username"):
+            if not str(getattr(self, key)).strip():
+                raise ValueError(f"auth = \"m365\" needs {key}")
+        if (self.m365_certificate_file is None) == (self.m365_client_secret_file is None):
+            raise ValueError('auth = "m365" needs one of m365_certificate_file or m365_client_secret_file')
+        if self.m365_client_secret_file is not None and self.m365_secret_expires is None:
+            raise ValueError("m365_client_secret_file needs m365_secret_expires (the date Entra ID shows)")
+        if not self.m365_authority.startswith("https://"):
+            raise ValueError("m365_authority must be an https:// address")
+        return self
 
 
 class SmtpSettings(Section):
@@ -101,6 +131,10 @@ class ReceiverSettings(Section):
     port: int = 2525
     recipients: list[str] = Field(default_factory=list)
     max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Verify DKIM signatures (dkimpy) and DMARC alignment of the From domain ourselves, for mail
+    # handed to this receiver without a border server's Authentication-Results in front of it.
+    verify_senders: bool = False
+    dns_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
 
 
 class WebSettings(Section):
@@ -149,6 +183,9 @@ class ProcessingSettings(Section):
     # The authserv-id our own border mail server writes in the Authentication-Results header it
     # prepends (RFC 8601). Empty: no result is trusted, so no sender counts as authenticated.
     authserv_id: str = ""
+    # The mailbox is behind Microsoft 365: Exchange Online writes its Authentication-Results without
+    # an authserv-id, and the topmost such header is then trusted as our border's.
+    trust_m365: bool = False
 
 
 class PublicationSettings(Section):
@@ -230,6 +267,11 @@ class Settings(Section):
                 update={
                     "password": _secret(m.password, m.password_file, root, f"mailboxes.{m.name}.password_file"),
                     "oauth2_token_file": resolve(m.oauth2_token_file) if m.oauth2_token_file else None,
+                    **{
+                        key: resolve(getattr(m, key))
+                        for key in ("m365_certificate_file", "m365_client_secret_file", "m365_ca_file")
+                        if getattr(m, key) is not None
+                    },
                 }
             )
             for m in self.mailboxes

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
@@ -21,6 +22,8 @@ class Runtime:
     engine: Engine
     store: RawStore
     extractor: Extractor | None = None
+    # Looks up a TXT record for the sender check (dkimpy's ``dnsfunc``); None: dnspython.
+    dns: Callable[..., Any] | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, extract: bool = True) -> Runtime:

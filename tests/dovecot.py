@@ -44,8 +44,11 @@ def dovecot_binary() -> str | None:
 class Dovecot:
     """One Dovecot process; ``stop()`` and ``start()`` simulate a server restart on the same port."""
 
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(self, binary: str, port: int | None = None, *, oauth2_introspection: str | None = None) -> None:
+        """``oauth2_introspection`` (a URL) checks XOAUTH2 with Dovecot's ``oauth2`` passdb, which posts
+        each token to that URL and lets in the user the answer names; LOGIN keeps the static password."""
         self.binary = binary
+        self.oauth2_introspection = oauth2_introspection
         self.port = port or free_port()
         # Unix socket paths are limited to about 100 bytes, so the folder is short and under /tmp.
         self.root = Path(tempfile.mkdtemp(prefix="dv", dir="/tmp"))
@@ -68,6 +71,32 @@ class Dovecot:
             me = pwd.getpwuid(os.geteuid()).pw_name
             owners = f"default_login_user = {me}\ndefault_internal_user = {me}\n"
             uid, gid = os.geteuid(), os.getegid()
+        passdb = f"""passdb {{
+  driver = static
+  args = password={PASSWORD}
+}}"""
+        anvil = ""
+        if self.oauth2_introspection:
+            oauth2 = self.root / "oauth2.conf.ext"
+            oauth2.write_text(
+                f"introspection_mode = post\nintrospection_url = {self.oauth2_introspection}\n"
+                "force_introspection = yes\nusername_attribute = username\n"
+                "active_attribute = active\nactive_value = true\n",
+                encoding="utf-8",
+            )
+            passdb = f"""passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {oauth2}
+}}
+passdb {{
+  driver = static
+  mechanisms = plain login
+  args = password={PASSWORD}
+}}"""
+            # A refused token is part of these tests; the penalty would slow every later login by seconds
+            # (login_trusted_networks does not spare XOAUTH2 from it).
+            anvil = "\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }"
         self.conf.write_text(
             f"""
 protocols = imap
@@ -77,7 +106,7 @@ state_dir = {self.root}/state
 log_path = {self.log}
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login xoauth2
+auth_mechanisms = plain login xoauth2 oauthbearer
 # Failed logins are part of the tests; without these Dovecot slows every later login from loopback.
 auth_failure_delay = 0
 login_trusted_networks = 127.0.0.0/8
@@ -85,10 +114,7 @@ login_trusted_networks = 127.0.0.0/8
 first_valid_gid = 1
 mail_location = maildir:{self.mail}/%u
 mail_fsync = never
-passdb {{
-  driver = static
-  args = password={PASSWORD}
-}}
+{passdb}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={self.mail}/%u
@@ -103,7 +129,7 @@ service imap-login {{
   }}
 }}
 service anvil {{
-  chroot =
+  chroot ={anvil}
 }}
 protocol imap {{
   mail_max_userip_connections = 100

@@ -4,9 +4,13 @@ Anyone can put an ``Authentication-Results`` header in a message, so only those
 our border prepended count: the topmost ones that carry our ``authserv-id``
 (``[processing] authserv_id``). Once a header with another id appears, every
 header below it may have come from the sender and is ignored, ours or not
-(RFC 8601 §5). From the trusted results, ``sender_authentication`` tells whether
-the From domain authenticated: a DMARC pass for it, or a DKIM or SPF pass for a
-domain aligned with it (the same organisational domain).
+(RFC 8601 §5). Exchange Online writes its header without an authserv-id
+(``spf=pass (…) smtp.mailfrom=…;dmarc=pass action=none header.from=…;compauth=pass
+reason=100``); that form is read too, and trusted in the same place only when
+``[processing] trust_m365`` says the mailbox is behind Microsoft 365. From the
+trusted results, ``sender_authentication`` tells whether the From domain
+authenticated: a DMARC pass for it, or a DKIM or SPF pass for a domain aligned
+with it (the same organisational domain).
 
 The parser is a plain scanner over a value cut to ``MAX_VALUE`` characters,
 with at most ``MAX_HEADERS`` headers read, so no sender decides its cost.
@@ -25,6 +29,11 @@ MAX_VALUE = 8192
 MAX_RESULTS = 50
 PASS_METHODS = ("dmarc", "dkim", "spf")
 FAILING = ("fail", "softfail", "permerror")
+# Microsoft's composite authentication speaks of the From domain by definition; only its failure
+# is used, since its pass may be a guess ("implicit" authentication without DMARC).
+COMPAUTH = "compauth"
+# The authserv-id of a header written without one (Exchange Online's form).
+UNNAMED = ""
 
 
 @dataclass(frozen=True)
@@ -49,55 +58,85 @@ class SenderAuthentication:
     """Whether the From domain authenticated, by our border's word, and why (in Norwegian, for staff).
 
     ``status`` is ``pass`` (an aligned pass), ``fail`` (an aligned failure and no
-    pass) or ``none`` (nothing trusted said either way).
+    pass) or ``none`` (nothing trusted said either way). ``checked`` tells whether a
+    check was made at all: a trusted header was there, or we verified the message
+    ourselves. Mail that never passed our border (sent inside the agency) has none.
     """
 
     status: Literal["pass", "fail", "none"]
     detail: str
+    checked: bool = True
 
 
-NOT_CHECKED = SenderAuthentication("none", "ingen avsenderkontroll er satt opp (processing.authserv_id)")
+NOT_CHECKED = SenderAuthentication("none", "ingen avsenderkontroll er satt opp (processing.authserv_id)", False)
 
 
 def parse(value: str) -> AuthResults | None:
-    """One header value, or None when it has no authserv-id."""
+    """One header value, or None when it is empty.
+
+    A value whose first word is already a ``method=result`` has no authserv-id (an authserv-id
+    never holds ``=``): its ``authserv_id`` is ``UNNAMED`` and every part is a result.
+    """
     text = _strip_comments(value[:MAX_VALUE])
     parts = _split(text, ";")
     head = parts[0].split()
     if not head:
         return None
+    if "=" in head[0] or (len(head) > 1 and head[1].startswith("=")):
+        authserv_id, results_from = UNNAMED, 0
+    else:
+        authserv_id, results_from = head[0].lower(), 1
     results: list[MethodResult] = []
-    for part in parts[1:MAX_RESULTS + 1]:
+    for part in parts[results_from:results_from + MAX_RESULTS]:
         found = _result(part)
         if found is not None:
             results.append(found)
-    return AuthResults(authserv_id=head[0].lower(), results=tuple(results))
+    return AuthResults(authserv_id=authserv_id, results=tuple(results))
 
 
-def trusted(values: Sequence[str], authserv_id: str) -> list[AuthResults]:
-    """The headers our border wrote: the topmost run carrying our authserv-id, in the order given (top first)."""
-    ours = authserv_id.strip().lower()
+def trusted(values: Sequence[str], authserv_id: str, *, m365: bool = False) -> list[AuthResults]:
+    """The headers our border wrote: the topmost run carrying our authserv-id, in the order given (top first).
+
+    With ``m365`` a header without an authserv-id counts as ours too: Exchange Online prepends one
+    to every message it receives from outside, so the topmost such header is Microsoft's, and any
+    below it (forged by the sender, or written by a server before ours) is not read.
+    """
+    ours = {authserv_id.strip().lower()} - {UNNAMED}
+    if m365:
+        ours.add(UNNAMED)
     if not ours:
         return []
     out: list[AuthResults] = []
     for value in values[:MAX_HEADERS]:
         parsed = parse(value)
-        if parsed is None or parsed.authserv_id != ours:
+        if parsed is None or parsed.authserv_id not in ours:
             break
         out.append(parsed)
+        # Exchange Online writes one header; a second unnamed one below it is the sender's.
+        if parsed.authserv_id == UNNAMED:
+            break
     return out
 
 
-def sender_authentication(values: Sequence[str], authserv_id: str, from_domain: str | None) -> SenderAuthentication:
+def sender_authentication(
+    values: Sequence[str], authserv_id: str, from_domain: str | None, *, m365: bool = False
+) -> SenderAuthentication:
     """What our border said about the From domain of a message whose Authentication-Results are ``values``."""
-    if not authserv_id.strip():
+    if not authserv_id.strip() and not m365:
         return NOT_CHECKED
     if not from_domain:
         return SenderAuthentication("none", "ingen avsenderadresse å kontrollere")
     passes: list[str] = []
     failures: list[str] = []
-    for header in trusted(values, authserv_id):
+    headers = trusted(values, authserv_id, m365=m365)
+    if not headers:
+        return SenderAuthentication("none", f"vår e-posttjener har ikke kontrollert avsenderdomenet {from_domain}",
+                                    False)
+    for header in headers:
         for item in header.results:
+            if item.method == COMPAUTH and item.result == "fail":
+                failures.append(f"{item.method}={item.result}")
+                continue
             if item.method not in PASS_METHODS or not _aligned(item, from_domain):
                 continue
             if item.result == "pass":

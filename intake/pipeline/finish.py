@@ -56,7 +56,7 @@ def finish_message(rt: Runtime, prepared: Prepared) -> int | None:
         clock, decide_started = list(prepared.clock), time.monotonic()
         with session_scope(rt.engine) as session:
             outcome = _decide(rt, session, message_pk, prepared.parsed, prepared.unpacked, prepared.received_at,
-                              prepared.mailbox)
+                              prepared.mailbox, prepared.own_check, prepared.source)
         clock.append(clock[-1] + time.monotonic() - decide_started)
     except IntegrityError:
         # Two processes decided the same message at once; the first commit won.
@@ -78,6 +78,22 @@ def finish_message(rt: Runtime, prepared: Prepared) -> int | None:
     )
     metrics.observe("intake_process_seconds", clock[-1] - clock[0])
     return outcome.submission_id
+
+
+def _sender_auth(
+    rt: Runtime, parsed: ParsedMessage, own_check: authres.SenderAuthentication | None, source: str | None
+) -> authres.SenderAuthentication:
+    """Our border's word on the From domain; where it says nothing, our own DKIM and DMARC check's."""
+    processing = rt.settings.processing
+    # Exchange Online's header has no id to tell it from a forged one, only its place on top; mail
+    # handed to our own receiver did not come through Exchange Online, so there it proves nothing.
+    border = authres.sender_authentication(
+        parsed.header_all("authentication-results"), processing.authserv_id, organisations.domain_of(parsed.sender),
+        m365=processing.trust_m365 and source != "smtp",
+    )
+    if border.status == "none" and own_check is not None:
+        return own_check
+    return border
 
 
 def _record_failure(rt: Runtime, message_pk: int, err: Exception) -> None:
@@ -102,6 +118,8 @@ def _decide(
     unpacked: list[Unpacked],
     received_at: datetime,
     mailbox: str | None,
+    own_check: authres.SenderAuthentication | None = None,
+    source: str | None = None,
 ) -> _Outcome:
     cases = {c.number: c for c in session.exec(select(Case).where(Case.active == True)).all()}  # noqa: E712
     attachments = flatten(unpacked)
@@ -149,10 +167,7 @@ def _decide(
         extraction_errors=errors,
         documents=[("Emnefeltet", parsed.subject), ("E-postteksten", parsed.body_text),
                    *((a.part.filename, a.extraction.text) for a in attachments if a.extraction is not None)],
-        sender_auth=authres.sender_authentication(
-            parsed.header_all("authentication-results"), rt.settings.processing.authserv_id,
-            organisations.domain_of(parsed.sender),
-        ),
+        sender_auth=_sender_auth(rt, parsed, own_check, source),
     )
     hits, rule_log = run_chain(ctx)
     for hit in hits:

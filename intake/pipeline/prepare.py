@@ -13,6 +13,9 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from intake.db.models import Message, Submission
+from intake.decide.authres import SenderAuthentication
+from intake.decide.organisations import domain_of
+from intake.decide.sender_check import check_sender
 from intake.extract.attachments import Unpacked, unpack
 from intake.mail.mime import ParsedMessage, parse
 from intake.runtime import Runtime
@@ -35,6 +38,9 @@ class Prepared:
     mailbox: str | None = None
     clock: list[float] | None = None
     error: Exception | None = None
+    # Our own DKIM and DMARC verdict, for mail our SMTP receiver took (receiver.verify_senders).
+    own_check: SenderAuthentication | None = None
+    source: str | None = None
 
 
 def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Prepared:
@@ -48,17 +54,24 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
             return Prepared(message_pk, answer=done, final=True)
         if message.status == "parked" and not force:
             return Prepared(message_pk, answer=None, final=True)
-        blob, received_at, mailbox = message.blob, message.received_at, message.mailbox
+        blob, received_at, mailbox, source = message.blob, message.received_at, message.mailbox, message.source
     clock = [time.monotonic()]
     try:
-        parsed = parse(rt.store.read(blob))
+        raw = rt.store.read(blob)
+        parsed = parse(raw)
+        # DNS lookups happen here, outside the transaction that decides the message.
+        own_check = None
+        if source == "smtp" and rt.settings.receiver.verify_senders:
+            own_check = check_sender(raw, domain_of(parsed.sender), dnsfunc=rt.dns,
+                                     timeout=rt.settings.receiver.dns_timeout_seconds)
+        del raw  # the parsed message holds what the rest needs
         clock.append(time.monotonic())
         unpacked = unpack(rt, parsed.attachments)
         clock.append(time.monotonic())
     except Exception as err:  # recorded by finish_message, in the order messages are decided
         return Prepared(message_pk, error=err)
     return Prepared(message_pk, parsed=parsed, unpacked=unpacked, received_at=received_at, mailbox=mailbox,
-                    clock=clock)
+                    clock=clock, own_check=own_check, source=source)
 
 
 def submission_of(session: Session, message_pk: int) -> int | None:

@@ -1,4 +1,4 @@
-"""Opening an authenticated IMAP connection: ssl, starttls or none; LOGIN or XOAUTH2.
+"""Opening an authenticated IMAP connection: ssl, starttls or none; LOGIN, XOAUTH2 or Microsoft 365.
 
 Every failure comes out as ``SourceUnavailable`` with one line naming the
 mailbox, so the poller, the daemon and ``intake poll --once`` can report it as is.
@@ -17,6 +17,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from intake.config import MailboxSettings
 from intake.errors import SourceUnavailable, TokenUnavailable
+from intake.sources.m365 import access_token, forget
 from intake.tls import tls_context
 
 # imaplib's errors (IMAPClientError is imaplib.IMAP4.error, its abort a subclass) and socket-level
@@ -93,17 +94,22 @@ def connect(box: MailboxSettings) -> IMAPClient:
     except IMAP_ERRORS as err:
         raise SourceUnavailable(f"mailbox {box.name}: cannot connect to {where}: {describe(err)}") from err
     try:
-        if box.auth == "xoauth2":
+        if box.auth == "m365":
+            client.oauth2_login(box.username, access_token(box))
+        elif box.auth == "xoauth2":
             client.oauth2_login(box.username, read_token(box))
         else:
             client.login(box.username, box.password)
     except LoginError as err:
         _quietly_close(client)
         refused = f"mailbox {box.name}: login to {where} as {box.username!r} refused"
-        if box.auth == "xoauth2":
+        if box.auth == "m365":
+            forget(box)
+        if box.auth in ("xoauth2", "m365"):
             raise TokenUnavailable(f"{refused} (XOAUTH2 token not accepted): {describe(err)}") from err
         raise SourceUnavailable(f"{refused}: {describe(err)}") from err
-    except TokenUnavailable:
+    except SourceUnavailable:
+        # TokenUnavailable, or Entra ID out of reach.
         _quietly_close(client)
         raise
     except IMAP_ERRORS as err:

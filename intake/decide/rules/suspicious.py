@@ -1,5 +1,6 @@
-"""suspicious_sender: failed sender authentication, our own address, a name that claims an invited body
-it is not, or an invited body's domain that our border did not confirm.
+"""suspicious_sender: failed sender authentication (an invited body's domain named as such), our own
+address, our own domain from outside, a name that claims an invited body it is not, or an invited
+body's domain that our border did not confirm.
 
 Only what our own border mail server wrote counts (``intake.decide.authres``): an
 ``Authentication-Results`` header the sender added proves nothing either way. A
@@ -33,15 +34,25 @@ class SuspiciousSender:
     flag = "suspicious_sender"
 
     def check(self, ctx: RuleContext) -> str | None:
-        if ctx.sender_auth.status == "fail":
-            return ctx.sender_auth.detail
+        invited = ctx.organisation is not None and ctx.organisation.kind == "invited"
         sender = ctx.parsed.sender
+        domain = domain_of(sender)
+        ours = {d for d in (domain_of(a) for a in ctx.own_addresses) if d}
+        # Mail between colleagues never passes our border and carries no check; mail in our name
+        # that came from outside, and was not confirmed, is somebody using our domain.
+        if domain in ours and ctx.sender_auth.checked and ctx.sender_auth.status != "pass":
+            why = f"; {ctx.sender_auth.detail}" if ctx.sender_auth.status == "fail" else ""
+            return f"avsenderen bruker vårt eget domene {domain}, men meldingen kom utenfra uten bekreftelse{why}"
+        if ctx.sender_auth.status == "fail":
+            if invited and ctx.organisation is not None:
+                return f"{ctx.sender_auth.detail} (domenet tilhører høringsinstansen {ctx.organisation.name})"
+            return ctx.sender_auth.detail
         if sender and sender.lower() in ctx.own_addresses:
             return f"avsender er vår egen adresse {sender}"
         impersonation = self._impersonation(ctx)
         if impersonation is not None:
             return impersonation
-        if ctx.organisation is not None and ctx.organisation.kind == "invited" and ctx.sender_auth.status != "pass":
+        if invited and ctx.organisation is not None and ctx.sender_auth.status != "pass":
             return f"{UNCONFIRMED}: {ctx.organisation.name}; {ctx.sender_auth.detail}"
         return None
 
