@@ -91,7 +91,10 @@ def envelope_facts(session: Session, envelope: Envelope) -> tuple[str | None, st
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         ip = str(address) if address is not None else None
-    return ip, _bounded(session.host_name, MAX_HELO), _bounded(envelope.mail_from, MAX_MAIL_FROM)
+    mail_from = _bounded(envelope.mail_from, MAX_MAIL_FROM)
+    if mail_from is not None:
+        mail_from = mail_from.removeprefix("<").removesuffix(">")  # aiosmtpd keeps <> for the null path
+    return ip, _bounded(session.host_name, MAX_HELO), mail_from
 
 
 def _bounded(value: object, most: int) -> str | None:
