@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -13,6 +12,7 @@ from intake.db.engine import make_engine
 from intake.store.raw import RawStore
 
 if TYPE_CHECKING:
+    from intake.decide.resolver import Resolver
     from intake.extract import Extractor
 
 
@@ -22,8 +22,8 @@ class Runtime:
     engine: Engine
     store: RawStore
     extractor: Extractor | None = None
-    # Looks up a TXT record for the sender check (dkimpy's ``dnsfunc``); None: dnspython.
-    dns: Callable[..., Any] | None = None
+    # The sender check's DNS (DKIM, DMARC and SPF lookups); None: the machine's resolver.
+    dns: Resolver | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, extract: bool = True) -> Runtime:

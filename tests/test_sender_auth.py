@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import smtplib
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from email.utils import parseaddr
@@ -22,7 +23,9 @@ from intake import workflows
 from intake.db.engine import session_scope
 from intake.db.models import Flag, Message, Submission
 from intake.decide.authres import sender_authentication
-from intake.decide.sender_check import check_sender
+from intake.decide.resolver import DnsTrouble, Resolver
+from intake.decide.sender_check import Envelope, check_sender
+from intake.decide.spf import check_host
 from intake.pipeline.run import ingest, process_message
 from intake.runtime import Runtime
 from intake.sources.smtp import SmtpReceiver
@@ -52,31 +55,37 @@ def key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class StubDns:
-    """The TXT records of a small world, looked up the way dkimpy looks them up; counts the lookups."""
+class StubDns(Resolver):
+    """A small world of DNS records, TXT and others, for DKIM, DMARC and SPF; counts the lookups."""
 
-    def __init__(self, records: dict[str, bytes]) -> None:
+    def __init__(self, records: dict[str, bytes], other: dict[tuple[str, str], list[str]] | None = None) -> None:
         self.records = records
+        self.other = other or {}
         self.asked: list[str] = []
 
-    def __call__(self, name: bytes, timeout: float = 5) -> bytes | None:
-        text = name.decode() if isinstance(name, bytes) else name
-        self.asked.append(text)
-        return self.records.get(text.rstrip(".").lower())
+    def query(self, name: str, rdtype: str, timeout: float) -> list[str]:
+        key = name.rstrip(".").lower()
+        self.asked.append(f"{key} {rdtype}")
+        if rdtype == "TXT" and key in self.records:
+            return [self.records[key].decode()]
+        return list(self.other.get((key, rdtype), []))
 
 
-class DeadDns:
-    def __call__(self, name: bytes, timeout: float = 5) -> bytes | None:
-        raise dkim.DnsTimeoutError("no answer")
+class DeadDns(Resolver):
+    def query(self, name: str, rdtype: str, timeout: float) -> list[str]:
+        raise DnsTrouble("no answer")
 
 
-def world(key: rsa.RSAPrivateKey, dmarc: dict[str, str] | None = None) -> StubDns:
+def world(key: rsa.RSAPrivateKey, dmarc: dict[str, str] | None = None, spf: dict[str, str] | None = None,
+          other: dict[tuple[str, str], list[str]] | None = None) -> StubDns:
     public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     records = {"sel1._domainkey.legemiddelverket.no": b"v=DKIM1; k=rsa; p=" + base64.b64encode(public),
                "sel1._domainkey.spammer.example": b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)}
     for domain, record in (dmarc if dmarc is not None else {"legemiddelverket.no": "v=DMARC1; p=reject"}).items():
         records[f"_dmarc.{domain}"] = record.encode()
-    return StubDns(records)
+    for domain, record in (spf or {}).items():
+        records[domain] = record.encode()
+    return StubDns(records, other)
 
 
 def signed(key: rsa.RSAPrivateKey, raw: bytes, domain: str = "legemiddelverket.no") -> bytes:
@@ -96,13 +105,13 @@ def unsigned(sender: str = SLV, **kwargs: Any) -> bytes:
 def test_a_signed_message_passes_and_a_tampered_one_fails_dmarc(key: rsa.RSAPrivateKey) -> None:
     dns = world(key)
     good = signed(key, unsigned())
-    assert check_sender(good, "legemiddelverket.no", dnsfunc=dns).status == "pass"
+    assert check_sender(good, "legemiddelverket.no", resolver=dns).status == "pass"
     tampered = good.replace(b"Vedlagt", b"Vedlegg")
     assert tampered != good
-    verdict = check_sender(tampered, "legemiddelverket.no", dnsfunc=dns)
+    verdict = check_sender(tampered, "legemiddelverket.no", resolver=dns)
     assert verdict.status == "fail"
     assert verdict.detail == ("avsenderkontroll feilet for legemiddelverket.no: dmarc=fail (DKIM-signaturen "
-                              "stemmer ikke; p=reject; SPF ikke kontrollert)")
+                              "stemmer ikke; SPF ikke kontrollert (avsenderserveren er ukjent); p=reject)")
 
 
 @pytest.mark.parametrize(
@@ -129,21 +138,21 @@ def test_dmarc_alignment_of_the_from_domain(
     raw = unsigned(sender=f"Post <post@{from_domain}>")
     if sign_as:
         raw = signed(key, raw, sign_as)
-    assert check_sender(raw, from_domain, dnsfunc=world(key, dmarc)).status == status
+    assert check_sender(raw, from_domain, resolver=world(key, dmarc)).status == status
 
 
 def test_dns_trouble_and_hostile_input_give_no_verdict(key: rsa.RSAPrivateKey) -> None:
     raw = signed(key, unsigned())
-    dead = check_sender(raw, "legemiddelverket.no", dnsfunc=DeadDns())
+    dead = check_sender(raw, "legemiddelverket.no", resolver=DeadDns())
     assert dead.status == "none" and "DNS" in dead.detail
-    assert check_sender(raw, None, dnsfunc=world(key)).status == "none"
-    assert check_sender(b"DKIM-Signature: v=1; d=\r\n\r\nx", "legemiddelverket.no", dnsfunc=world(key)).status \
+    assert check_sender(raw, None, resolver=world(key)).status == "none"
+    assert check_sender(b"DKIM-Signature: v=1; d=\r\n\r\nx", "legemiddelverket.no", resolver=world(key)).status \
         == "fail"
     # At most three signatures are verified, however many a sender puts on.
     dns = world(key)
     many = b"".join([dkim.sign(raw, b"sel9", b"legemiddelverket.no", key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))] * 20) + raw
-    check_sender(many, "legemiddelverket.no", dnsfunc=dns)
+    check_sender(many, "legemiddelverket.no", resolver=dns)
     assert sum("_domainkey" in name for name in dns.asked) <= 3
 
 
@@ -305,3 +314,218 @@ def test_a_microsoft_365_header_on_mail_to_our_receiver_proves_nothing(
     finally:
         rt.close()
     assert (flags["suspicious_sender"] or "").startswith("avsenderkontroll feilet for legemiddelverket.no: dmarc=fail")
+
+
+# --- SPF for the envelope our receiver stored ---------------------------------------------------
+
+PEER = "192.0.2.25"
+FROM_SLV = Envelope(PEER, "mx.legemiddelverket.no", "post@legemiddelverket.no")
+SPF_SLV = {"legemiddelverket.no": f"v=spf1 ip4:{PEER}/32 -all"}
+
+
+def test_an_aligned_spf_pass_without_dkim_passes_dmarc(key: rsa.RSAPrivateKey) -> None:
+    verdict = check_sender(unsigned(), "legemiddelverket.no", resolver=world(key, spf=SPF_SLV), envelope=FROM_SLV)
+    assert verdict.status == "pass"
+    assert verdict.detail == ("avsender bekreftet for legemiddelverket.no: spf=pass "
+                              "(smtp.mailfrom=legemiddelverket.no), dmarc=pass")
+
+
+def test_an_spf_fail_without_dkim_fails_dmarc_with_the_reason(key: rsa.RSAPrivateKey) -> None:
+    elsewhere = Envelope("203.0.113.9", "mx.spammer.example", "post@legemiddelverket.no")
+    verdict = check_sender(unsigned(), "legemiddelverket.no", resolver=world(key, spf=SPF_SLV), envelope=elsewhere)
+    assert verdict.status == "fail"
+    assert verdict.detail == (
+        "avsenderkontroll feilet for legemiddelverket.no: dmarc=fail (meldingen har ingen gyldig DKIM-signatur "
+        "fra domenet; spf=fail: avsenderserveren har ikke lov å sende for legemiddelverket.no; p=reject)")
+    assert "SPF ikke kontrollert" not in verdict.detail
+
+
+def test_an_spf_pass_for_another_domain_and_a_failed_dkim_fail_dmarc(key: rsa.RSAPrivateKey) -> None:
+    tampered = signed(key, unsigned()).replace(b"Vedlagt", b"Vedlegg")
+    spammer = Envelope(PEER, "mx.spammer.example", "bounce@spammer.example")
+    dns = world(key, spf={"spammer.example": f"v=spf1 ip4:{PEER} -all"})
+    verdict = check_sender(tampered, "legemiddelverket.no", resolver=dns, envelope=spammer)
+    assert verdict.status == "fail"
+    assert ("DKIM-signaturen stemmer ikke; spf=pass for smtp.mailfrom=spammer.example, som ikke samsvarer med "
+            "avsenderdomenet legemiddelverket.no") in verdict.detail
+
+
+@pytest.mark.parametrize(
+    ("dmarc", "status"),
+    [("v=DMARC1; p=reject", "pass"), ("v=DMARC1; p=reject; aspf=s", "fail")],
+)
+def test_spf_alignment_is_relaxed_unless_aspf_is_strict(key: rsa.RSAPrivateKey, dmarc: str, status: str) -> None:
+    bounce = Envelope(PEER, "mx.legemiddelverket.no", "retur@bounce.legemiddelverket.no")
+    dns = world(key, {"legemiddelverket.no": dmarc}, spf={"bounce.legemiddelverket.no": f"v=spf1 ip4:{PEER} -all"})
+    assert check_sender(unsigned(), "legemiddelverket.no", resolver=dns, envelope=bounce).status == status
+
+
+def test_the_null_reverse_path_has_spf_judge_the_helo_name(key: rsa.RSAPrivateKey) -> None:
+    bounce = Envelope(PEER, "mx.legemiddelverket.no", "")
+    dns = world(key, spf={"mx.legemiddelverket.no": "v=spf1 a -all"}, other={("mx.legemiddelverket.no", "A"): [PEER]})
+    verdict = check_sender(unsigned(), "legemiddelverket.no", resolver=dns, envelope=bounce)
+    assert verdict.status == "pass" and "smtp.helo=mx.legemiddelverket.no" in verdict.detail
+
+
+def test_spf_trouble_in_dns_gives_no_verdict_never_a_flag(key: rsa.RSAPrivateKey) -> None:
+    class SpfDead(StubDns):
+        def query(self, name: str, rdtype: str, timeout: float) -> list[str]:
+            if name.rstrip(".") == "legemiddelverket.no":
+                raise DnsTrouble("SERVFAIL")
+            return super().query(name, rdtype, timeout)
+
+    records = world(key)
+    verdict = check_sender(unsigned(), "legemiddelverket.no", resolver=SpfDead(records.records), envelope=FROM_SLV)
+    assert verdict.status == "none" and "DNS svarte ikke" in verdict.detail
+    assert check_host(PEER, "legemiddelverket.no", "post@legemiddelverket.no", "", SpfDead(records.records)) \
+        == "temperror"
+
+
+def _chain(count: int, last: str) -> dict[str, str]:
+    """legemiddelverket.no includes s1, which includes s2, … ; the last one says ``last``."""
+    records = {"legemiddelverket.no": "v=spf1 include:s1.spf.example -all"}
+    for n in range(1, count):
+        records[f"s{n}.spf.example"] = f"v=spf1 include:s{n + 1}.spf.example -all"
+    records[f"s{count}.spf.example"] = last
+    return records
+
+
+def _spf(records: dict[str, str], ip: str = PEER, other: dict[tuple[str, str], list[str]] | None = None,
+         **kwargs: Any) -> str:
+    dns = StubDns({k: v.encode() for k, v in records.items()}, other)
+    return check_host(ip, "legemiddelverket.no", "post@legemiddelverket.no", "mx.legemiddelverket.no", dns,
+                      **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("records", "ip", "result"),
+    [
+        # include passes only on the included record's pass; its fail is no match, so -all decides.
+        (_chain(1, f"v=spf1 ip4:{PEER} -all"), PEER, "pass"),
+        (_chain(1, "v=spf1 ip4:198.51.100.0/24 -all"), PEER, "fail"),
+        (_chain(1, "v=spf1 -all"), PEER, "fail"),
+        # An include with no record there is a permanent error, not a quiet no.
+        ({"legemiddelverket.no": "v=spf1 include:nowhere.example -all"}, PEER, "permerror"),
+        # redirect when nothing matched; the target's result is the result.
+        ({"legemiddelverket.no": "v=spf1 redirect=_spf.legemiddelverket.no",
+          "_spf.legemiddelverket.no": "v=spf1 ip4:192.0.2.0/24 ~all"}, PEER, "pass"),
+        ({"legemiddelverket.no": "v=spf1 redirect=_spf.legemiddelverket.no",
+          "_spf.legemiddelverket.no": "v=spf1 ip4:198.51.100.0/24 ~all"}, PEER, "softfail"),
+        # redirect is not followed once all is there.
+        ({"legemiddelverket.no": "v=spf1 ?all redirect=_spf.legemiddelverket.no",
+          "_spf.legemiddelverket.no": "v=spf1 ip4:192.0.2.0/24 -all"}, PEER, "neutral"),
+        ({"legemiddelverket.no": "v=spf1 redirect=nowhere.example"}, PEER, "permerror"),
+        # IPv6, and an IPv4-mapped peer judged as IPv4.
+        ({"legemiddelverket.no": "v=spf1 ip6:2001:db8::/32 -all"}, "2001:db8::25", "pass"),
+        ({"legemiddelverket.no": f"v=spf1 ip4:{PEER} -all"}, f"::ffff:{PEER}", "pass"),
+        # No record, two records, an unknown mechanism; nothing matched and no all: neutral.
+        ({}, PEER, "none"),
+        ({"legemiddelverket.no": "v=spf1 +all x=1"}, PEER, "pass"),
+        ({"legemiddelverket.no": "v=spf1 foo:bar -all"}, PEER, "permerror"),
+        ({"legemiddelverket.no": "v=spf1 ip4:198.51.100.1"}, PEER, "neutral"),
+    ],
+)
+def test_spf_include_redirect_and_the_plain_mechanisms(records: dict[str, str], ip: str, result: str) -> None:
+    assert _spf(records, ip) == result
+
+
+def test_spf_a_mx_exists_ptr_and_macros() -> None:
+    other = {("legemiddelverket.no", "MX"): ["mx1.legemiddelverket.no"],
+             ("mx1.legemiddelverket.no", "A"): ["192.0.2.200"],
+             ("25.2.0.192.in-addr.arpa", "PTR"): ["smtp.legemiddelverket.no"],
+             ("smtp.legemiddelverket.no", "A"): [PEER],
+             (f"{PEER}.post._spf.legemiddelverket.no", "A"): ["127.0.0.2"]}
+    assert _spf({"legemiddelverket.no": "v=spf1 mx -all"}, other=other) == "fail"
+    assert _spf({"legemiddelverket.no": "v=spf1 mx/24 -all"}, other=other) == "pass"
+    assert _spf({"legemiddelverket.no": "v=spf1 a:mx1.legemiddelverket.no/24 -all"}, other=other) == "pass"
+    assert _spf({"legemiddelverket.no": "v=spf1 ptr -all"}, other=other) == "pass"
+    assert _spf({"legemiddelverket.no": "v=spf1 exists:%{i}.%{l}._spf.%{d} -all"}, other=other) == "pass"
+    assert _spf({"legemiddelverket.no": "v=spf1 exists:%{i}.annen._spf.%{d} -all"}, other=other) == "fail"
+
+
+def test_spf_stops_at_ten_lookups_two_void_lookups_and_its_time_budget() -> None:
+    # Ten lookups (the includes) are allowed, the eleventh is a permanent error.
+    assert _spf(_chain(10, f"v=spf1 ip4:{PEER} -all")) == "pass"
+    assert _spf(_chain(11, f"v=spf1 ip4:{PEER} -all")) == "permerror"
+    # A loop ends at the limit too.
+    assert _spf({"legemiddelverket.no": "v=spf1 include:legemiddelverket.no -all"}) == "permerror"
+    assert _spf({"legemiddelverket.no": "v=spf1 a:x1.example a:x2.example ip4:192.0.2.0/24 -all"}) == "pass"
+    assert _spf({"legemiddelverket.no": "v=spf1 a:x1.example a:x2.example a:x3.example ip4:192.0.2.0/24 -all"}) \
+        == "permerror"
+
+    class Slow(StubDns):
+        def query(self, name: str, rdtype: str, timeout: float) -> list[str]:
+            time.sleep(0.05)
+            return super().query(name, rdtype, timeout)
+
+    slow = Slow({k: v.encode() for k, v in _chain(8, f"v=spf1 ip4:{PEER} -all").items()})
+    assert check_host(PEER, "legemiddelverket.no", "post@legemiddelverket.no", "", slow, budget_seconds=0.2) \
+        == "temperror"
+    assert len(slow.asked) <= 5
+
+
+def test_an_spf_permerror_is_no_pass(key: rsa.RSAPrivateKey) -> None:
+    # Eleven includes deep: the peer is listed at the end, but past the limit SPF is no pass.
+    dns = world(key, spf=_chain(11, f"v=spf1 ip4:{PEER} -all"))
+    verdict = check_sender(unsigned(), "legemiddelverket.no", resolver=dns, envelope=FROM_SLV)
+    assert verdict.status == "fail" and "spf=permerror" in verdict.detail
+
+
+def _send(rt: Runtime, raw: bytes, mail_from: str, helo: str) -> int:
+    stored: list[int] = []
+    server = SmtpReceiver(rt, on_stored=stored.append)
+    server.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", server.port, local_hostname=helo, timeout=30) as smtp:
+            smtp.sendmail(mail_from, [POSTMOTTAK], raw)
+    finally:
+        server.stop()
+    [pk] = stored
+    return pk
+
+
+@SQLITE
+def test_the_receiver_stores_the_envelope_and_an_aligned_spf_pass_raises_no_flag(receiver_rt: Runtime) -> None:
+    assert isinstance(receiver_rt.dns, StubDns)
+    receiver_rt.dns.records["legemiddelverket.no"] = b"v=spf1 ip4:127.0.0.0/8 -all"
+    raw = unsigned(subject="Høringssvar sak 22/414 uten signatur")
+    pk = _send(receiver_rt, raw, "post@legemiddelverket.no", "mx.legemiddelverket.no")
+    with Session(receiver_rt.engine) as session:
+        message = session.get(Message, pk)
+        assert message is not None
+        assert (message.peer_ip, message.helo, message.mail_from) == (
+            "127.0.0.1", "mx.legemiddelverket.no", "post@legemiddelverket.no")
+        # The bytes are what was sent (smtplib ends the data with a line break, no more).
+        assert receiver_rt.store.read(message.blob).rstrip(b"\r\n") == raw.rstrip(b"\r\n")
+    assert "suspicious_sender" not in _flags(receiver_rt, process_message(receiver_rt, pk))
+    assert "legemiddelverket.no TXT" in receiver_rt.dns.asked
+
+
+@SQLITE
+def test_the_receiver_flags_an_spf_fail_and_judges_helo_for_the_null_reverse_path(receiver_rt: Runtime) -> None:
+    assert isinstance(receiver_rt.dns, StubDns)
+    receiver_rt.dns.records["legemiddelverket.no"] = b"v=spf1 ip4:192.0.2.0/24 -all"
+    pk = _send(receiver_rt, unsigned(subject="Høringssvar sak 22/414 feil server"), "post@legemiddelverket.no",
+               "mx.spammer.example")
+    flag = _flags(receiver_rt, process_message(receiver_rt, pk))["suspicious_sender"] or ""
+    assert "spf=fail: avsenderserveren har ikke lov å sende for legemiddelverket.no" in flag
+    # A bounce (MAIL FROM:<>) from a server whose HELO name's SPF covers it.
+    receiver_rt.dns.records["mx.legemiddelverket.no"] = b"v=spf1 ip4:127.0.0.1 -all"
+    pk = _send(receiver_rt, unsigned(subject="Høringssvar sak 22/414 retur"), "", "mx.legemiddelverket.no")
+    with Session(receiver_rt.engine) as session:
+        message = session.get(Message, pk)
+        assert message is not None and message.mail_from == ""
+    assert "suspicious_sender" not in _flags(receiver_rt, process_message(receiver_rt, pk))
+
+
+def test_envelope_facts_are_bounded_and_never_cut() -> None:
+    from aiosmtpd.smtp import Envelope as SmtpEnvelope
+    from aiosmtpd.smtp import Session as SmtpSession
+
+    from intake.sources.smtp import envelope_facts
+
+    session, envelope = SmtpSession(loop=None), SmtpEnvelope()  # type: ignore[arg-type]
+    session.peer, session.host_name, envelope.mail_from = ("::ffff:127.0.0.1", 2525, 0, 0), "x" * 256, "a@b.no"
+    assert envelope_facts(session, envelope) == ("127.0.0.1", None, "a@b.no")
+    session.peer, session.host_name, envelope.mail_from = ("not an address", 1), "mx.b.no", "a@" + "b" * 320
+    assert envelope_facts(session, envelope) == (None, "mx.b.no", None)

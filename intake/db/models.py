@@ -142,6 +142,11 @@ class Message(SQLModel, table=True):
     processed_at: datetime | None = _ts(nullable=True)
     # When after_processing (seen / move) was done on the IMAP server; null until then.
     imap_done_at: datetime | None = _ts(nullable=True)
+    # The SMTP envelope of mail handed to our receiver, for SPF: the peer's address, its HELO
+    # name and MAIL FROM ("" for the null reverse-path <>). Null when not known.
+    peer_ip: str | None = Field(default=None, max_length=45)
+    helo: str | None = Field(default=None, max_length=255)
+    mail_from: str | None = Field(default=None, max_length=320)
 
 
 class Submission(SQLModel, table=True):

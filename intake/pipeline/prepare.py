@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from intake.db.models import Message, Submission
 from intake.decide.authres import SenderAuthentication
 from intake.decide.organisations import domain_of
-from intake.decide.sender_check import check_sender
+from intake.decide.sender_check import Envelope, check_sender
 from intake.extract.attachments import Unpacked, unpack
 from intake.mail.mime import ParsedMessage, parse
 from intake.runtime import Runtime
@@ -38,7 +38,7 @@ class Prepared:
     mailbox: str | None = None
     clock: list[float] | None = None
     error: Exception | None = None
-    # Our own DKIM and DMARC verdict, for mail our SMTP receiver took (receiver.verify_senders).
+    # Our own DKIM, SPF and DMARC verdict, for mail our SMTP receiver took (receiver.verify_senders).
     own_check: SenderAuthentication | None = None
     source: str | None = None
 
@@ -55,6 +55,7 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
         if message.status == "parked" and not force:
             return Prepared(message_pk, answer=None, final=True)
         blob, received_at, mailbox, source = message.blob, message.received_at, message.mailbox, message.source
+        envelope = Envelope(message.peer_ip, message.helo, message.mail_from)
     clock = [time.monotonic()]
     try:
         raw = rt.store.read(blob)
@@ -62,7 +63,7 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
         # DNS lookups happen here, outside the transaction that decides the message.
         own_check = None
         if source == "smtp" and rt.settings.receiver.verify_senders:
-            own_check = check_sender(raw, domain_of(parsed.sender), dnsfunc=rt.dns,
+            own_check = check_sender(raw, domain_of(parsed.sender), resolver=rt.dns, envelope=envelope,
                                      timeout=rt.settings.receiver.dns_timeout_seconds)
         del raw  # the parsed message holds what the rest needs
         clock.append(time.monotonic())

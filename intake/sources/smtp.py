@@ -4,6 +4,8 @@ It accepts mail only for the configured recipient addresses (``550`` for any
 other), refuses messages over ``max_message_bytes`` (``552``, announced with
 SIZE), and answers ``250`` only once the raw bytes are on disk and their row is
 committed; if storing fails the sender hears ``451`` and tries again later.
+The envelope (peer address, HELO name, MAIL FROM) is stored beside the bytes,
+which stay exactly as received, so the sender check can evaluate SPF.
 Processing happens after the answer, through ``on_stored``; a crash in between
 loses nothing, since ``process_pending`` finishes stored messages on restart.
 """
@@ -11,6 +13,7 @@ loses nothing, since ``process_pending`` finishes stored messages on restart.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +29,8 @@ from intake.store.messages import Source, store_message
 
 log = logging.getLogger(__name__)
 OnStored = Callable[[int], None]
+MAX_HELO = 255  # the columns of messages.helo and messages.mail_from
+MAX_MAIL_FROM = 320
 
 
 class IntakeHandler:
@@ -50,7 +55,9 @@ class IntakeHandler:
         raw = envelope.original_content or b""
         if isinstance(raw, str):  # only with decode_data, which we never set; keeps mypy and readers sure
             raw = raw.encode("utf-8", "surrogateescape")
-        source = Source(kind="smtp", mailbox=envelope.rcpt_tos[0].lower() if envelope.rcpt_tos else None)
+        peer_ip, helo, mail_from = envelope_facts(session, envelope)
+        source = Source(kind="smtp", mailbox=envelope.rcpt_tos[0].lower() if envelope.rcpt_tos else None,
+                        peer_ip=peer_ip, helo=helo, mail_from=mail_from)
         loop = asyncio.get_running_loop()
         try:
             # Storing fsyncs and commits; off the event loop so other sessions keep talking.
@@ -66,6 +73,34 @@ class IntakeHandler:
             except Exception as err:  # the message is safe; processing it later is process_pending's job
                 log.warning("receiver: message %s stored, processing deferred: %s", stored.id, err)
         return f"250 2.0.0 OK stored as {stored.id}"
+
+
+def envelope_facts(session: Session, envelope: Envelope) -> tuple[str | None, str | None, str | None]:
+    """The peer's address, HELO name and MAIL FROM, each None when unknown or beyond its bound.
+
+    A value too long for its column is dropped rather than cut, since a cut name would
+    have SPF judge another domain. MAIL FROM is "" for the null reverse-path ``<>``.
+    """
+    peer = session.peer[0] if isinstance(session.peer, tuple) and session.peer else None
+    ip: str | None = None
+    if isinstance(peer, str):
+        try:
+            address = ipaddress.ip_address(peer.split("%", 1)[0])
+        except ValueError:
+            address = None
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        ip = str(address) if address is not None else None
+    mail_from = _bounded(envelope.mail_from, MAX_MAIL_FROM)
+    if mail_from is not None:
+        mail_from = mail_from.removeprefix("<").removesuffix(">")  # aiosmtpd keeps <> for the null path
+    return ip, _bounded(session.host_name, MAX_HELO), mail_from
+
+
+def _bounded(value: object, most: int) -> str | None:
+    if not isinstance(value, str) or len(value) > most or any(c in value for c in "\r\n\x00"):
+        return None
+    return value.strip()
 
 
 class SmtpReceiver:

@@ -2,7 +2,8 @@
 
 Nothing before ``store_message`` can lose mail and everything after it can be
 repeated. ``Source`` is where a message came from; for IMAP it carries the
-idempotency key (mailbox, folder, UIDVALIDITY, UID).
+idempotency key (mailbox, folder, UIDVALIDITY, UID), for our SMTP receiver the
+envelope SPF needs (peer address, HELO name, MAIL FROM).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ class Source:
     folder: str | None = None
     uidvalidity: int | None = None
     uid: int | None = None
+    # The SMTP envelope, for mail handed to our receiver (see intake/sources/smtp.py).
+    peer_ip: str | None = None
+    helo: str | None = None
+    mail_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,9 @@ def store_message(rt: Runtime, raw: bytes, source: Source, received_at: datetime
             folder=source.folder,
             uidvalidity=source.uidvalidity,
             uid=source.uid,
+            peer_ip=source.peer_ip,
+            helo=source.helo,
+            mail_from=source.mail_from,
             received_at=received_at,
         )
         session.add(message)
