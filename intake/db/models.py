@@ -278,6 +278,20 @@ class MailboxState(SQLModel, table=True):
     last_error_at: datetime | None = _ts(nullable=True)
 
 
+class OutboxState(SQLModel, table=True):
+    """How the last delivery runs to the mail server went: the outbox's health, like a mailbox's."""
+
+    __tablename__ = "outbox_state"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)  # "smtp": one outbox, one row
+    last_attempt_at: datetime | None = _ts(nullable=True)
+    last_success_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = _text()
+    last_error_at: datetime | None = _ts(nullable=True)
+    # True when the server refused to relay at all (TLS, login, relay permission): no retry fixes that.
+    blocked: bool = False
+
+
 class User(SQLModel, table=True):
     """A staff member who may log in to the review interface."""
 

@@ -16,7 +16,14 @@ out twice while any number of processes run this, and any of them may die:
    drops the connection, which makes the server discard the message.
 3. A row found in ``sending`` with its lease run out was handed off by a process
    that died before it recorded the answer. It is never sent again: it is marked
-   ``sent`` with ``last_error`` saying the delivery is unconfirmed.
+   ``sent`` with ``last_error`` saying the delivery is unconfirmed. Only our own
+   crash leaves a receipt so: when the *server* closes the connection after the
+   final dot without a reply, it has not taken the message (RFC 5321 §6.1), and
+   the receipt is retried with the same Message-ID.
+
+A relay that refuses every receipt (TLS or a login required, relay access
+denied) stops the run with the receipts still due, and makes the outbox
+unhealthy (``intake/receipts/health.py``).
 
 The row transitions are in ``intake/receipts/outbox_state.py``. ``docs/receipts.md``
 describes the one window left (a crash between the hand-off commit and writing
@@ -36,6 +43,7 @@ from sqlmodel import Session
 from intake.db.models import Acknowledgement, Submission, utcnow
 from intake.errors import (
     PermanentDeliveryError,
+    RelayRefused,
     TemplateError,
     TemporaryDeliveryError,
     TransportUnavailable,
@@ -44,6 +52,7 @@ from intake.errors import (
 from intake.receipts import outbox_state as state
 from intake.receipts.caps import cap_wait
 from intake.receipts.compose import build_receipt
+from intake.receipts.health import record_run
 from intake.receipts.outbox_state import UNCONFIRMED, backoff, settle_abandoned
 from intake.receipts.plan import new_message_id
 from intake.receipts.render import render_receipt
@@ -65,6 +74,8 @@ class DeliveryReport:
     skipped: int = 0
     waiting: int = 0
     error: str | None = None
+    # The server refused to relay at all (TLS, login, relay permission): a person must act.
+    blocked: bool = False
     ids: list[int] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -80,6 +91,7 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
     report.unconfirmed += settle_abandoned(rt.engine)
     transport = transport or make_transport(smtp)
     seen: set[int] = set()
+    talked = False
     try:
         while limit is None or len(seen) < limit:
             batch = min(smtp.batch_size, limit - len(seen)) if limit is not None else smtp.batch_size
@@ -90,8 +102,9 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
             try:
                 transport.connect()
             except TransportUnavailable as err:
-                report.error = str(err)
+                report.error, report.blocked = str(err), isinstance(err, RelayRefused)
                 break
+            talked = True
             token = uuid.uuid4().hex
             claimed = state.claim(rt.engine, due, token, smtp)
             seen.update(due)
@@ -99,13 +112,16 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
                 try:
                     _deliver_one(rt, transport, ack_id, token, report)
                 except TransportUnavailable as err:
-                    report.error = str(err)
+                    # A relay refusal concerns every receipt: this one and the rest stay due, untouched.
+                    report.error, report.blocked = str(err), isinstance(err, RelayRefused)
                     state.release(rt.engine, claimed[position:], token)
                     break
             if report.error:
                 break
     finally:
         transport.close()
+    if report.error or talked:
+        record_run(rt.engine, report.error, blocked=report.blocked)
     if report.error:
         log.warning("%s", report)
     elif report.sent or report.failed or report.retrying or report.unconfirmed or report.waiting:

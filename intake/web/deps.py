@@ -11,6 +11,9 @@ from fastapi.responses import HTMLResponse
 
 from intake.db.engine import session_scope
 from intake.localtime import oslo, oslo_date
+from intake.receipts.health import outbox_health
+from intake.receipts.outbox_state import shown_status
+from intake.review.labels import OUTBOX_BLOCKED, OUTBOX_DOWN, RECEIPT_UNCONFIRMED, RECEIPT_UNCONFIRMED_HELP
 from intake.runtime import Runtime
 from intake.web.auth import Staff, cookie_name, csrf_ok, load_session
 
@@ -60,6 +63,7 @@ RECEIPT_LABELS = {
     "sent": "Sendt",
     "suppressed": "Ikke sendt",
     "failed": "Feilet",
+    "unconfirmed": RECEIPT_UNCONFIRMED,
 }
 
 
@@ -135,6 +139,7 @@ def _environment() -> jinja2.Environment:
     env.filters["oslo"] = oslo
     env.filters["oslo_date"] = oslo_date
     env.filters["flag_label"] = lambda name: FLAG_LABELS.get(name, name)
+    env.filters["receipt_state"] = shown_status
     env.filters["receipt_label"] = lambda status: RECEIPT_LABELS.get(status or "", status or "–")
     env.filters["size"] = human_size
     env.filters["action_label"] = lambda action: ACTION_LABELS.get(action, action)
@@ -156,14 +161,24 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
     """Renders a page; the base layout gets the staff member, the CSRF token and the current path."""
     staff: Staff | None = getattr(request.state, "staff", None)
     page = ENV.get_template(template).render(
+        outbox_alert=_outbox_alert(request) if staff else None,
         staff=staff,
         csrf_token=staff.csrf_token if staff else "",
         path=request.url.path,
         flag_labels=FLAG_LABELS,
+        unconfirmed_help=RECEIPT_UNCONFIRMED_HELP,
         notice=NOTICES.get(request.query_params.get("ok", "")),
         **context,
     )
     return HTMLResponse(page, status_code=status_code)
+
+
+def _outbox_alert(request: Request) -> str | None:
+    """The banner text while receipts cannot reach the mail server, else None."""
+    health = outbox_health(request.app.state.rt.engine)
+    if health["ok"]:
+        return None
+    return OUTBOX_BLOCKED if health["blocked"] else OUTBOX_DOWN
 
 
 # Confirmation texts after an action, chosen by a short code so no free text is reflected from the URL.
