@@ -96,6 +96,8 @@ def current_staff(request: Request) -> Staff:
     if staff is None:
         raise LoginRequired()
     request.state.staff = staff
+    # Read here, before the route opens its own session: SQLite lets one writer in at a time.
+    request.state.outbox_alert = _outbox_alert(rt)
     return staff
 
 
@@ -161,7 +163,7 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
     """Renders a page; the base layout gets the staff member, the CSRF token and the current path."""
     staff: Staff | None = getattr(request.state, "staff", None)
     page = ENV.get_template(template).render(
-        outbox_alert=_outbox_alert(request) if staff else None,
+        outbox_alert=getattr(request.state, "outbox_alert", None) if staff else None,
         staff=staff,
         csrf_token=staff.csrf_token if staff else "",
         path=request.url.path,
@@ -173,9 +175,9 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
     return HTMLResponse(page, status_code=status_code)
 
 
-def _outbox_alert(request: Request) -> str | None:
+def _outbox_alert(rt: Runtime) -> str | None:
     """The banner text while receipts cannot reach the mail server, else None."""
-    health = outbox_health(request.app.state.rt.engine)
+    health = outbox_health(rt.engine)
     if health["ok"]:
         return None
     return OUTBOX_BLOCKED if health["blocked"] else OUTBOX_DOWN
