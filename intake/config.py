@@ -101,6 +101,9 @@ class ReceiverSettings(Section):
     port: int = 2525
     recipients: list[str] = Field(default_factory=list)
     max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Host names our mail relay writes after "by" in its Received header: mail it queued while intake
+    # was down gets the relay's time as received_at (intake/sources/relay_time.py). Empty: our own clock.
+    trusted_relays: list[str] = Field(default_factory=list)
 
 
 class WebSettings(Section):

@@ -71,8 +71,10 @@ class Postfix:
     STARTTLS command first``.
     """
 
-    def __init__(self, *, require_tls: bool = False) -> None:
+    def __init__(self, *, require_tls: bool = False, relay_port: int | None = None) -> None:
         self.sink = Sink().start()
+        # Where Postfix passes mail on: its sink, or (``relay_port``) a receiver of the test's own.
+        self.relay_port = relay_port or self.sink.port
         self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="intake-postfix-"))
         self.conf = self.folder / "conf"
@@ -99,11 +101,15 @@ inet_protocols = ipv4
 myhostname = relay.test.example
 mydestination =
 mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:{self.sink.port}
+relayhost = [127.0.0.1]:{self.relay_port}
 smtpd_relay_restrictions = permit_mynetworks, reject
 alias_maps =
 alias_database =
 smtp_tls_security_level = none
+# A test that stops the next hop wants a deferred message retried in seconds, not minutes.
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
 maillog_file = {data / "maillog"}
 maillog_file_prefixes = {self.folder}
 {self._tls()}""", encoding="utf-8")
@@ -136,6 +142,11 @@ maillog_file_prefixes = {self.folder}
 
     def smtp_settings(self, **extra: object) -> dict[str, object]:
         return {"host": "127.0.0.1", "port": self.port, "security": "none", "timeout_seconds": 10, **extra}
+
+    def flush(self) -> None:
+        """Asks Postfix to try every deferred message now (``postqueue -f``)."""
+        postqueue = shutil.which("postqueue") or "/usr/sbin/postqueue"
+        subprocess.run([postqueue, "-c", str(self.conf), "-f"], capture_output=True, timeout=60, check=True)
 
     def log(self) -> str:
         path = self.folder / "data" / "maillog"
