@@ -39,18 +39,18 @@ EXPECTED_HEADERS = {"from", "to", "subject", "date", "message-id", "in-reply-to"
                     "x-auto-response-suppress", "precedence", "mime-version", "content-type"}
 PHRASES = {
     ("on_time", "nb"): ["Vi bekrefter at vi har mottatt høringssvaret deres", "innen fristen", "Med vennlig hilsen"],
-    ("late", "nb"): ["etter høringsfristen, som var 1. oktober 2022", "vurdere"],
+    ("late", "nb"): ["etter høringsfristen, som var 01.10.2022", "vurdere"],
     ("unmatched", "nb"): ["Vi kunne ikke se hvilken høring", "saksnummeret"],
     ("on_time", "nn"): ["Vi stadfestar at vi har motteke høyringssvaret dykkar", "innan fristen", "Med venleg helsing"],
-    ("late", "nn"): ["etter høyringsfristen, som var 1. oktober 2022", "vurdere"],
+    ("late", "nn"): ["etter høyringsfristen, som var 01.10.2022", "vurdere"],
     ("unmatched", "nn"): ["Vi kunne ikkje sjå kva for høyring", "saksnummeret"],
     ("on_time", "en"): ["We confirm that we have received your consultation response", "within the deadline"],
-    ("late", "en"): ["after the consultation deadline of 1 October 2022", "assess"],
+    ("late", "en"): ["after the consultation deadline of 01.10.2022", "assess"],
     ("unmatched", "en"): ["We could not tell which consultation", "case number"],
 }
-RECEIVED = {"nb": "28. september 2022 kl. 10:15", "nn": "28. september 2022 kl. 10:15",
-            "en": "28 September 2022 at 10:15"}
-LATE_RECEIVED = {"nb": "2. oktober 2022 kl. 09:05", "nn": "2. oktober 2022 kl. 09:05", "en": "2 October 2022 at 09:05"}
+# One date format in every language (dd.mm.yyyy).
+RECEIVED = {"nb": "28.09.2022 kl. 10:15", "nn": "28.09.2022 kl. 10:15", "en": "28.09.2022 at 10:15"}
+LATE_RECEIVED = {"nb": "02.10.2022 kl. 09:05", "nn": "02.10.2022 kl. 09:05", "en": "02.10.2022 at 09:05"}
 SIZE = {"nb": "47,1 kB", "nn": "47,1 kB", "en": "47.1 kB"}
 
 
@@ -113,7 +113,7 @@ def test_each_kind_in_each_language_has_its_content_and_headers(
                 assert phrase in body, (kind, language, phrase)
             if kind != "unmatched":
                 assert "22/414" in body and "Nasjonal e-helsestrategi for helse- og omsorgssektoren" in body
-                assert ("1 October 2022" if language == "en" else "1. oktober 2022") in body
+                assert "01.10.2022" in body
         if kind == "on_time":
             assert f"Høringssvar Legemiddelverket.pdf ({SIZE[language]})" in text
             assert "Høringssvar Legemiddelverket.pdf" in html

@@ -36,22 +36,26 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email import policy
 from email.errors import MessageError
+from email.parser import BytesHeaderParser
 
 from sqlmodel import Session
 
-from intake.db.models import Acknowledgement, Submission, utcnow
+from intake.db.models import Acknowledgement, Message, Submission, utcnow
 from intake.errors import (
     PermanentDeliveryError,
     RelayRefused,
+    StorageError,
     TemplateError,
     TemporaryDeliveryError,
     TransportUnavailable,
     UnconfirmedDelivery,
 )
+from intake.mail.mime import message_ids
 from intake.receipts import outbox_state as state
 from intake.receipts.caps import cap_wait
-from intake.receipts.compose import build_receipt
+from intake.receipts.compose import MAX_REFERENCES, build_receipt
 from intake.receipts.health import record_run
 from intake.receipts.outbox_state import UNCONFIRMED, backoff, settle_abandoned
 from intake.receipts.plan import new_message_id
@@ -60,6 +64,8 @@ from intake.receipts.transport import Transport, make_transport
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
+# Only the top of a stored message is read for its References.
+HEAD_BYTES = 256 * 1024
 __all__ = ["UNCONFIRMED", "DeliveryReport", "backoff", "deliver_due", "settle_abandoned"]
 
 
@@ -129,6 +135,21 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
     return report
 
 
+def original_references(rt: Runtime, session: Session, submission: Submission) -> list[str]:
+    """The References of the message a receipt answers, read from its stored header block."""
+    message = session.get(Message, submission.message_ref)
+    if message is None:
+        return []
+    try:
+        raw = rt.store.read(message.blob)
+    except (StorageError, OSError):
+        return []
+    head = raw[:HEAD_BYTES].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    parsed = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
+    values = [str(v) for v in parsed.get_all("References", [])][:5]
+    return [mid for value in values for mid in message_ids(value[:20_000])][-MAX_REFERENCES:]
+
+
 def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, report: DeliveryReport) -> None:
     smtp = rt.settings.smtp
     with Session(rt.engine) as session:
@@ -153,6 +174,7 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
                 message_id=ack.message_id or new_message_id(smtp.from_address),
                 in_reply_to=submission.message_id, subject=rendered.subject,
                 text=rendered.text, html=rendered.html, date=utcnow(),
+                references=original_references(rt, session, submission),
             )
         except (TemplateError, ValueError, MessageError) as err:
             state.finish(rt.engine, ack_id, token, "failed", error=str(err), count=True)

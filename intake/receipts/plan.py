@@ -29,7 +29,7 @@ from intake.decide.rules.suspicious import blocks_receipt
 from intake.receipts.compose import valid_address
 
 LANGUAGES = ("nb", "nn", "en")
-KINDS = ("on_time", "late", "unmatched")
+KINDS = ("on_time", "late", "unmatched", "ambiguous", "unknown_case", "unreadable")
 # Local parts of addresses that belong to machines, compared with the separators removed so
 # that "no-reply", "no_reply" and "do.not.reply" all look alike.
 _ROBOT_PREFIXES = ("mailerdaemon", "maildaemon", "postmaster", "autoreply", "autoresponder", "listserv",
@@ -37,9 +37,21 @@ _ROBOT_PREFIXES = ("mailerdaemon", "maildaemon", "postmaster", "autoreply", "aut
 _ROBOT_WORDS = ("noreply", "donotreply", "dontreply", "noresponse", "+bounce")
 
 
-def receipt_kind(submission: Submission) -> str:
+def receipt_kind(submission: Submission, flags: Collection[str] = ()) -> str:
+    """Which receipt fits: what the reader must know, or do, first.
+
+    Without a case: several case numbers found (staff sort it out), a number that is no
+    consultation of ours, or none at all. With one: an attachment we could not read (a
+    readable copy, please, as a reply), else late or on time.
+    """
     if submission.case_id is None:
+        if "ambiguous_case" in flags:
+            return "ambiguous"
+        if "unknown_case" in flags:
+            return "unknown_case"
         return "unmatched"
+    if "extraction_failed" in flags:
+        return "unreadable"
     return "late" if submission.late else "on_time"
 
 
@@ -140,7 +152,7 @@ def plan_receipt(
     language = case.language if case is not None and case.language in LANGUAGES else "nb"
     ack = Acknowledgement(
         submission_id=submission.id,
-        kind=receipt_kind(submission),
+        kind=receipt_kind(submission, flags),
         status="suppressed" if reason else "pending",
         reason=reason,
         recipients=[recipient] if recipient else [],

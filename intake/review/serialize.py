@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from intake.archive.status import archive_status
 from intake.db.models import Submission
+from intake.receipts.outbox_state import shown_status
 from intake.review import queries
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -58,6 +59,10 @@ def submissions_json(session: Session, submissions: Sequence[Submission]) -> lis
                 else {
                     # "sending" is the outbox's own short-lived state; outside it is still pending.
                     "status": "pending" if ack.status == "sending" else ack.status,
+                    # Which receipt it is (intake.receipts.plan.KINDS): on_time, late, unmatched, ...
+                    "kind": ack.kind,
+                    # Handed to the mail server by a process that died before the answer (see the outbox).
+                    "unconfirmed": shown_status(ack) == "unconfirmed",
                     "to": list(ack.recipients or []),
                     "message_id": ack.message_id,
                     "reason": ack.reason,
