@@ -178,6 +178,12 @@ class Submission(SQLModel, table=True):
     withheld: bool = False
     # The e-mail text is left out of publication (it held personal data), the attachments are not.
     body_withheld: bool = False
+    # The response this message follows up (a reply to it or to its receipt, or an addition a clerk
+    # confirmed): it is counted, published and archived with that one. Always the thread's first.
+    follow_up_of: int | None = Field(default=None, foreign_key="submissions.id", index=True)
+    # An earlier response this one seems to add to or correct (same organisation and case, and says
+    # so); only a suggestion until a clerk confirms it.
+    follow_up_suggested: int | None = Field(default=None, foreign_key="submissions.id")
     created_at: datetime = _now_ts()
     updated_at: datetime = _now_ts()
 

@@ -33,3 +33,29 @@ OUTBOX_DOWN = "Kvitteringer blir ikke sendt nå: e-posttjeneren svarer ikke. De 
 RECEIPT_UNCONFIRMED = "Sendt, ikke bekreftet"
 RECEIPT_UNCONFIRMED_HELP = ("Kvitteringen ble levert til e-posttjeneren, men tjenesten stoppet før svaret kom. "
                             "Den sendes ikke på nytt av seg selv; send den igjen om avsenderen ikke har fått den.")
+
+# A response and its follow-ups, on the submission page (templates/_thread.html).
+THREAD_LABELS = {
+    "heading": "Tråd",
+    "lead": "Svaret og tilleggene telles, publiseres og arkiveres som ett høringssvar.",
+    "root": "Svaret",
+    "follow_up": "Tillegg",
+    "this": "denne",
+    "no_subject": "(uten emne)",
+    "files": "vedlegg",
+    "suggested": ("Denne e-posten kommer fra samme avsender til samme sak og sier at den legger til eller "
+                  "retter noe. Er den et tillegg til svaret under?"),
+    "confirm": "Ja, legg til som tillegg",
+    "reject": "Nei, eget svar",
+}
+
+# Which receipt a submission got (intake.receipts.plan.KINDS), on its page.
+RECEIPT_KIND_LABELS = {
+    "on_time": "mottatt i tide",
+    "late": "mottatt etter fristen",
+    "unmatched": "uten sak",
+    "ambiguous": "flere saker",
+    "unknown_case": "ukjent sak",
+    "unreadable": "vedlegg kunne ikke leses",
+    "follow_up": "tillegg mottatt",
+}

@@ -54,6 +54,8 @@ def submissions_json(session: Session, submissions: Sequence[Submission]) -> lis
                     for a in attachments.get(sub.id, [])
                 ],
                 "form": sub.form,
+                # The response this one follows up (thread headers, or a clerk's confirmation).
+                "follow_up_of": sub.follow_up_of,
                 "acknowledgement": None
                 if ack is None
                 else {

@@ -13,7 +13,14 @@ from intake.db.engine import session_scope
 from intake.localtime import oslo, oslo_date
 from intake.receipts.health import outbox_health
 from intake.receipts.outbox_state import shown_status
-from intake.review.labels import OUTBOX_BLOCKED, OUTBOX_DOWN, RECEIPT_UNCONFIRMED, RECEIPT_UNCONFIRMED_HELP
+from intake.review.labels import (
+    OUTBOX_BLOCKED,
+    OUTBOX_DOWN,
+    RECEIPT_KIND_LABELS,
+    RECEIPT_UNCONFIRMED,
+    RECEIPT_UNCONFIRMED_HELP,
+    THREAD_LABELS,
+)
 from intake.runtime import Runtime
 from intake.web.auth import Staff, cookie_name, csrf_ok, load_session
 
@@ -141,6 +148,8 @@ def _environment() -> jinja2.Environment:
     env.filters["oslo"] = oslo
     env.filters["oslo_date"] = oslo_date
     env.filters["flag_label"] = lambda name: FLAG_LABELS.get(name, name)
+    env.globals["thread_labels"] = THREAD_LABELS
+    env.filters["receipt_kind"] = lambda kind: RECEIPT_KIND_LABELS.get(kind or "", kind or "–")
     env.filters["receipt_state"] = shown_status
     env.filters["receipt_label"] = lambda status: RECEIPT_LABELS.get(status or "", status or "–")
     env.filters["size"] = human_size
@@ -191,6 +200,8 @@ NOTICES = {
     "superseded": "Svaret er markert som erstattet.",
     "duplicate_kept": "Svaret er beholdt.",
     "reviewed": "Innsendingen er markert som gjennomgått.",
+    "follow_up": "Innsendingen er lagt til det tidligere svaret som et tillegg.",
+    "follow_up_rejected": "Innsendingen regnes som et eget svar.",
     "resend": "Kvitteringen er lagt i kø for ny sending.",
     "withheld": "Innsendingen er holdt tilbake fra publisering.",
     "published": "Innsendingen tas med i publiseringslisten igjen.",

@@ -13,6 +13,7 @@ from intake.db.engine import session_scope
 from intake.review import actions as review
 from intake.review.campaigns import decide_member
 from intake.review.personal_data import decide_personal_data
+from intake.review.threads import decide_follow_up
 from intake.web.deps import AdminPostDep, PostDep, RtDep, refused
 
 router = APIRouter(include_in_schema=False)
@@ -75,6 +76,19 @@ def reviewed(submission_id: int, request: Request, rt: RtDep, staff: PostDep, co
         submission_id,
         "reviewed",
         lambda s: review.mark_reviewed(s, submission_id, actor=staff.name, comment=comment),
+    )
+
+
+@router.post("/submissions/{submission_id}/follow-up")
+def follow_up(submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "") -> Response:
+    """One click: this message adds to the earlier response it was matched to by content, or it does not."""
+    confirm = decision == "confirm"
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "follow_up" if confirm else "follow_up_rejected",
+        lambda s: decide_follow_up(s, submission_id, confirm=confirm, actor=staff.name),
     )
 
 

@@ -14,6 +14,7 @@ from intake.db.models import Acknowledgement, Attachment, AuditLog, CampaignMemb
 from intake.decide.pii import find_identity_numbers
 from intake.receipts.resend import resend_refusal
 from intake.review.labels import DECISION_LABELS
+from intake.review.threads import thread_of
 from intake.web.deps import RtDep, StaffDep, render
 from intake.web.downloads import download
 
@@ -85,6 +86,7 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
             form_questions=_questions(case),
             resend_refusal=resend_refusal(session, submission_id, own_addresses=rt.own_addresses),
             archive=archive_panel(session, rt, sub),
+            thread=thread_of(session, sub),
             title=f"Innsending {sub.receipt_ref}",
         )
 
