@@ -284,6 +284,34 @@ class MailboxState(SQLModel, table=True):
     last_error_at: datetime | None = _ts(nullable=True)
 
 
+class Letter(SQLModel, table=True):
+    """A message a clerk writes to a sender from the submission page, sent through the outbox.
+
+    Threaded to the submission (In-Reply-To, References), so the sender's answer comes
+    back into the same thread. Delivered at most once like a receipt: claim, hand-off,
+    finish (``intake/receipts/letters.py``).
+    """
+
+    __tablename__ = "letters"
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submissions.id", index=True)
+    template: str = Field(max_length=32)
+    recipient: str = Field(max_length=320)
+    subject: str
+    body_text: str = Field(sa_column=Column(Text, nullable=False))
+    message_id: str = Field(index=True, max_length=998)
+    references: list[str] | None = _json()
+    status: str = Field(default="pending", index=True, max_length=16)  # pending | sending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = _text()
+    sent_at: datetime | None = _ts(nullable=True)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = _now_ts()
+    claim_token: str | None = Field(default=None, max_length=32)
+    claimed_until: datetime | None = _ts(nullable=True)
+
+
 class OutboxState(SQLModel, table=True):
     """How the last delivery runs to the mail server went: the outbox's health, like a mailbox's."""
 

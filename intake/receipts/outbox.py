@@ -40,9 +40,9 @@ from email import policy
 from email.errors import MessageError
 from email.parser import BytesHeaderParser
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from intake.db.models import Acknowledgement, Message, Submission, utcnow
+from intake.db.models import Acknowledgement, Letter, Message, Submission, utcnow
 from intake.errors import (
     PermanentDeliveryError,
     RelayRefused,
@@ -79,6 +79,8 @@ class DeliveryReport:
     unconfirmed: int = 0
     skipped: int = 0
     waiting: int = 0
+    # A clerk's letters to senders, sent after the receipts (intake/receipts/letters.py).
+    letters: int = 0
     error: str | None = None
     # The server refused to relay at all (TLS, login, relay permission): a person must act.
     blocked: bool = False
@@ -124,6 +126,8 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
                     break
             if report.error:
                 break
+        if not report.error and limit is None:
+            report.error, report.blocked = _letters(rt, transport, report)
     finally:
         transport.close()
     if report.error or talked:
@@ -133,6 +137,23 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
     elif report.sent or report.failed or report.retrying or report.unconfirmed or report.waiting:
         log.info("%s", report)
     return report
+
+
+def _letters(rt: Runtime, transport: Transport, report: DeliveryReport) -> tuple[str | None, bool]:
+    """Delivers the due letters on the same connection; the error (and whether it is a relay refusal)."""
+    from intake.receipts.letters import deliver_letters
+
+    with Session(rt.engine) as session:
+        due = session.exec(select(Letter.id).where(col(Letter.status).in_(("pending", "sending")))).first()
+    if due is None:
+        return None, False
+    try:
+        transport.connect()
+        sent, _ = deliver_letters(rt, transport)
+    except TransportUnavailable as err:
+        return str(err), isinstance(err, RelayRefused)
+    report.letters += sent
+    return None, False
 
 
 def original_references(rt: Runtime, session: Session, submission: Submission) -> list[str]:

@@ -162,7 +162,7 @@ def receipt_context(
         # Our own case numbers and titles: safe to name even to a stranger.
         "cases_found": _known_cases(session, _case_numbers(flags.get("ambiguous_case"))),
         "numbers_unknown": _case_numbers(flags.get("unknown_case")),
-        "open_cases": _open_cases(session, language) if ack.kind in NO_CASE_KINDS else [],
+        "open_cases": _open_cases(session, language) if ack.kind in (*NO_CASE_KINDS, "letter_case_number") else [],
         "unreadable": [quoted_text(a.filename, MAX_QUOTED_NAME) for a in attachments
                        if a.extraction_status == "failed"][:MAX_QUOTED_FILES] if repeat else [],
         "case": None if case is None else {

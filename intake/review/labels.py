@@ -59,3 +59,27 @@ RECEIPT_KIND_LABELS = {
     "unreadable": "vedlegg kunne ikke leses",
     "follow_up": "tillegg mottatt",
 }
+
+# The receipt's own words on the submission page (templates/_receipt_text.html).
+RECEIPT_TEXT_LABELS = {
+    "sent_text": "Teksten som ble sendt",
+    "planned_text": "Teksten som sendes",
+    "corrected": "Saken er endret etter at kvitteringen ble sendt. Dette er kvitteringen som passer nå:",
+    "send_corrected": "Send den rettede kvitteringen",
+}
+
+# Writing to the sender from the submission page (templates/_compose.html).
+LETTER_LABELS = {
+    "heading": "Skriv til avsenderen",
+    "lead": "Velg en mal, rett teksten og send. E-posten går gjennom utgående kø, i samme tråd som innsendingen.",
+    "templates": {
+        "readable_file": "Be om en lesbar fil",
+        "case_number": "Be om saksnummer",
+        "withdrawal": "Bekreft at svaret er trukket",
+    },
+    "subject": "Emne",
+    "body": "Tekst",
+    "send": "Send til avsenderen",
+    "sent": "Sendt til avsenderen",
+    "status": {"pending": "Venter", "sending": "Sendes", "sent": "Sendt", "failed": "Feilet"},
+}

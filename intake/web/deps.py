@@ -14,9 +14,11 @@ from intake.localtime import oslo, oslo_date
 from intake.receipts.health import outbox_health
 from intake.receipts.outbox_state import shown_status
 from intake.review.labels import (
+    LETTER_LABELS,
     OUTBOX_BLOCKED,
     OUTBOX_DOWN,
     RECEIPT_KIND_LABELS,
+    RECEIPT_TEXT_LABELS,
     RECEIPT_UNCONFIRMED,
     RECEIPT_UNCONFIRMED_HELP,
     THREAD_LABELS,
@@ -149,6 +151,8 @@ def _environment() -> jinja2.Environment:
     env.filters["oslo_date"] = oslo_date
     env.filters["flag_label"] = lambda name: FLAG_LABELS.get(name, name)
     env.globals["thread_labels"] = THREAD_LABELS
+    env.globals["receipt_text_labels"] = RECEIPT_TEXT_LABELS
+    env.globals["letter_labels"] = LETTER_LABELS
     env.filters["receipt_kind"] = lambda kind: RECEIPT_KIND_LABELS.get(kind or "", kind or "–")
     env.filters["receipt_state"] = shown_status
     env.filters["receipt_label"] = lambda status: RECEIPT_LABELS.get(status or "", status or "–")
@@ -201,6 +205,7 @@ NOTICES = {
     "duplicate_kept": "Svaret er beholdt.",
     "reviewed": "Innsendingen er markert som gjennomgått.",
     "follow_up": "Innsendingen er lagt til det tidligere svaret som et tillegg.",
+    "letter": "E-posten til avsenderen er lagt i kø og sendes straks.",
     "follow_up_rejected": "Innsendingen regnes som et eget svar.",
     "resend": "Kvitteringen er lagt i kø for ny sending.",
     "withheld": "Innsendingen er holdt tilbake fra publisering.",

@@ -10,6 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from intake.db.engine import session_scope
+from intake.receipts.letters import LetterError
+from intake.receipts.letters import queue as queue_letter
 from intake.review import actions as review
 from intake.review.campaigns import decide_member
 from intake.review.personal_data import decide_personal_data
@@ -90,6 +92,23 @@ def follow_up(submission_id: int, request: Request, rt: RtDep, staff: PostDep, d
         "follow_up" if confirm else "follow_up_rejected",
         lambda s: decide_follow_up(s, submission_id, confirm=confirm, actor=staff.name),
     )
+
+
+@router.post("/submissions/{submission_id}/letter")
+def letter(
+    submission_id: int, request: Request, rt: RtDep, staff: PostDep, template: Text = "", subject: Text = "",
+    body: Text = "",
+) -> Response:
+    """A clerk's edited letter to the sender, queued in the outbox and threaded to the submission."""
+
+    def queue_it(session: Session) -> object:
+        try:
+            return queue_letter(session, review.get_submission(session, submission_id), template, subject, body,
+                                actor=staff.name, smtp=rt.settings.smtp)
+        except LetterError as err:
+            raise review.ReviewError(str(err)) from err
+
+    return _act(request, rt, submission_id, "letter", queue_it)
 
 
 @router.post("/submissions/{submission_id}/resend")

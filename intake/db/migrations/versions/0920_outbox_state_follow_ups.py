@@ -4,7 +4,8 @@ A relay that refuses every receipt (TLS or a login required, relay access
 denied) stops a delivery run and leaves the receipts due; this row says so, the
 way mailbox_state says a mailbox cannot be read. A submission may follow up an
 earlier one (``follow_up_of``), or only seem to (``follow_up_suggested``) until a
-clerk confirms it.
+clerk confirms it. A clerk's own messages to a sender are ``letters``, sent through
+the outbox and threaded to the submission.
 
 Revision ID: 0920
 Revises: 0800
@@ -37,6 +38,32 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
     )
+    op.create_table(
+        "letters",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("submission_id", sa.Integer(), nullable=False),
+        sa.Column("template", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("recipient", sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+        sa.Column("subject", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("body_text", sa.Text(), nullable=False),
+        sa.Column("message_id", sqlmodel.sql.sqltypes.AutoString(length=998), nullable=False),
+        sa.Column("references", sa.JSON(), nullable=True),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("sent_at", UTCDateTime(), nullable=True),
+        sa.Column("created_by", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("claim_token", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("claimed_until", UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["submission_id"], ["submissions.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("letters", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_letters_message_id"), ["message_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_letters_status"), ["status"], unique=False)
+        batch_op.create_index(batch_op.f("ix_letters_submission_id"), ["submission_id"], unique=False)
     with op.batch_alter_table("submissions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("follow_up_of", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("follow_up_suggested", sa.Integer(), nullable=True))
@@ -53,4 +80,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_submissions_follow_up_of"))
         batch_op.drop_column("follow_up_suggested")
         batch_op.drop_column("follow_up_of")
+    op.drop_table("letters")
     op.drop_table("outbox_state")
