@@ -24,7 +24,7 @@ from intake import workflows
 from intake.archive.facts import load_facts
 from intake.config import PublicationSettings
 from intake.db.engine import session_scope
-from intake.db.models import Acknowledgement, Case, Flag, Submission
+from intake.db.models import Acknowledgement, Attachment, Case, Flag, Submission
 from intake.pipeline.run import ingest
 from intake.receipts.outbox import deliver_due
 from intake.review.publication import publication_list
@@ -141,6 +141,25 @@ def test_replies_to_a_response_or_its_receipt_are_one_thread_counted_published_a
             assert text.startswith("Tillegg mottatt. Vi har lagt e-posten deres til høringssvaret deres i sak 22/414")
             assert not re.match(r"Kvittering: (SV|Re|Kvittering)", msg["Subject"]), msg["Subject"]
         assert listed[fixed]["acknowledgement"]["kind"] == "follow_up"
+
+        # Staff choose which version of the corrected document counts, on the thread.
+        with Session(rt.engine) as session:
+            original = session.exec(select(Attachment).where(Attachment.submission_id == first)).one()
+        add_user(rt)
+        with TestClient(create_app(rt)) as client:
+            token = login(client)
+            page = client.get(f"/submissions/{fixed}").text
+            assert "Dokumenter i tråden" in page and FIXED[0] in page and PDF[0] in page
+            done = client.post(f"/submissions/{fixed}/documents/{original.id}/version",
+                               data={"csrf_token": token, "counts": "no"}, follow_redirects=False)
+            assert done.status_code == 303, done.text
+        with Session(rt.engine) as session:
+            case = session.exec(select(Case).where(Case.number == "22/414")).one()
+            (response,) = publication_list(session, case, PublicationSettings())
+            facts = load_facts(session, list(session.exec(select(Submission))))
+        assert [d.filename for d in response.documents] == [FIXED[0], APPENDIX[0]]
+        # The archive keeps every version.
+        assert [f.filename for m in facts[first].members for f in m.files] == [PDF[0], FIXED[0], APPENDIX[0]]
     finally:
         rt.close()
 

@@ -42,6 +42,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/submissions/{submission_id}/reviewed"): REVIEWER,
     ("POST", "/submissions/{submission_id}/follow-up"): REVIEWER,
     ("POST", "/submissions/{submission_id}/letter"): REVIEWER,
+    ("POST", "/submissions/{submission_id}/documents/{attachment_id}/version"): REVIEWER,
     ("POST", "/submissions/{submission_id}/resend"): REVIEWER,
     ("POST", "/submissions/{submission_id}/withhold"): REVIEWER,
     ("POST", "/submissions/{submission_id}/resend-to"): ADMIN,

@@ -210,6 +210,9 @@ class Attachment(SQLModel, table=True):
     extraction_error: str | None = _text()
     # Left out of publication by a staff decision (it held personal data); the response itself is published.
     withheld: bool = False
+    # An earlier version of a document a follow-up corrected: staff chose the other one to count, so
+    # this one is not published (the archive keeps every version).
+    superseded: bool = False
 
 
 class Flag(SQLModel, table=True):

@@ -46,6 +46,12 @@ THREAD_LABELS = {
     "suggested": ("Denne e-posten kommer fra samme avsender til samme sak og sier at den legger til eller "
                   "retter noe. Er den et tillegg til svaret under?"),
     "confirm": "Ja, legg til som tillegg",
+    "documents": "Dokumenter i tråden",
+    "documents_lead": "Er et dokument rettet i et tillegg, velg hvilken versjon som teller. Arkivet får alle.",
+    "counts": "Teller",
+    "superseded": "Teller ikke (eldre versjon)",
+    "make_superseded": "Regn som eldre versjon",
+    "make_counts": "La denne telle",
     "reject": "Nei, eget svar",
 }
 

@@ -68,6 +68,8 @@ def publication_list(session: Session, case: Case, settings: PublicationSettings
         docs = documents(files.get(response.id, []))
         for addition in additions.get(response.id, []):
             docs += documents(files.get(addition, []))
+        # The version of a corrected document staff chose not to count is left out (not counted as withheld).
+        docs = [a for a in docs if not a.superseded]
         published = [PublishedDocument(a.filename, a, a.size) for a in docs if not a.withheld]
         left_out = sum(1 for a in docs if a.withheld) + int(sub.body_withheld)
         if not docs and bodies.get(response.id) and not sub.body_withheld:

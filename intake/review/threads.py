@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, col, select
 
-from intake.db.models import Submission
+from intake.db.models import Attachment, Submission
 from intake.review.actions import ReviewError, _resolve, audit, get_submission, touch
+from intake.review.documents import attachments_by_submission, documents
 
 
 @dataclass
@@ -62,3 +63,24 @@ def decide_follow_up(session: Session, submission_id: int, *, confirm: bool, act
     audit(session, actor, "submission.follow_up_confirmed" if confirm else "submission.follow_up_rejected",
           "submission", sub.id, of=suggested, resolved=resolved or None)
     return sub
+
+
+def thread_documents(session: Session, thread: Thread) -> list[Attachment]:
+    """Every document of the thread's messages, in the order they came (for choosing versions)."""
+    ids = [m.id for m in thread.messages if m.id is not None]
+    files = attachments_by_submission(session, ids)
+    return [a for pk in ids for a in documents(files.get(pk, []))]
+
+
+def choose_version(session: Session, submission_id: int, attachment_id: int, *, counts: bool, actor: str) -> None:
+    """Marks a document of the thread as the version that counts, or as an earlier one that does not."""
+    sub = get_submission(session, submission_id)
+    thread = thread_of(session, sub)
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None or attachment.submission_id not in {m.id for m in thread.messages}:
+        raise ReviewError("dokumentet hører ikke til denne tråden")
+    attachment.superseded = not counts
+    session.add(attachment)
+    touch(session, thread.root)
+    audit(session, actor, "document.counts" if counts else "document.superseded", "submission", thread.root.id,
+          attachment=attachment_id, filename=attachment.filename)

@@ -206,6 +206,7 @@ NOTICES = {
     "reviewed": "Innsendingen er markert som gjennomgått.",
     "follow_up": "Innsendingen er lagt til det tidligere svaret som et tillegg.",
     "letter": "E-posten til avsenderen er lagt i kø og sendes straks.",
+    "version": "Valget av dokumentversjon er lagret.",
     "follow_up_rejected": "Innsendingen regnes som et eget svar.",
     "resend": "Kvitteringen er lagt i kø for ny sending.",
     "withheld": "Innsendingen er holdt tilbake fra publisering.",

@@ -15,7 +15,7 @@ from intake.receipts.letters import queue as queue_letter
 from intake.review import actions as review
 from intake.review.campaigns import decide_member
 from intake.review.personal_data import decide_personal_data
-from intake.review.threads import decide_follow_up
+from intake.review.threads import choose_version, decide_follow_up
 from intake.web.deps import AdminPostDep, PostDep, RtDep, refused
 
 router = APIRouter(include_in_schema=False)
@@ -91,6 +91,20 @@ def follow_up(submission_id: int, request: Request, rt: RtDep, staff: PostDep, d
         submission_id,
         "follow_up" if confirm else "follow_up_rejected",
         lambda s: decide_follow_up(s, submission_id, confirm=confirm, actor=staff.name),
+    )
+
+
+@router.post("/submissions/{submission_id}/documents/{attachment_id}/version")
+def document_version(
+    submission_id: int, attachment_id: int, request: Request, rt: RtDep, staff: PostDep, counts: Text = "yes"
+) -> Response:
+    """Which version of a corrected document counts: this one (``yes``) or not (``no``, an earlier one)."""
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "version",
+        lambda s: choose_version(s, submission_id, attachment_id, counts=counts != "no", actor=staff.name),
     )
 
 

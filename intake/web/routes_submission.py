@@ -28,7 +28,7 @@ from intake.receipts.preview import corrected_receipt
 from intake.receipts.render import Rendered
 from intake.receipts.resend import resend_refusal
 from intake.review.labels import DECISION_LABELS
-from intake.review.threads import thread_of
+from intake.review.threads import thread_documents, thread_of
 from intake.runtime import Runtime
 from intake.web.deps import RtDep, StaffDep, render
 from intake.web.downloads import download
@@ -101,7 +101,8 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
             form_questions=_questions(case),
             resend_refusal=resend_refusal(session, submission_id, own_addresses=rt.own_addresses),
             archive=archive_panel(session, rt, sub),
-            thread=thread_of(session, sub),
+            thread=(thread := thread_of(session, sub)),
+            thread_docs=thread_documents(session, thread) if thread.follow_ups else [],
             letter_drafts=letter_drafts(session, sub, rt),
             letters=session.exec(select(Letter).where(Letter.submission_id == sub.id)
                                  .order_by(col(Letter.created_at).desc())).all(),

@@ -64,6 +64,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_letters_message_id"), ["message_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_letters_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_letters_submission_id"), ["submission_id"], unique=False)
+    with op.batch_alter_table("attachments", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("superseded", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("submissions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("follow_up_of", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("follow_up_suggested", sa.Integer(), nullable=True))
@@ -80,5 +82,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_submissions_follow_up_of"))
         batch_op.drop_column("follow_up_suggested")
         batch_op.drop_column("follow_up_of")
+    with op.batch_alter_table("attachments", schema=None) as batch_op:
+        batch_op.drop_column("superseded")
     op.drop_table("letters")
     op.drop_table("outbox_state")
