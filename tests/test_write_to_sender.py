@@ -19,13 +19,17 @@ from intake import workflows
 from intake.db.engine import session_scope
 from intake.db.models import Acknowledgement, AuditLog, Letter, Submission
 from intake.pipeline.run import ingest
+from intake.receipts.letters import TEMPLATES
 from intake.receipts.outbox import deliver_due
+from intake.receipts.plan import LANGUAGES
+from intake.receipts.render import render
 from intake.runtime import Runtime
 from intake.store.messages import Source
 from intake.web.app import create_app
 from tests.builders import make_email
 from tests.conftest import build_settings
 from tests.smtpsink import Sink
+from tests.test_receipts import context
 from tests.web_support import add_user, login
 
 ON_TIME = datetime(2022, 9, 28, 8, 15, tzinfo=UTC)
@@ -136,3 +140,15 @@ def test_a_case_changed_by_hand_offers_the_corrected_receipt_and_shows_its_text_
     # What the page showed is what was sent, paragraph for paragraph.
     for paragraph in body.strip().split("\n\n"):
         assert paragraph.strip() in preview, paragraph
+
+
+@pytest.mark.parametrize("person", [False, True])
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_every_letter_template_renders_in_every_language(name: str, language: str, person: bool) -> None:
+    rendered = render(context(language, case=name != "case_number", kind=f"letter_{name}", person=person),
+                      f"letter_{name}", language)
+    assert rendered.subject and "{{" not in rendered.text and "K-0123456789" in rendered.text
+    if language != "en":
+        padded = f" {rendered.text} "
+        assert (" du " in padded or " deg" in padded or " din" in padded or " ditt" in padded) is person, rendered.text

@@ -1,6 +1,6 @@
 """A clerk's own message to a sender: drafted from a template, edited, queued, and delivered.
 
-The templates (``letter_{name}.nb.txt.j2`` next to the receipts') ask for a readable
+The templates (``letter_{name}.{language}.txt.j2`` next to the receipts', in the case's language) ask for a readable
 file, ask for the case number, or confirm a withdrawal; the clerk edits the text
 before it is queued. A letter is threaded to the submission (In-Reply-To its
 Message-ID, References the chain with our receipt), so the answer comes back into
@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from intake.config import SmtpSettings
 from intake.db.audit import record
 from intake.db.engine import session_scope
-from intake.db.models import Acknowledgement, Letter, Submission, utcnow
+from intake.db.models import Acknowledgement, Case, Letter, Submission, utcnow
 from intake.errors import (
     PermanentDeliveryError,
     TemporaryDeliveryError,
@@ -32,7 +32,7 @@ from intake.errors import (
 )
 from intake.receipts.compose import build_receipt, reference_chain, valid_address
 from intake.receipts.outbox_state import UNCONFIRMED, backoff
-from intake.receipts.plan import new_message_id, receipt_recipient
+from intake.receipts.plan import LANGUAGES, new_message_id, receipt_recipient
 from intake.receipts.render import Rendered, receipt_context, render
 from intake.receipts.transport import Transport
 from intake.runtime import Runtime
@@ -52,9 +52,12 @@ def draft(session: Session, sub: Submission, name: str, smtp: SmtpSettings, work
     if name not in TEMPLATES:
         raise LetterError(f"ukjent mal: {name}")
     kind = f"letter_{name}"
+    case = session.get(Case, sub.case_id) if sub.case_id is not None else None
+    language = case.language if case is not None and case.language in LANGUAGES else "nb"
     # A row that is never added: the receipt context reads what it needs from it.
-    context = receipt_context(session, Acknowledgement(submission_id=sub.id or 0, kind=kind, language="nb"), sub, smtp)
-    return render(context, kind, "nb")
+    context = receipt_context(session, Acknowledgement(submission_id=sub.id or 0, kind=kind, language=language),
+                              sub, smtp)
+    return render(context, kind, language)
 
 
 def queue(session: Session, sub: Submission, name: str, subject: str, body: str, *, actor: str,
