@@ -74,6 +74,8 @@ def test_every_kind_in_every_language_renders_and_parses_strictly(kind: str, lan
     msg, text, html = strict(envelope.data)
     assert msg["References"] == "<svar-1@firma.no> <k-2@ehelse.no> <svar-3@firma.no>"
     assert "{{" not in text and "{%" not in text and "{{" not in html
+    # Paragraphs stay paragraphs: the closing is one of its own, after a blank line.
+    assert re.search(r"\n\n(Dette er (en|ei) automatisk|This is an automatic)", text.replace("\r\n", "\n")), text
     _dates_are_one_format(text)
     padded = f" {text} "
     if language in ORGANISATION_WORDS:

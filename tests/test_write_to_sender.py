@@ -149,6 +149,7 @@ def test_every_letter_template_renders_in_every_language(name: str, language: st
     rendered = render(context(language, case=name != "case_number", kind=f"letter_{name}", person=person),
                       f"letter_{name}", language)
     assert rendered.subject and "{{" not in rendered.text and "K-0123456789" in rendered.text
+    assert re.search(r"\n\n(Referanse|Reference): K-0123456789\n\n", rendered.text), rendered.text
     if language != "en":
         padded = f" {rendered.text} "
         assert (" du " in padded or " deg" in padded or " din" in padded or " ditt" in padded) is person, rendered.text
