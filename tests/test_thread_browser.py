@@ -56,13 +56,15 @@ def test_a_response_with_two_follow_ups_is_one_thread_on_its_page(rt: Runtime, b
         page.get_by_role("button", name="Logg inn").click()
         page.wait_for_url(f"{base}/submissions/{first}")
         thread = page.locator("section.thread")
-        items = thread.locator("li")
+        items = thread.locator("ol.thread-list > li")
         assert items.count() == 3
         assert items.nth(0).inner_text().startswith("Svaret")
         assert [items.nth(i).inner_text().split()[0] for i in (1, 2)] == ["Tillegg", "Tillegg"]
         assert thread.locator(f'a[href="/submissions/{fixed}"]').count() == 1
         assert thread.locator(f'a[href="/submissions/{forgot}"]').count() == 1
+        # Every document of the thread, each with the choice of whether its version counts.
+        assert thread.locator("ul.thread-docs > li").count() == 3
         shot(page, "thread-two-follow-ups")
         # From a follow-up, the same thread, with that one marked as the page's own.
         page.goto(f"{base}/submissions/{forgot}")
-        assert page.locator('section.thread li[aria-current="true"]').inner_text().startswith("Tillegg")
+        assert page.locator('section.thread ol.thread-list li[aria-current="true"]').inner_text().startswith("Tillegg")
