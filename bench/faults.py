@@ -14,6 +14,9 @@ stall: the longest time in which work was outstanding and neither a message
 was processed nor a receipt arrived (a deliberate outage counts).
 
     python bench/faults.py [--n 500] [--kills 10] [--sink-pause 60] [--database private|postgresql|sqlite]
+                           [--seed 1 | --seeds 1,2,3]
+
+With ``--seeds`` the whole run is repeated once per seed, and passes only if every run does.
 """
 
 from __future__ import annotations
@@ -273,16 +276,25 @@ def main() -> None:
     parser.add_argument("--database", choices=["private", "postgresql", "sqlite"], default="private")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", default="", help="comma-separated seeds, one run each, e.g. 1,2,3")
     args = parser.parse_args()
-    plan = Plan(n=args.n, kills=args.kills, sink_pause=args.sink_pause, feed_seconds=args.feed_seconds,
-                database=args.database, workers=args.workers, seed=args.seed)
-    with tempfile.TemporaryDirectory(prefix="intake-faults-") as tmp:
-        report = run_faults(plan, Path(tmp))
-    print("\n".join(report.events))
-    print(f"\nintake under faults: N={plan.n}, database {plan.database}, nproc {os.cpu_count()}")
-    print(report.table())
-    print("OK" if report.ok else "FAILED")
-    sys.exit(0 if report.ok else 1)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()] or [args.seed]
+    failed = []
+    for seed in seeds:
+        plan = Plan(n=args.n, kills=args.kills, sink_pause=args.sink_pause, feed_seconds=args.feed_seconds,
+                    database=args.database, workers=args.workers, seed=seed)
+        with tempfile.TemporaryDirectory(prefix="intake-faults-") as tmp:
+            report = run_faults(plan, Path(tmp))
+        print("\n".join(report.events))
+        print(f"\nintake under faults: N={plan.n}, seed {seed}, database {plan.database}, nproc {os.cpu_count()}, "
+              f"load {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        print(report.table())
+        print("OK" if report.ok else "FAILED", flush=True)
+        if not report.ok:
+            failed.append(seed)
+    if len(seeds) > 1:
+        print(f"{len(seeds) - len(failed)} of {len(seeds)} seeds OK" + (f"; failed: {failed}" if failed else ""))
+    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -135,6 +135,9 @@ class ReceiverSettings(Section):
     # handed to this receiver without a border server's Authentication-Results in front of it.
     verify_senders: bool = False
     dns_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    # Host names our mail relay writes after "by" in its Received header: mail it queued while intake
+    # was down gets the relay's time as received_at (intake/sources/relay_time.py). Empty: our own clock.
+    trusted_relays: list[str] = Field(default_factory=list)
 
 
 class WebSettings(Section):

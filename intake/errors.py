@@ -66,6 +66,23 @@ class TransportUnavailable(DeliveryError, TemporaryError):
     """No connection to the mail server at all; no receipt was touched."""
 
 
+class NoFinalReply(TemporaryDeliveryError):
+    """The server closed the connection after the end of data without a reply.
+
+    Without a 250 the server has not taken responsibility for the message (RFC 5321
+    §4.1.1.4, §6.1), so the receipt is sent again, with the same Message-ID, which lets
+    a receiving system recognise a copy if the server delivered it after all.
+    """
+
+
+class RelayRefused(TransportUnavailable):
+    """The mail server refused to relay at all (TLS required, relay access denied, login required).
+
+    The refusal concerns the connection to the relay, not the receipt: every other receipt
+    would be refused the same way, so the run stops and the receipts stay due.
+    """
+
+
 class UnconfirmedDelivery(DeliveryError):
     """The whole message was handed over but the server's answer was lost; it may have been delivered."""
 

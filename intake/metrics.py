@@ -14,7 +14,9 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from intake.db.models import Acknowledgement, Flag, MailboxState, Message, utcnow
+from intake.db.models import Acknowledgement, Flag, MailboxState, Message, OutboxState, utcnow
+from intake.receipts.health import problem_of
+from intake.receipts.outbox_state import UNCONFIRMED
 
 _lock = threading.Lock()
 _summaries: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -23,6 +25,9 @@ HELP = {
     "intake_messages": "Stored raw messages by processing status.",
     "intake_flags": "Flags raised on submissions, by flag and whether a person resolved them.",
     "intake_receipts": "Receipts (acknowledgements) by delivery status.",
+    "intake_receipts_unconfirmed": "Receipts handed to the mail server by a process that died before its answer.",
+    "intake_outbox_error": "1 when the last delivery run could not hand receipts to the mail server.",
+    "intake_outbox_blocked": "1 when the mail server refuses to relay at all (TLS, login, relay access).",
     "intake_mailbox_last_success_age_seconds": "Seconds since the last successful poll of a mailbox folder.",
     "intake_mailbox_error": "1 when the last poll of a mailbox folder failed.",
     "intake_poll_seconds": "Time taken by polls of a mailbox in this process.",
@@ -72,6 +77,15 @@ def render(session: Session, now: datetime | None = None) -> str:
         select(Acknowledgement.status, func.count()).group_by(col(Acknowledgement.status))
     ).all()
     gauge("intake_receipts", [([("status", s)], n) for s, n in receipts])
+    unconfirmed = session.exec(
+        select(func.count()).select_from(Acknowledgement)
+        .where(col(Acknowledgement.last_error).startswith(UNCONFIRMED))
+    ).one()
+    gauge("intake_receipts_unconfirmed", [([], unconfirmed)])
+    outbox = session.exec(select(OutboxState)).first()
+    problem = problem_of(outbox)
+    gauge("intake_outbox_error", [([], 1.0 if problem else 0.0)])
+    gauge("intake_outbox_blocked", [([], 1.0 if problem and outbox and outbox.blocked else 0.0)])
     states = session.exec(select(MailboxState)).all()
     gauge(
         "intake_mailbox_last_success_age_seconds",

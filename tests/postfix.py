@@ -43,6 +43,7 @@ discard  unix  -  -  n  -  -  discard
 anvil    unix  -  -  n  -  1  anvil
 scache   unix  -  -  n  -  1  scache
 postlog  unix-dgram n - n - 1 postlogd
+tlsmgr   unix  -  -  n  1000? 1 tlsmgr
 """
 
 
@@ -62,13 +63,23 @@ def unavailable() -> str | None:
 
 
 class Postfix:
-    """One Postfix instance: ``port`` takes mail from loopback and relays it all to ``sink``."""
+    """One Postfix instance: ``port`` takes mail from loopback and relays it all to ``sink``.
 
-    def __init__(self) -> None:
+    With ``require_tls`` it takes mail only after STARTTLS (``smtpd_tls_security_level =
+    encrypt``), with a certificate for 127.0.0.1 that is its own CA (``ca_file``), as an
+    agency's relay does; a client that does not start TLS gets ``530 5.7.0 Must issue a
+    STARTTLS command first``.
+    """
+
+    def __init__(self, *, require_tls: bool = False, relay_port: int | None = None) -> None:
         self.sink = Sink().start()
+        # Where Postfix passes mail on: its sink, or (``relay_port``) a receiver of the test's own.
+        self.relay_port = relay_port or self.sink.port
         self.port = free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="intake-postfix-"))
         self.conf = self.folder / "conf"
+        self.require_tls = require_tls
+        self.ca_file: Path | None = None
 
     def start(self) -> None:
         import pwd
@@ -90,20 +101,34 @@ inet_protocols = ipv4
 myhostname = relay.test.example
 mydestination =
 mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:{self.sink.port}
+relayhost = [127.0.0.1]:{self.relay_port}
 smtpd_relay_restrictions = permit_mynetworks, reject
 alias_maps =
 alias_database =
 smtp_tls_security_level = none
+# A test that stops the next hop wants a deferred message retried in seconds, not minutes.
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
 maillog_file = {data / "maillog"}
 maillog_file_prefixes = {self.folder}
-""", encoding="utf-8")
+{self._tls()}""", encoding="utf-8")
         (self.conf / "master.cf").write_text(SERVICES.format(port=f"127.0.0.1:{self.port}"), encoding="utf-8")
         done = subprocess.run([POSTFIX, "-c", str(self.conf), "start"], capture_output=True, text=True, timeout=60)
         if done.returncode != 0 or not self._listening(timeout=20):
             log = data / "maillog"
             raise RuntimeError(f"postfix did not start: {done.stderr.strip()} "
                                f"{log.read_text()[-2000:] if log.exists() else ''}")
+
+    def _tls(self) -> str:
+        if not self.require_tls:
+            return ""
+        from tests.smtpsink import self_signed
+
+        cert, key = self_signed(self.conf)
+        self.ca_file = cert
+        return (f"smtpd_tls_cert_file = {cert}\nsmtpd_tls_key_file = {key}\n"
+                "smtpd_tls_security_level = encrypt\nsmtpd_tls_loglevel = 1\n")
 
     def _listening(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -117,6 +142,11 @@ maillog_file_prefixes = {self.folder}
 
     def smtp_settings(self, **extra: object) -> dict[str, object]:
         return {"host": "127.0.0.1", "port": self.port, "security": "none", "timeout_seconds": 10, **extra}
+
+    def flush(self) -> None:
+        """Asks Postfix to try every deferred message now (``postqueue -f``)."""
+        postqueue = shutil.which("postqueue") or "/usr/sbin/postqueue"
+        subprocess.run([postqueue, "-c", str(self.conf), "-f"], capture_output=True, timeout=60, check=True)
 
     def log(self) -> str:
         path = self.folder / "data" / "maillog"

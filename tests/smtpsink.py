@@ -29,9 +29,16 @@ class Delivered:
         return parsed
 
 
+HANG_UP = "hang up"
+
+
 @dataclass
 class Sink:
-    """Collects messages; ``replies`` are answers to the next DATA commands instead of 250."""
+    """Collects messages; ``replies`` are answers to the next DATA commands instead of 250.
+
+    The reply ``HANG_UP`` closes the connection after the final dot without any reply
+    and keeps nothing, as a server does that fails at that moment.
+    """
 
     port: int = 0
     messages: list[Delivered] = field(default_factory=list)
@@ -44,7 +51,12 @@ class Sink:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self._lock:
             if self.replies:
-                return self.replies.pop(0)
+                reply = self.replies.pop(0)
+                if reply != HANG_UP:
+                    return reply
+                server.transport.close()
+                # aiosmtpd writes this to the closed connection, where it goes nowhere.
+                return "451 4.3.0 connection closed"
             self.messages.append(Delivered(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content)))
             self._lock.notify_all()
         return "250 2.0.0 accepted"

@@ -58,6 +58,7 @@ def test_without_a_login_only_healthy_or_not_per_part(settings_factory) -> None:
                     "database": {"ok": True},
                     "mailboxes": [{"name": "postmottak", "folder": "INBOX", "healthy": False}],
                     "receipts": {"ok": False},
+                    "outbox": {"ok": True},
                 }
                 for secret in ("etaten.example", "AUTHENTICATIONFAILED", "kvitteringer"):
                     assert secret not in response.text

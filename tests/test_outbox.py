@@ -29,7 +29,7 @@ from tests.receipt_helpers import (  # noqa: F401  (fixtures)
     set_language,
     sink,
 )
-from tests.smtpsink import Sink
+from tests.smtpsink import HANG_UP, Sink
 
 OSLO = ZoneInfo("Europe/Oslo")
 ON_TIME = datetime(2022, 9, 28, 10, 15, tzinfo=OSLO)
@@ -39,18 +39,18 @@ EXPECTED_HEADERS = {"from", "to", "subject", "date", "message-id", "in-reply-to"
                     "x-auto-response-suppress", "precedence", "mime-version", "content-type"}
 PHRASES = {
     ("on_time", "nb"): ["Vi bekrefter at vi har mottatt høringssvaret deres", "innen fristen", "Med vennlig hilsen"],
-    ("late", "nb"): ["etter høringsfristen, som var 1. oktober 2022", "vurdere"],
+    ("late", "nb"): ["etter høringsfristen, som var 01.10.2022", "vurdere"],
     ("unmatched", "nb"): ["Vi kunne ikke se hvilken høring", "saksnummeret"],
     ("on_time", "nn"): ["Vi stadfestar at vi har motteke høyringssvaret dykkar", "innan fristen", "Med venleg helsing"],
-    ("late", "nn"): ["etter høyringsfristen, som var 1. oktober 2022", "vurdere"],
+    ("late", "nn"): ["etter høyringsfristen, som var 01.10.2022", "vurdere"],
     ("unmatched", "nn"): ["Vi kunne ikkje sjå kva for høyring", "saksnummeret"],
     ("on_time", "en"): ["We confirm that we have received your consultation response", "within the deadline"],
-    ("late", "en"): ["after the consultation deadline of 1 October 2022", "assess"],
+    ("late", "en"): ["after the consultation deadline of 01.10.2022", "assess"],
     ("unmatched", "en"): ["We could not tell which consultation", "case number"],
 }
-RECEIVED = {"nb": "28. september 2022 kl. 10:15", "nn": "28. september 2022 kl. 10:15",
-            "en": "28 September 2022 at 10:15"}
-LATE_RECEIVED = {"nb": "2. oktober 2022 kl. 09:05", "nn": "2. oktober 2022 kl. 09:05", "en": "2 October 2022 at 09:05"}
+# One date format in every language (dd.mm.yyyy).
+RECEIVED = {"nb": "28.09.2022 kl. 10:15", "nn": "28.09.2022 kl. 10:15", "en": "28.09.2022 at 10:15"}
+LATE_RECEIVED = {"nb": "02.10.2022 kl. 09:05", "nn": "02.10.2022 kl. 09:05", "en": "02.10.2022 at 09:05"}
 SIZE = {"nb": "47,1 kB", "nn": "47,1 kB", "en": "47.1 kB"}
 
 
@@ -113,7 +113,7 @@ def test_each_kind_in_each_language_has_its_content_and_headers(
                 assert phrase in body, (kind, language, phrase)
             if kind != "unmatched":
                 assert "22/414" in body and "Nasjonal e-helsestrategi for helse- og omsorgssektoren" in body
-                assert ("1 October 2022" if language == "en" else "1. oktober 2022") in body
+                assert "01.10.2022" in body
         if kind == "on_time":
             assert f"Høringssvar Legemiddelverket.pdf ({SIZE[language]})" in text
             assert "Høringssvar Legemiddelverket.pdf" in html
@@ -281,6 +281,30 @@ def test_receipt_handed_off_by_a_dead_process_is_never_sent_again(make_rt: Runti
     assert row.status == "sent" and row.last_error == UNCONFIRMED and row.sent_at == past
     with Session(rt.engine) as session:
         assert session.exec(select(AuditLog).where(col(AuditLog.action) == "ack.unconfirmed")).first() is not None
+
+
+def test_a_server_that_hangs_up_after_the_data_gets_the_receipt_again_with_its_message_id(
+    make_rt: RuntimeFactory, sink: Sink  # noqa: F811
+) -> None:
+    """No final reply means the server did not take the receipt (RFC 5321 §6.1): it is retried, not lost."""
+    sink.replies.append(HANG_UP)
+    rt = make_rt(**sink.smtp_settings(retry_base_seconds=0))
+    planned = ingest_one(rt, make_email(), ON_TIME)
+    first = deliver_due(rt)
+    assert first.retrying == 1 and first.unconfirmed == 0 and not sink.messages, first
+    (row,) = acks(rt)
+    assert row.status == "pending" and row.attempts == 1 and row.handoff_at is None
+    assert row.message_id == planned.message_id and "no reply after the end of data" in (row.last_error or "")
+    second = deliver_due(rt)
+    assert second.sent == 1, second
+    (delivered,) = sink.messages
+    assert delivered.message["Message-ID"] == planned.message_id
+    (row,) = acks(rt)
+    assert row.status == "sent" and row.last_error is None and row.attempts == 2
+    with Session(rt.engine) as session:
+        actions = session.exec(select(AuditLog.action).where(AuditLog.entity_id == row.id)
+                               .where(AuditLog.entity == "acknowledgement").order_by(col(AuditLog.id))).all()
+    assert actions[-4:] == ["ack.sending", "ack.retry", "ack.sending", "ack.sent"]
 
 
 def test_auto_reply_bounce_and_list_get_no_receipt_at_all(make_rt: RuntimeFactory, sink: Sink) -> None:  # noqa: F811

@@ -20,7 +20,7 @@ from intake.errors import TemplateError
 from intake.receipts.compose import sanitise_subject, valid_address
 from intake.receipts.outbox import deliver_due
 from intake.receipts.plan import KINDS, LANGUAGES, is_own_address, is_robot_address
-from intake.receipts.render import format_date, format_time, human_size, render
+from intake.receipts.render import NO_CASE_KINDS, format_date, format_time, human_size, pronouns, render
 from intake.receipts.transport import smtp_data
 from intake.runtime import Runtime
 from tests.builders import make_email
@@ -30,10 +30,20 @@ REPO = Path(__file__).resolve().parent.parent
 ON_TIME = datetime(2022, 9, 28, 8, 15, tzinfo=UTC)
 
 
-def context(language: str, *, case: bool = True, attachments: bool = True, kind: str = "on_time") -> dict[str, Any]:
+def context(language: str, *, case: bool = True, attachments: bool = True, kind: str = "on_time",
+            person: bool = False) -> dict[str, Any]:
     return {
         "language": language,
         "kind": kind,
+        "person": person,
+        "late": kind == "late",
+        "you": pronouns(language, person),
+        "cases_found": [{"number": "22/414", "title": "Nasjonal e-helsestrategi for helse- og omsorgssektoren"},
+                        {"number": "21/761", "title": "Nasjonal styringsmodell for e-helse"}],
+        "numbers_unknown": ["23/999"],
+        "open_cases": [{"number": "22/414", "title": "Nasjonal e-helsestrategi for helse- og omsorgssektoren",
+                        "deadline": format_date(date(2022, 10, 1), language)}] if not case else [],
+        "unreadable": ["svar <b>.pdf"] if kind == "unreadable" else [],
         "case": {"number": "22/414", "title": "Nasjonal e-helsestrategi for helse- og omsorgssektoren",
                  "deadline": format_date(date(2022, 10, 1), language)} if case else None,
         "received": format_time(ON_TIME, language),
@@ -53,14 +63,15 @@ def context(language: str, *, case: bool = True, attachments: bool = True, kind:
 def test_every_template_renders_in_every_language(kind: str, language: str) -> None:
     for attachments in (True, False):
         # The receipt of an unmatched message names no file; the context then holds only the count.
-        shown = attachments and kind != "unmatched"
-        rendered = render(context(language, case=kind != "unmatched", attachments=shown, kind=kind), kind, language)
+        shown = attachments and kind not in NO_CASE_KINDS
+        rendered = render(context(language, case=kind not in NO_CASE_KINDS, attachments=shown, kind=kind), kind,
+                          language)
         assert rendered.subject.startswith("Receipt: " if language == "en" else "Kvittering: ")
         assert "\n" not in rendered.subject
         assert "K-0123456789" in rendered.text and "K-0123456789" in rendered.html
         # Only the HTML is escaped: the text shows exactly what the sender wrote (the receipt of an
         # unmatched message repeats none of it).
-        assert ("<script>" in rendered.text) is (kind != "unmatched") and "<script>" not in rendered.html
+        assert ("<script>" in rendered.text) is (kind not in NO_CASE_KINDS) and "<script>" not in rendered.html
         assert ("&lt;script&gt;" in rendered.html and "svar &lt;b&gt;.pdf" in rendered.html) or not shown
         assert rendered.html.lstrip().startswith("<!DOCTYPE html>") and f'lang="{language}"' in rendered.html
         assert "{{" not in rendered.text and "{%" not in rendered.html
@@ -74,9 +85,10 @@ def test_undefined_names_are_errors_not_blanks() -> None:
 
 
 def test_oslo_time_and_sizes() -> None:
-    assert format_time(datetime(2022, 9, 28, 8, 15, tzinfo=UTC), "nb") == "28. september 2022 kl. 10:15"
-    assert format_time(datetime(2022, 12, 1, 8, 5, tzinfo=UTC), "nn") == "1. desember 2022 kl. 09:05"
-    assert format_time(datetime(2022, 12, 1, 8, 5, tzinfo=UTC), "en") == "1 December 2022 at 09:05"
+    # One date format in every language: dd.mm.yyyy.
+    assert format_time(datetime(2022, 9, 28, 8, 15, tzinfo=UTC), "nb") == "28.09.2022 kl. 10:15"
+    assert format_time(datetime(2022, 12, 1, 8, 5, tzinfo=UTC), "nn") == "01.12.2022 kl. 09:05"
+    assert format_time(datetime(2022, 12, 1, 8, 5, tzinfo=UTC), "en") == "01.12.2022 at 09:05"
     assert [human_size(n, "nb") for n in (812, 48213, 2_400_000)] == ["812 byte", "47,1 kB", "2,3 MB"]
     assert human_size(48213, "en") == "47.1 kB"
 

@@ -106,9 +106,15 @@ def load_facts(session: Session, submissions: Sequence[Submission]) -> dict[int,
 
     A handful of queries whatever the number of submissions, and no text columns.
     """
-    subs = [s for s in submissions if s.id is not None and s.case_id is not None]
-    if not subs:
+    # A follow-up is archived in its response's package, as a member after it, not on its own.
+    roots = [s for s in submissions if s.id is not None and s.case_id is not None and s.follow_up_of is None]
+    if not roots:
         return {}
+    additions = list(session.exec(
+        select(Submission).where(col(Submission.follow_up_of).in_([s.id for s in roots]))
+        .order_by(col(Submission.received_at), col(Submission.id))
+    ))
+    subs = [*roots, *(a for a in additions if a.case_id is not None)]
     ids = [s.id for s in subs if s.id is not None]
     cases = {c.id: c for c in session.exec(select(Case).where(col(Case.id).in_({s.case_id for s in subs})))}
     query_messages = select(Message.id, Message.sha256).where(col(Message.id).in_([s.message_ref for s in subs]))
@@ -133,11 +139,10 @@ def load_facts(session: Session, submissions: Sequence[Submission]) -> dict[int,
         files.setdefault(att.submission_id, []).append(
             FileFacts(att.id, att.filename, att.content_type, att.size, att.sha256, att.parent_id, att.inline)
         )
-    out: dict[int, PackageFacts] = {}
+    members: dict[int, MemberFacts] = {}
     for sub in subs:
         assert sub.id is not None
-        case = cases[sub.case_id]
-        member = MemberFacts(
+        members[sub.id] = MemberFacts(
             submission_id=sub.id,
             receipt_ref=sub.receipt_ref,
             message_id=sub.message_id,
@@ -160,7 +165,12 @@ def load_facts(session: Session, submissions: Sequence[Submission]) -> dict[int,
             flags=tuple(flags.get(sub.id, [])),
             files=tuple(files.get(sub.id, [])),
         )
-        out[sub.id] = PackageFacts(case.number, case.title, _questions(case), (member,))
+    out: dict[int, PackageFacts] = {}
+    for root in roots:
+        assert root.id is not None
+        case = cases[root.case_id]
+        follow = tuple(members[a.id] for a in additions if a.follow_up_of == root.id and a.id in members)
+        out[root.id] = PackageFacts(case.number, case.title, _questions(case), (members[root.id], *follow))
     return out
 
 

@@ -28,5 +28,6 @@ def archive_status(session: Session, submissions: Sequence[Submission], *,
 def unexported(session: Session, submissions: Sequence[Submission]) -> list[Submission]:
     """Those of ``submissions`` with a case whose newest version the archive does not have."""
     states = archive_status(session, submissions)
-    return [s for s in submissions if s.id is not None and s.case_id is not None
+    # A follow-up has no package of its own: it is a member of its response's.
+    return [s for s in submissions if s.id is not None and s.case_id is not None and s.follow_up_of is None
             and states[s.id]["status"] != "exported"]

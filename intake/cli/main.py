@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -25,10 +25,13 @@ from intake.cli.common import settings_of as _settings
 from intake.cli.users import users_app
 from intake.db.engine import check_connection, make_engine, upgrade
 from intake.db.models import Message, utcnow
-from intake.errors import ConfigError, IntakeError
+from intake.errors import ConfigError, IntakeError, RelayRefused
 from intake.review import queries
 from intake.review.serialize import submissions_json
 from intake.runtime import Runtime
+
+if TYPE_CHECKING:
+    from intake.receipts.outbox import DeliveryReport
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -198,17 +201,20 @@ def poll(
             delivered = _deliver(rt)
             for result in results:
                 typer.echo(str(result), err=True)
-            if delivered:
-                typer.echo(delivered, err=True)
             if once:
+                if delivered.blocked:
+                    # Like an unreachable mailbox: one line and a non-zero exit; the receipts stay due.
+                    raise RelayRefused(delivered.error or "the mail server refuses to relay")
+                typer.echo(str(delivered), err=True)
                 break
+            typer.echo(str(delivered), err=True)
             time.sleep(min((b.poll_interval_seconds for b in rt.settings.mailboxes), default=60))
 
 
-def _deliver(rt: Runtime) -> str:
+def _deliver(rt: Runtime) -> DeliveryReport:
     from intake.receipts.outbox import deliver_due
 
-    return str(deliver_due(rt))
+    return deliver_due(rt)
 
 
 @app.command()

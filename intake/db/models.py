@@ -183,6 +183,12 @@ class Submission(SQLModel, table=True):
     withheld: bool = False
     # The e-mail text is left out of publication (it held personal data), the attachments are not.
     body_withheld: bool = False
+    # The response this message follows up (a reply to it or to its receipt, or an addition a clerk
+    # confirmed): it is counted, published and archived with that one. Always the thread's first.
+    follow_up_of: int | None = Field(default=None, foreign_key="submissions.id", index=True)
+    # An earlier response this one seems to add to or correct (same organisation and case, and says
+    # so); only a suggestion until a clerk confirms it.
+    follow_up_suggested: int | None = Field(default=None, foreign_key="submissions.id")
     created_at: datetime = _now_ts()
     updated_at: datetime = _now_ts()
 
@@ -209,6 +215,9 @@ class Attachment(SQLModel, table=True):
     extraction_error: str | None = _text()
     # Left out of publication by a staff decision (it held personal data); the response itself is published.
     withheld: bool = False
+    # An earlier version of a document a follow-up corrected: staff chose the other one to count, so
+    # this one is not published (the archive keeps every version).
+    superseded: bool = False
 
 
 class Flag(SQLModel, table=True):
@@ -281,6 +290,48 @@ class MailboxState(SQLModel, table=True):
     last_success_at: datetime | None = _ts(nullable=True)
     last_error: str | None = _text()
     last_error_at: datetime | None = _ts(nullable=True)
+
+
+class Letter(SQLModel, table=True):
+    """A message a clerk writes to a sender from the submission page, sent through the outbox.
+
+    Threaded to the submission (In-Reply-To, References), so the sender's answer comes
+    back into the same thread. Delivered at most once like a receipt: claim, hand-off,
+    finish (``intake/receipts/letters.py``).
+    """
+
+    __tablename__ = "letters"
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: int = Field(foreign_key="submissions.id", index=True)
+    template: str = Field(max_length=32)
+    recipient: str = Field(max_length=320)
+    subject: str
+    body_text: str = Field(sa_column=Column(Text, nullable=False))
+    message_id: str = Field(index=True, max_length=998)
+    references: list[str] | None = _json()
+    status: str = Field(default="pending", index=True, max_length=16)  # pending | sending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = _text()
+    sent_at: datetime | None = _ts(nullable=True)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = _now_ts()
+    claim_token: str | None = Field(default=None, max_length=32)
+    claimed_until: datetime | None = _ts(nullable=True)
+
+
+class OutboxState(SQLModel, table=True):
+    """How the last delivery runs to the mail server went: the outbox's health, like a mailbox's."""
+
+    __tablename__ = "outbox_state"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)  # "smtp": one outbox, one row
+    last_attempt_at: datetime | None = _ts(nullable=True)
+    last_success_at: datetime | None = _ts(nullable=True)
+    last_error: str | None = _text()
+    last_error_at: datetime | None = _ts(nullable=True)
+    # True when the server refused to relay at all (TLS, login, relay permission): no retry fixes that.
+    blocked: bool = False
 
 
 class User(SQLModel, table=True):

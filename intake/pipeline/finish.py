@@ -21,9 +21,10 @@ from intake.db.audit import record
 from intake.db.engine import session_scope
 from intake.db.models import Case, Flag, Message, Submission, utcnow
 from intake.decide import authres, organisations
+from intake.decide.follow_up import suggested_parent
 from intake.decide.matching import MatchResult, match
 from intake.decide.rules import RuleContext, run_chain
-from intake.decide.thread import thread_case
+from intake.decide.thread import thread_case, thread_parent
 from intake.extract.attachments import Unpacked, add_rows, db_text, flatten, read_form_answers
 from intake.mail.mime import ParsedMessage
 from intake.pipeline.prepare import Prepared, submission_of
@@ -130,6 +131,9 @@ def _decide(
         thread_case=thread_case(session, parsed),
     )
     case = cases.get(result.case) if result.case else None
+    # A reply to a response or to its receipt is part of that response (the same message stored
+    # again is not: it is the same submission, or a duplicate_message).
+    parent = thread_parent(session, parsed)
     invited = organisations.invited_bodies(session)
     organisation = organisations.resolve(
         session, sender=parsed.sender, sender_name=parsed.sender_name, case_id=case.id if case else None,
@@ -154,6 +158,7 @@ def _decide(
         organisation_id=organisation.id if organisation else None,
         organisation=organisation.name if organisation else None,
         receipt_ref="K-" + message.sha256[:10].upper(),
+        follow_up_of=parent,
     )
     session.add(submission)
     session.flush()
@@ -164,6 +169,7 @@ def _decide(
     ctx = RuleContext(
         session=session, parsed=parsed, match=result, case=case, organisation=organisation,
         received_at=received_at, message_pk=message_pk, invited=invited, own_addresses=rt.own_addresses,
+        follow_up_of=parent,
         extraction_errors=errors,
         documents=[("Emnefeltet", parsed.subject), ("E-postteksten", parsed.body_text),
                    *((a.part.filename, a.extraction.text) for a in attachments if a.extraction is not None)],
@@ -175,6 +181,8 @@ def _decide(
     flags = {hit.flag: hit.detail for hit in hits}
     submission.late = "late" in flags
     submission.rule_log = rule_log
+    if parent is None and case is not None and organisation is not None:
+        submission.follow_up_suggested = suggested_parent(session, submission, parsed)
     session.add(submission)
     plan_receipt(session, submission, case, flags, rt.own_addresses, smtp=rt.settings.smtp)
     message.status = "processed"

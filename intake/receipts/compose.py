@@ -58,6 +58,22 @@ def valid_address(address: str) -> bool:
     return len(address) <= 254 and bool(_ADDRESS.match(address)) and ".." not in address
 
 
+# A thread can grow long; the last ids are the ones a mail program threads by.
+MAX_REFERENCES = 20
+
+
+def reference_chain(references: list[str], original: str) -> list[str]:
+    """The original's References, then the original's own Message-ID: the last MAX_REFERENCES, each once."""
+    chain: list[str] = []
+    for message_id in [*references, original]:
+        if valid_message_id(message_id) and message_id not in chain:
+            chain.append(message_id)
+    if original in chain:
+        chain.remove(original)
+        chain.append(original)
+    return chain[-MAX_REFERENCES:]
+
+
 def valid_message_id(value: str | None) -> bool:
     return bool(value) and bool(_MESSAGE_ID.match(value or ""))
 
@@ -120,8 +136,13 @@ def build_receipt(
     text: str,
     html: str,
     date: datetime,
+    references: list[str] | None = None,
 ) -> Envelope:
-    """The receipt as bytes with CRLF line ends, ready for SMTP DATA or an .eml file."""
+    """The receipt as bytes with CRLF line ends, ready for SMTP DATA or an .eml file.
+
+    ``references`` is the original's own References; the receipt's References is that
+    chain followed by the original's Message-ID (RFC 5322 §3.6.4), its last MAX_REFERENCES ids.
+    """
     if not valid_address(recipient):
         raise ValueError(f"not a plain address: {recipient!r}")
     if not valid_message_id(message_id):
@@ -136,7 +157,7 @@ def build_receipt(
     msg["Message-ID"] = message_id
     if valid_message_id(in_reply_to):
         msg["In-Reply-To"] = in_reply_to
-        msg["References"] = in_reply_to
+        msg["References"] = " ".join(reference_chain(references or [], in_reply_to or ""))
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Precedence"] = "auto_reply"

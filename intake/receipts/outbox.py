@@ -16,7 +16,14 @@ out twice while any number of processes run this, and any of them may die:
    drops the connection, which makes the server discard the message.
 3. A row found in ``sending`` with its lease run out was handed off by a process
    that died before it recorded the answer. It is never sent again: it is marked
-   ``sent`` with ``last_error`` saying the delivery is unconfirmed.
+   ``sent`` with ``last_error`` saying the delivery is unconfirmed. Only our own
+   crash leaves a receipt so: when the *server* closes the connection after the
+   final dot without a reply, it has not taken the message (RFC 5321 §6.1), and
+   the receipt is retried with the same Message-ID.
+
+A relay that refuses every receipt (TLS or a login required, relay access
+denied) stops the run with the receipts still due, and makes the outbox
+unhealthy (``intake/receipts/health.py``).
 
 The row transitions are in ``intake/receipts/outbox_state.py``. ``docs/receipts.md``
 describes the one window left (a crash between the hand-off commit and writing
@@ -29,21 +36,27 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email import policy
 from email.errors import MessageError
+from email.parser import BytesHeaderParser
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from intake.db.models import Acknowledgement, Submission, utcnow
+from intake.db.models import Acknowledgement, Letter, Message, Submission, utcnow
 from intake.errors import (
     PermanentDeliveryError,
+    RelayRefused,
+    StorageError,
     TemplateError,
     TemporaryDeliveryError,
     TransportUnavailable,
     UnconfirmedDelivery,
 )
+from intake.mail.mime import message_ids
 from intake.receipts import outbox_state as state
 from intake.receipts.caps import cap_wait
-from intake.receipts.compose import build_receipt
+from intake.receipts.compose import MAX_REFERENCES, build_receipt
+from intake.receipts.health import record_run
 from intake.receipts.outbox_state import UNCONFIRMED, backoff, settle_abandoned
 from intake.receipts.plan import new_message_id
 from intake.receipts.render import render_receipt
@@ -51,6 +64,8 @@ from intake.receipts.transport import Transport, make_transport
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
+# Only the top of a stored message is read for its References.
+HEAD_BYTES = 256 * 1024
 __all__ = ["UNCONFIRMED", "DeliveryReport", "backoff", "deliver_due", "settle_abandoned"]
 
 
@@ -64,7 +79,11 @@ class DeliveryReport:
     unconfirmed: int = 0
     skipped: int = 0
     waiting: int = 0
+    # A clerk's letters to senders, sent after the receipts (intake/receipts/letters.py).
+    letters: int = 0
     error: str | None = None
+    # The server refused to relay at all (TLS, login, relay permission): a person must act.
+    blocked: bool = False
     ids: list[int] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -80,6 +99,7 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
     report.unconfirmed += settle_abandoned(rt.engine)
     transport = transport or make_transport(smtp)
     seen: set[int] = set()
+    talked = False
     try:
         while limit is None or len(seen) < limit:
             batch = min(smtp.batch_size, limit - len(seen)) if limit is not None else smtp.batch_size
@@ -90,8 +110,9 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
             try:
                 transport.connect()
             except TransportUnavailable as err:
-                report.error = str(err)
+                report.error, report.blocked = str(err), isinstance(err, RelayRefused)
                 break
+            talked = True
             token = uuid.uuid4().hex
             claimed = state.claim(rt.engine, due, token, smtp)
             seen.update(due)
@@ -99,18 +120,55 @@ def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int |
                 try:
                     _deliver_one(rt, transport, ack_id, token, report)
                 except TransportUnavailable as err:
-                    report.error = str(err)
+                    # A relay refusal concerns every receipt: this one and the rest stay due, untouched.
+                    report.error, report.blocked = str(err), isinstance(err, RelayRefused)
                     state.release(rt.engine, claimed[position:], token)
                     break
             if report.error:
                 break
+        if not report.error and limit is None:
+            report.error, report.blocked = _letters(rt, transport, report)
     finally:
         transport.close()
+    if report.error or talked:
+        record_run(rt.engine, report.error, blocked=report.blocked)
     if report.error:
         log.warning("%s", report)
     elif report.sent or report.failed or report.retrying or report.unconfirmed or report.waiting:
         log.info("%s", report)
     return report
+
+
+def _letters(rt: Runtime, transport: Transport, report: DeliveryReport) -> tuple[str | None, bool]:
+    """Delivers the due letters on the same connection; the error (and whether it is a relay refusal)."""
+    from intake.receipts.letters import deliver_letters
+
+    with Session(rt.engine) as session:
+        due = session.exec(select(Letter.id).where(col(Letter.status).in_(("pending", "sending")))).first()
+    if due is None:
+        return None, False
+    try:
+        transport.connect()
+        sent, _ = deliver_letters(rt, transport)
+    except TransportUnavailable as err:
+        return str(err), isinstance(err, RelayRefused)
+    report.letters += sent
+    return None, False
+
+
+def original_references(rt: Runtime, session: Session, submission: Submission) -> list[str]:
+    """The References of the message a receipt answers, read from its stored header block."""
+    message = session.get(Message, submission.message_ref)
+    if message is None:
+        return []
+    try:
+        raw = rt.store.read(message.blob)
+    except (StorageError, OSError):
+        return []
+    head = raw[:HEAD_BYTES].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    parsed = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
+    values = [str(v) for v in parsed.get_all("References", [])][:5]
+    return [mid for value in values for mid in message_ids(value[:20_000])][-MAX_REFERENCES:]
 
 
 def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, report: DeliveryReport) -> None:
@@ -137,6 +195,7 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
                 message_id=ack.message_id or new_message_id(smtp.from_address),
                 in_reply_to=submission.message_id, subject=rendered.subject,
                 text=rendered.text, html=rendered.html, date=utcnow(),
+                references=original_references(rt, session, submission),
             )
         except (TemplateError, ValueError, MessageError) as err:
             state.finish(rt.engine, ack_id, token, "failed", error=str(err), count=True)

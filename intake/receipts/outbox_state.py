@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 UNCONFIRMED = "unconfirmed: handed to the mail server, but its answer was never recorded"
 
 
+def shown_status(ack: Acknowledgement) -> str:
+    """The status staff see: ``unconfirmed`` for a receipt settled after its sender died, else the row's."""
+    if ack.status == "sent" and (ack.last_error or "").startswith(UNCONFIRMED):
+        return "unconfirmed"
+    return ack.status
+
+
 class ClaimLost(Exception):
     """Another process took the receipt over; this one must not deliver it."""
 

@@ -19,17 +19,21 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from email.utils import make_msgid
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from intake.config import SmtpSettings
 from intake.db.audit import record
-from intake.db.models import Acknowledgement, Case, Submission, utcnow
+from intake.db.models import Acknowledgement, Attachment, Case, Submission, utcnow
 from intake.decide.domains import same_organisation
 from intake.decide.rules.suspicious import blocks_receipt
 from intake.receipts.compose import valid_address
 
 LANGUAGES = ("nb", "nn", "en")
-KINDS = ("on_time", "late", "unmatched")
+KINDS = ("on_time", "late", "unmatched", "ambiguous", "unknown_case", "unreadable", "follow_up")
+THANKS_ONLY = "bare «takk» til en tidligere innsending: får ingen kvittering"
+# A reply that only says thank you needs no receipt (a receipt for it would invite another).
+_THANKS = ("takk", "tusen takk", "takk for det", "takk for kvitteringen", "takk for svaret", "mange takk",
+           "takk skal du ha", "thanks", "thank you", "thank you very much", "ok takk", "ok, takk", "flott, takk")
 # Local parts of addresses that belong to machines, compared with the separators removed so
 # that "no-reply", "no_reply" and "do.not.reply" all look alike.
 _ROBOT_PREFIXES = ("mailerdaemon", "maildaemon", "postmaster", "autoreply", "autoresponder", "listserv",
@@ -37,10 +41,42 @@ _ROBOT_PREFIXES = ("mailerdaemon", "maildaemon", "postmaster", "autoreply", "aut
 _ROBOT_WORDS = ("noreply", "donotreply", "dontreply", "noresponse", "+bounce")
 
 
-def receipt_kind(submission: Submission) -> str:
+def receipt_kind(submission: Submission, flags: Collection[str] = ()) -> str:
+    """Which receipt fits: what the reader must know, or do, first.
+
+    Without a case: several case numbers found (staff sort it out), a number that is no
+    consultation of ours, or none at all. With one: an attachment we could not read (a
+    readable copy, please, as a reply), else late or on time.
+    """
+    if submission.follow_up_of is not None:
+        return "follow_up"
     if submission.case_id is None:
+        if "ambiguous_case" in flags:
+            return "ambiguous"
+        if "unknown_case" in flags:
+            return "unknown_case"
         return "unmatched"
+    if "extraction_failed" in flags:
+        return "unreadable"
     return "late" if submission.late else "on_time"
+
+
+def is_bare_thanks(text: str | None) -> bool:
+    """A short reply that says only «takk» (quoted earlier mail and a signature aside)."""
+    lines = []
+    for line in (text or "")[:2000].splitlines():
+        stripped = line.strip()
+        # Where the quoted receipt or the signature begins, the reply itself has ended.
+        if stripped.startswith(">") or stripped in ("--", "-- ") or stripped.lower().startswith(
+            ("fra:", "from:", "den ", "on ", "-----")
+        ):
+            break
+        if stripped:
+            lines.append(stripped)
+    if not lines or len(lines) > 3:
+        return False
+    first = lines[0].casefold().rstrip("!.:) ").strip()
+    return first in _THANKS
 
 
 def receipt_recipient(submission: Submission) -> str | None:
@@ -137,10 +173,14 @@ def plan_receipt(
     own = {*own_addresses, smtp.from_address}
     recipient = receipt_recipient(submission)
     reason = suppression_reason(submission, flags, own)
+    if reason is None and submission.follow_up_of is not None and is_bare_thanks(submission.body_text):
+        files = session.exec(select(Attachment.id).where(Attachment.submission_id == submission.id)).first()
+        if files is None:
+            reason = THANKS_ONLY
     language = case.language if case is not None and case.language in LANGUAGES else "nb"
     ack = Acknowledgement(
         submission_id=submission.id,
-        kind=receipt_kind(submission),
+        kind=receipt_kind(submission, flags),
         status="suppressed" if reason else "pending",
         reason=reason,
         recipients=[recipient] if recipient else [],

@@ -1,8 +1,11 @@
 """Renders a receipt from its Jinja2 templates: a subject, a plain text and an HTML alternative.
 
 The shipped templates live in ``intake/receipts/templates/`` as ``{kind}.{language}.txt.j2``
-and ``{kind}.{language}.html.j2`` (kinds on_time, late, unmatched; languages nb, nn,
-en); the text template sets the subject with ``{% set receipt_subject %}``. A workflow may
+and ``{kind}.{language}.html.j2`` (kinds in ``intake.receipts.plan.KINDS``; languages nb,
+nn, en); the text template sets the subject with ``{% set receipt_subject %}``. A kind
+without an HTML template of its own shows its text in the shared layout. A person is
+addressed «du», an organisation «dere» (``you`` in the context), and every date is
+written dd.mm.yyyy. A workflow may
 name its own templates in ``templates:`` (``{"on_time": "22-414/kvittering.txt.j2"}``
 or ``{"on_time": {"text": ..., "html": ...}}``), relative to the workflows folder;
 without an HTML template of its own, the text is shown in the shared layout.
@@ -11,6 +14,7 @@ Undefined names are errors (StrictUndefined) and only HTML is autoescaped.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -23,24 +27,37 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlmodel import Session, col, select
 
 from intake.config import SmtpSettings
-from intake.db.models import Acknowledgement, Attachment, Case, Submission
+from intake.db.models import Acknowledgement, Attachment, Case, Flag, Organisation, Submission, utcnow
 from intake.decide.deadlines import deadline_for
+from intake.decide.organisations import PUBLIC_PROVIDERS, domain_of
 from intake.errors import TemplateError
 from intake.receipts.compose import quoted_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 OSLO = ZoneInfo("Europe/Oslo")
-_MONTHS = {
-    "nb": ["januar", "februar", "mars", "april", "mai", "juni", "juli", "august", "september", "oktober",
-           "november", "desember"],
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"],
+# How a receipt addresses its reader: a person «du», an organisation «dere» (nn: «de»). The keys name
+# the grammatical slot: ``your_n`` after a neuter noun (svaret ditt), ``your_m`` after the others
+# (e-posten din), ``your_pl`` after a plural (vedlegga dine), ``obj`` the object form (kontakte deg).
+PRONOUNS = {
+    ("nb", False): {"you": "dere", "You": "Dere", "your_n": "deres", "your_m": "deres", "your_pl": "deres",
+                    "obj": "dere"},
+    ("nb", True): {"you": "du", "You": "Du", "your_n": "ditt", "your_m": "din", "your_pl": "dine", "obj": "deg"},
+    ("nn", False): {"you": "de", "You": "De", "your_n": "dykkar", "your_m": "dykkar", "your_pl": "dykkar",
+                    "obj": "dykk"},
+    ("nn", True): {"you": "du", "You": "Du", "your_n": "ditt", "your_m": "di", "your_pl": "dine", "obj": "deg"},
+    ("en", False): {"you": "you", "You": "You", "your_n": "your", "your_m": "your", "your_pl": "your",
+                    "obj": "you"},
 }
-_MONTHS["nn"] = _MONTHS["nb"]
+PRONOUNS[("en", True)] = PRONOUNS[("en", False)]
+# "Re: SV: Fwd: Kvittering: …" as many times as a thread has gone back and forth (bounded).
+_PREFIXES = re.compile(r"^(?:\s*(?:re|sv|vs|fw|fwd|aw|wg|antw|svar|kvittering|receipt)\s*(?:\[\d{1,4}\])?\s*:){1,20}",
+                       re.IGNORECASE)
 # How much of what the sender wrote a receipt repeats (none of it for an unmatched message).
 MAX_QUOTED_SUBJECT = 100
 MAX_QUOTED_NAME = 100
 MAX_QUOTED_FILES = 10
+# The kinds without a case: their receipt repeats nothing the sender wrote.
+NO_CASE_KINDS = ("unmatched", "ambiguous", "unknown_case")
 
 
 @dataclass(frozen=True)
@@ -51,13 +68,12 @@ class Rendered:
 
 
 def format_date(day: date, language: str) -> str:
-    """``1. oktober 2022`` in Norwegian, ``1 October 2022`` in English."""
-    month = _MONTHS.get(language, _MONTHS["nb"])[day.month - 1]
-    return f"{day.day} {month} {day.year}" if language == "en" else f"{day.day}. {month} {day.year}"
+    """``01.10.2022`` in every language: one format, whatever the reader's."""
+    return f"{day.day:02d}.{day.month:02d}.{day.year:04d}"
 
 
 def format_time(moment: datetime, language: str) -> str:
-    """An instant in Oslo time: ``28. september 2022 kl. 10:15`` / ``28 September 2022 at 10:15``."""
+    """An instant in Oslo time: ``28.09.2022 kl. 10:15`` / ``28.09.2022 at 10:15``."""
     local = moment.astimezone(OSLO)
     joiner = "at" if language == "en" else "kl."
     return f"{format_date(local.date(), language)} {joiner} {local:%H:%M}"
@@ -72,6 +88,50 @@ def human_size(size: int, language: str) -> str:
         value, unit = value / 1024, "MB"
     text = f"{value:.1f}" if value < 100 else f"{value:.0f}"
     return f"{text if language == 'en' else text.replace('.', ',')} {unit}"
+
+
+def pronouns(language: str, person: bool) -> dict[str, str]:
+    """The words a receipt addresses its reader with (see PRONOUNS)."""
+    return PRONOUNS.get((language, person), PRONOUNS[("nb", person)])
+
+
+def is_person(session: Session, submission: Submission) -> bool:
+    """Whether the sender is a private person (the organisation rules say so: a public mail provider)."""
+    if submission.organisation_id is not None:
+        organisation = session.get(Organisation, submission.organisation_id)
+        if organisation is not None:
+            return organisation.kind == "person"
+    return domain_of(submission.sender) in PUBLIC_PROVIDERS
+
+
+def bare_subject(subject: str | None) -> str:
+    """The subject without its chain of ``Re:``, ``SV:``, ``VS:``, ``Fwd:`` and our own ``Kvittering:``."""
+    return _PREFIXES.sub("", subject or "", count=1).strip()
+
+
+_CASE_NUMBER = re.compile(r"\b\d{2}(?:\d{2})?/\d{1,6}\b")
+
+
+def _case_numbers(detail: str | None) -> list[str]:
+    """The case numbers the matcher put in its flag's detail (our own text, built from what it found)."""
+    found: list[str] = []
+    for number in _CASE_NUMBER.findall(detail or "")[:10]:
+        if number not in found:
+            found.append(number)
+    return found
+
+
+def _known_cases(session: Session, numbers: list[str]) -> list[dict[str, str]]:
+    cases = {c.number: c for c in session.exec(select(Case).where(col(Case.number).in_(numbers))).all()}
+    return [{"number": n, "title": cases[n].title if n in cases else ""} for n in numbers]
+
+
+def _open_cases(session: Session, language: str) -> list[dict[str, str]]:
+    today = utcnow().astimezone(OSLO).date()
+    cases = session.exec(
+        select(Case).where(col(Case.active).is_(True)).where(col(Case.deadline) >= today).order_by(col(Case.number))
+    ).all()
+    return [{"number": c.number, "title": c.title, "deadline": format_date(c.deadline, language)} for c in cases[:20]]
 
 
 def receipt_context(
@@ -89,11 +149,22 @@ def receipt_context(
     ).all()
     # A receipt for a message that matched no case repeats nothing the sender wrote: that is the
     # receipt a spammer gets, and it must carry none of the spam. The others repeat a little of it.
-    repeat = ack.kind != "unmatched"
+    repeat = ack.kind not in NO_CASE_KINDS
     names = [a for a in attachments if repeat]
+    flags = {f.name: f.detail for f in session.exec(select(Flag).where(Flag.submission_id == submission.id))}
+    person = is_person(session, submission)
     return {
         "language": language,
         "kind": ack.kind,
+        "person": person,
+        "late": submission.late,
+        "you": pronouns(language, person),
+        # Our own case numbers and titles: safe to name even to a stranger.
+        "cases_found": _known_cases(session, _case_numbers(flags.get("ambiguous_case"))),
+        "numbers_unknown": _case_numbers(flags.get("unknown_case")),
+        "open_cases": _open_cases(session, language) if ack.kind in (*NO_CASE_KINDS, "letter_case_number") else [],
+        "unreadable": [quoted_text(a.filename, MAX_QUOTED_NAME) for a in attachments
+                       if a.extraction_status == "failed"][:MAX_QUOTED_FILES] if repeat else [],
         "case": None if case is None else {
             "number": case.number,
             "title": case.title,
@@ -101,7 +172,7 @@ def receipt_context(
             "deadline": format_date(deadline_for(session, case, submission.organisation_id), language),
         },
         "received": format_time(submission.received_at, language),
-        "subject": quoted_text(submission.subject, MAX_QUOTED_SUBJECT) if repeat else "",
+        "subject": quoted_text(bare_subject(submission.subject), MAX_QUOTED_SUBJECT) if repeat else "",
         "sender_name": quoted_text(submission.sender_name, MAX_QUOTED_NAME) or None,
         "attachments": [{"name": quoted_text(a.filename, MAX_QUOTED_NAME), "size": human_size(a.size, language)}
                         for a in names[:MAX_QUOTED_FILES]],
@@ -139,7 +210,9 @@ def template_names(kind: str, language: str, override: Any = None) -> tuple[str,
     if isinstance(override, dict) and isinstance(override.get("text"), str):
         html_name = override.get("html")
         return override["text"], html_name if isinstance(html_name, str) else None
-    return f"receipts/{kind}.{language}.txt.j2", f"receipts/{kind}.{language}.html.j2"
+    # The shipped receipts have one text each; the HTML part shows it in the plain layout, so the
+    # two can never say different things.
+    return f"receipts/{kind}.{language}.txt.j2", None
 
 
 def render(
@@ -155,7 +228,7 @@ def render(
         if not subject:
             raise TemplateError(f"receipt template {text_name}: sets no receipt_subject")
         html_context = {**context, "title": subject, "text": text}
-        if html_name is not None and not (override and not _exists(env, html_name)):
+        if html_name is not None and _exists(env, html_name):
             html = env.get_template(html_name).render(html_context)
         else:
             html = env.get_template("receipts/plain.html.j2").render(html_context)

@@ -19,7 +19,9 @@ from typing import Protocol
 
 from intake.config import SmtpSettings
 from intake.errors import (
+    NoFinalReply,
     PermanentDeliveryError,
+    RelayRefused,
     TemporaryDeliveryError,
     TransportUnavailable,
     UnconfirmedDelivery,
@@ -41,8 +43,11 @@ class Transport(Protocol):
     delivered; try again later) or PermanentDeliveryError (nothing was delivered;
     it never will be); if ``handoff()`` raises, nothing is delivered and the
     error propagates. After the hand-off it raises TemporaryDeliveryError or
-    PermanentDeliveryError only on a definite refusal, and UnconfirmedDelivery
-    when the outcome is unknown.
+    PermanentDeliveryError on a definite refusal, NoFinalReply (a temporary error)
+    when the server closed the connection without a final reply, and
+    UnconfirmedDelivery when the outcome is unknown on our own side. RelayRefused
+    (a TransportUnavailable) at any step before the hand-off means the server will
+    take no receipt at all until its settings or ours change.
     """
 
     def connect(self) -> None: ...
@@ -140,8 +145,11 @@ class SmtpTransport:
             conn.send(b".\r\n")
             code, reply = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as err:
+            # No final reply, so the server has not taken the message (RFC 5321 §4.1.1.4, §6.1):
+            # it is sent again with the same Message-ID. Only a crash of our own between the
+            # hand-off and this point is left unconfirmed, where resending could duplicate it.
             self._drop()
-            raise UnconfirmedDelivery(f"no answer after the end of data: {_describe(err)}") from err
+            raise NoFinalReply(f"no reply after the end of data: {_describe(err)}") from err
         text = _reply(code, reply)
         if code == 250:
             return text
@@ -157,6 +165,9 @@ class SmtpTransport:
     def _refused(self, code: int, text: str, step: str) -> None:
         if code == 421 or code < 0:
             self._drop()
+        if step != "end of data" and relay_refusal(code, text):
+            self._drop()
+            raise RelayRefused(f"SMTP {self.settings.host}:{self.settings.port}: {step} refused: {text}", reply=text)
         if 500 <= code < 600:
             raise PermanentDeliveryError(f"{step} refused: {text}", reply=text)
         raise TemporaryDeliveryError(f"{step} refused: {text}", reply=text)
@@ -235,6 +246,25 @@ class FileTransport:
 
     def close(self) -> None:
         return None
+
+
+# What a relay says when it refuses the connection's sender rather than one receipt: TLS or a
+# login is required first, or this client may not relay. Postfix, Exim and Exchange word them so.
+RELAY_WORDS = ("starttls", "relay access denied", "relaying denied", "relay not permitted", "unable to relay",
+               "authentication required", "must authenticate", "not authenticated", "client host rejected")
+
+
+def relay_refusal(code: int, text: str) -> bool:
+    """Whether an SMTP refusal concerns the relay (TLS, login, relay permission), not the receipt."""
+    if code in (523, 530, 538):
+        return True
+    lowered = text.lower()
+    if not 400 <= code < 600:
+        return False
+    enhanced = re.match(r"\d{3}[ -]([245])\.(\d{1,3})\.(\d{1,3})", text)
+    if enhanced and enhanced.group(2) == "7" and enhanced.group(3) in ("0", "8", "9", "11"):
+        return True
+    return any(words in lowered for words in RELAY_WORDS)
 
 
 def _reply(code: int, reply: bytes | str) -> str:

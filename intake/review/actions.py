@@ -217,7 +217,10 @@ def resend_receipt(
     if recipient is None:
         raise ReviewError("kvitteringen har ingen mottaker")
     before, suppressed = ack.status, ack.reason if ack.status == "suppressed" else None
-    kind = receipt_kind(sub)
+    open_flags = session.exec(
+        select(Flag.name).where(Flag.submission_id == sub.id).where(col(Flag.resolved_at).is_(None))
+    ).all()
+    kind = receipt_kind(sub, set(open_flags))
     if kind != ack.kind:
         # The case or lateness changed since the receipt was written, so its text must be written again.
         ack.kind = kind

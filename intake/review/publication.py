@@ -18,7 +18,7 @@ from intake.db.models import Attachment, Case
 from intake.localtime import oslo_day
 from intake.review.categories import Categories
 from intake.review.documents import attachments_by_submission, body_sizes, documents
-from intake.review.responses import counted
+from intake.review.responses import counted, follow_ups_of
 
 PRIVATE_PERSON = "Privatperson"
 _NORWEGIAN_ORDER = str.maketrans({"æ": "{", "ø": "|", "å": "}", "ä": "{", "ö": "|", "ü": "y"})
@@ -53,7 +53,10 @@ def publication_list(session: Session, case: Case, settings: PublicationSettings
     responses = counted(session, case, publishing=True)
     subs = [r.submission for r in responses]
     categories = Categories(session, case, [s.organisation_id for s in subs])
-    files = attachments_by_submission(session, [r.id for r in responses])
+    # A follow-up is published as part of its response: its documents join that response's.
+    additions = follow_ups_of(session, [r.id for r in responses])
+    files = attachments_by_submission(session, [r.id for r in responses] + [i for ids in additions.values()
+                                                                            for i in ids])
     bodies = body_sizes(session, [r.id for r in responses])
     out: list[PublishedResponse] = []
     for response in responses:
@@ -63,6 +66,10 @@ def publication_list(session: Session, case: Case, settings: PublicationSettings
         if respondent.person and settings.private_persons == "anonymous":
             name = PRIVATE_PERSON
         docs = documents(files.get(response.id, []))
+        for addition in additions.get(response.id, []):
+            docs += documents(files.get(addition, []))
+        # The version of a corrected document staff chose not to count is left out (not counted as withheld).
+        docs = [a for a in docs if not a.superseded]
         published = [PublishedDocument(a.filename, a, a.size) for a in docs if not a.withheld]
         left_out = sum(1 for a in docs if a.withheld) + int(sub.body_withheld)
         if not docs and bodies.get(response.id) and not sub.body_withheld:

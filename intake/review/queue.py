@@ -16,6 +16,7 @@ from intake.archive.status import unexported
 from intake.config import Settings
 from intake.db.models import Acknowledgement, Attachment, Case, Flag, MailboxState, Message, Submission
 from intake.localtime import start_of_today
+from intake.receipts.outbox_state import shown_status
 from intake.review import queries
 
 
@@ -39,7 +40,7 @@ def _rows(session: Session, submissions: Sequence[Submission], *, open_only: boo
         for flag in session.exec(query):
             flags.setdefault(flag.submission_id, []).append(flag)
         for ack in session.exec(select(Acknowledgement).where(col(Acknowledgement.submission_id).in_(ids))):
-            receipts[ack.submission_id] = ack.status
+            receipts[ack.submission_id] = shown_status(ack)
     return [Row(s, flags.get(s.id or 0, []), receipts.get(s.id or 0)) for s in submissions]
 
 

@@ -19,6 +19,8 @@ from intake.db.models import Case, Flag, Submission
 AUTO_REPLY = "auto_reply"
 SUPERSEDED = "superseded"
 LATE_REJECTED = "late_rejected"
+# Part of an earlier response: counted, published and archived with that one.
+FOLLOW_UP = "follow_up"
 # Reasons a response is counted but not published.
 WITHHELD = "withheld"
 PERSONAL_DATA = "personal_data"
@@ -27,6 +29,7 @@ REASON_LABELS = {
     AUTO_REPLY: "autosvar, returmelding eller listepost",
     SUPERSEDED: "erstattet av et nyere svar",
     LATE_REJECTED: "for sent, avvist",
+    FOLLOW_UP: "tillegg til et tidligere svar",
     WITHHELD: "holdt tilbake fra publisering",
     PERSONAL_DATA: "fødselsnummer som ikke er avgjort",
 }
@@ -53,6 +56,7 @@ class SubmissionRow:
     body_withheld: bool
     review_status: str
     form: dict[str, Any] | None
+    follow_up_of: int | None
 
 
 _COLUMNS = tuple(col(getattr(Submission, name)) for name in SubmissionRow.__slots__)
@@ -76,6 +80,8 @@ def exclusion(response: Response, *, publishing: bool) -> str | None:
     sub = response.submission
     if AUTO_REPLY in response.flags:
         return AUTO_REPLY
+    if sub.follow_up_of is not None:
+        return FOLLOW_UP
     if sub.decision == "superseded":
         return SUPERSEDED
     if sub.decision == "late_rejected":
@@ -113,3 +119,22 @@ def case_submissions(session: Session, case: Case) -> list[Response]:
 def counted(session: Session, case: Case, *, publishing: bool = False) -> list[Response]:
     """The case's responses that count (or are published), in the order received."""
     return [r for r in case_submissions(session, case) if exclusion(r, publishing=publishing) is None]
+
+
+def follow_ups_of(session: Session, ids: list[int]) -> dict[int, list[int]]:
+    """The follow-ups of each of these responses, in the order received (auto-replies left out)."""
+    out: dict[int, list[int]] = {}
+    if not ids:
+        return out
+    auto = select(Flag.submission_id).where(Flag.name == AUTO_REPLY)
+    rows = session.exec(
+        select(Submission.follow_up_of, Submission.id)
+        .where(col(Submission.follow_up_of).in_(ids))
+        .where(col(Submission.id).not_in(auto))
+        .where(col(Submission.withheld).is_(False))
+        .order_by(col(Submission.received_at), col(Submission.id))
+    ).all()
+    for root, pk in rows:
+        if root is not None and pk is not None:
+            out.setdefault(root, []).append(pk)
+    return out

@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from intake.archive.status import archive_status
 from intake.db.models import Submission
+from intake.receipts.outbox_state import shown_status
 from intake.review import queries
 
 OSLO = ZoneInfo("Europe/Oslo")
@@ -53,11 +54,17 @@ def submissions_json(session: Session, submissions: Sequence[Submission]) -> lis
                     for a in attachments.get(sub.id, [])
                 ],
                 "form": sub.form,
+                # The response this one follows up (thread headers, or a clerk's confirmation).
+                "follow_up_of": sub.follow_up_of,
                 "acknowledgement": None
                 if ack is None
                 else {
                     # "sending" is the outbox's own short-lived state; outside it is still pending.
                     "status": "pending" if ack.status == "sending" else ack.status,
+                    # Which receipt it is (intake.receipts.plan.KINDS): on_time, late, unmatched, ...
+                    "kind": ack.kind,
+                    # Handed to the mail server by a process that died before the answer (see the outbox).
+                    "unconfirmed": shown_status(ack) == "unconfirmed",
                     "to": list(ack.recipients or []),
                     "message_id": ack.message_id,
                     "reason": ack.reason,

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from intake.db.models import utcnow
 from intake.errors import IntakeError, SourceUnavailable
 from intake.runtime import Runtime
+from intake.sources.relay_time import relay_received_at
 from intake.store.messages import Source, store_message
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class IntakeHandler:
         self.rt = rt
         self.on_stored = on_stored
         self.recipients = {a.strip().lower() for a in rt.settings.receiver.recipients if a.strip()}
+        self.trusted_relays = {r.strip().lower() for r in rt.settings.receiver.trusted_relays if r.strip()}
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -51,11 +53,13 @@ class IntakeHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        received_at = utcnow()
+        arrived = utcnow()
         raw = envelope.original_content or b""
         if isinstance(raw, str):  # only with decode_data, which we never set; keeps mypy and readers sure
             raw = raw.encode("utf-8", "surrogateescape")
         peer_ip, helo, mail_from = envelope_facts(session, envelope)
+        # Mail our relay queued while we were down arrived when the relay took it, not now.
+        received_at = relay_received_at(raw, self.trusted_relays, arrived) or arrived
         source = Source(kind="smtp", mailbox=envelope.rcpt_tos[0].lower() if envelope.rcpt_tos else None,
                         peer_ip=peer_ip, helo=helo, mail_from=mail_from)
         loop = asyncio.get_running_loop()

@@ -11,6 +11,18 @@ from fastapi.responses import HTMLResponse
 
 from intake.db.engine import session_scope
 from intake.localtime import oslo, oslo_date
+from intake.receipts.health import outbox_health
+from intake.receipts.outbox_state import shown_status
+from intake.review.labels import (
+    LETTER_LABELS,
+    OUTBOX_BLOCKED,
+    OUTBOX_DOWN,
+    RECEIPT_KIND_LABELS,
+    RECEIPT_TEXT_LABELS,
+    RECEIPT_UNCONFIRMED,
+    RECEIPT_UNCONFIRMED_HELP,
+    THREAD_LABELS,
+)
 from intake.runtime import Runtime
 from intake.web.auth import Staff, cookie_name, csrf_ok, load_session
 
@@ -60,6 +72,7 @@ RECEIPT_LABELS = {
     "sent": "Sendt",
     "suppressed": "Ikke sendt",
     "failed": "Feilet",
+    "unconfirmed": RECEIPT_UNCONFIRMED,
 }
 
 
@@ -92,6 +105,8 @@ def current_staff(request: Request) -> Staff:
     if staff is None:
         raise LoginRequired()
     request.state.staff = staff
+    # Read here, before the route opens its own session: SQLite lets one writer in at a time.
+    request.state.outbox_alert = _outbox_alert(rt)
     return staff
 
 
@@ -135,6 +150,11 @@ def _environment() -> jinja2.Environment:
     env.filters["oslo"] = oslo
     env.filters["oslo_date"] = oslo_date
     env.filters["flag_label"] = lambda name: FLAG_LABELS.get(name, name)
+    env.globals["thread_labels"] = THREAD_LABELS
+    env.globals["receipt_text_labels"] = RECEIPT_TEXT_LABELS
+    env.globals["letter_labels"] = LETTER_LABELS
+    env.filters["receipt_kind"] = lambda kind: RECEIPT_KIND_LABELS.get(kind or "", kind or "–")
+    env.filters["receipt_state"] = shown_status
     env.filters["receipt_label"] = lambda status: RECEIPT_LABELS.get(status or "", status or "–")
     env.filters["size"] = human_size
     env.filters["action_label"] = lambda action: ACTION_LABELS.get(action, action)
@@ -156,14 +176,24 @@ def render(request: Request, template: str, *, status_code: int = 200, **context
     """Renders a page; the base layout gets the staff member, the CSRF token and the current path."""
     staff: Staff | None = getattr(request.state, "staff", None)
     page = ENV.get_template(template).render(
+        outbox_alert=getattr(request.state, "outbox_alert", None) if staff else None,
         staff=staff,
         csrf_token=staff.csrf_token if staff else "",
         path=request.url.path,
         flag_labels=FLAG_LABELS,
+        unconfirmed_help=RECEIPT_UNCONFIRMED_HELP,
         notice=NOTICES.get(request.query_params.get("ok", "")),
         **context,
     )
     return HTMLResponse(page, status_code=status_code)
+
+
+def _outbox_alert(rt: Runtime) -> str | None:
+    """The banner text while receipts cannot reach the mail server, else None."""
+    health = outbox_health(rt.engine)
+    if health["ok"]:
+        return None
+    return OUTBOX_BLOCKED if health["blocked"] else OUTBOX_DOWN
 
 
 # Confirmation texts after an action, chosen by a short code so no free text is reflected from the URL.
@@ -174,6 +204,10 @@ NOTICES = {
     "superseded": "Svaret er markert som erstattet.",
     "duplicate_kept": "Svaret er beholdt.",
     "reviewed": "Innsendingen er markert som gjennomgått.",
+    "follow_up": "Innsendingen er lagt til det tidligere svaret som et tillegg.",
+    "letter": "E-posten til avsenderen er lagt i kø og sendes straks.",
+    "version": "Valget av dokumentversjon er lagret.",
+    "follow_up_rejected": "Innsendingen regnes som et eget svar.",
     "resend": "Kvitteringen er lagt i kø for ny sending.",
     "withheld": "Innsendingen er holdt tilbake fra publisering.",
     "published": "Innsendingen tas med i publiseringslisten igjen.",

@@ -10,9 +10,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
 from intake.db.engine import session_scope
+from intake.receipts.letters import LetterError
+from intake.receipts.letters import queue as queue_letter
 from intake.review import actions as review
 from intake.review.campaigns import decide_member
 from intake.review.personal_data import decide_personal_data
+from intake.review.threads import choose_version, decide_follow_up
 from intake.web.deps import AdminPostDep, PostDep, RtDep, refused
 
 router = APIRouter(include_in_schema=False)
@@ -76,6 +79,50 @@ def reviewed(submission_id: int, request: Request, rt: RtDep, staff: PostDep, co
         "reviewed",
         lambda s: review.mark_reviewed(s, submission_id, actor=staff.name, comment=comment),
     )
+
+
+@router.post("/submissions/{submission_id}/follow-up")
+def follow_up(submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "") -> Response:
+    """One click: this message adds to the earlier response it was matched to by content, or it does not."""
+    confirm = decision == "confirm"
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "follow_up" if confirm else "follow_up_rejected",
+        lambda s: decide_follow_up(s, submission_id, confirm=confirm, actor=staff.name),
+    )
+
+
+@router.post("/submissions/{submission_id}/documents/{attachment_id}/version")
+def document_version(
+    submission_id: int, attachment_id: int, request: Request, rt: RtDep, staff: PostDep, counts: Text = "yes"
+) -> Response:
+    """Which version of a corrected document counts: this one (``yes``) or not (``no``, an earlier one)."""
+    return _act(
+        request,
+        rt,
+        submission_id,
+        "version",
+        lambda s: choose_version(s, submission_id, attachment_id, counts=counts != "no", actor=staff.name),
+    )
+
+
+@router.post("/submissions/{submission_id}/letter")
+def letter(
+    submission_id: int, request: Request, rt: RtDep, staff: PostDep, template: Text = "", subject: Text = "",
+    body: Text = "",
+) -> Response:
+    """A clerk's edited letter to the sender, queued in the outbox and threaded to the submission."""
+
+    def queue_it(session: Session) -> object:
+        try:
+            return queue_letter(session, review.get_submission(session, submission_id), template, subject, body,
+                                actor=staff.name, smtp=rt.settings.smtp)
+        except LetterError as err:
+            raise review.ReviewError(str(err)) from err
+
+    return _act(request, rt, submission_id, "letter", queue_it)
 
 
 @router.post("/submissions/{submission_id}/resend")

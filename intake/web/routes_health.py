@@ -24,6 +24,7 @@ from intake.db.engine import check_connection
 from intake.db.models import utcnow
 from intake.errors import IntakeError
 from intake.receipts.caps import waiting
+from intake.receipts.health import outbox_health
 from intake.runtime import Runtime
 from intake.sources.health import mailbox_health
 from intake.web.auth import cookie_name, load_session
@@ -95,13 +96,15 @@ def healthz(request: Request, rt: RtDep) -> JSONResponse:
         body["database"] = {"ok": False, "error": str(err)}
     mail_ok, body["mailboxes"] = _mailboxes(rt)
     body["receipts"] = _receipts(rt)
+    # The mail server refusing or unreachable: receipts cannot go out, which the service must report.
+    body["outbox"] = outbox_health(rt.engine)
     archive_ok = True
     if body["database"]["ok"]:
         drop = drop_folder_health(rt)
         if drop is not None:
             body["archive"] = drop
             archive_ok = bool(drop["ok"])
-    body["ok"] = bool(body["database"]["ok"]) and mail_ok and archive_ok
+    body["ok"] = bool(body["database"]["ok"]) and mail_ok and archive_ok and bool(body["outbox"]["ok"])
     if not _may_see_details(request, rt):
         body = {
             "ok": body["ok"],
@@ -109,6 +112,7 @@ def healthz(request: Request, rt: RtDep) -> JSONResponse:
             "mailboxes": [{"name": m.get("name"), "folder": m.get("folder"), "healthy": m.get("healthy", True)}
                           for m in body["mailboxes"]],
             "receipts": {"ok": body["receipts"]["ok"]},
+            "outbox": {"ok": body["outbox"]["ok"]},
             **({"archive": {"ok": body["archive"]["ok"]}} if "archive" in body else {}),
         }
     return JSONResponse(body, status_code=200 if body["ok"] else 503, headers={"Cache-Control": "no-store"})

@@ -10,10 +10,26 @@ from sqlmodel import Session, col, or_, select
 
 from intake.archive.views import panel as archive_panel
 from intake.db.engine import session_scope
-from intake.db.models import Acknowledgement, Attachment, AuditLog, CampaignMember, Case, Flag, Message, Submission
+from intake.db.models import (
+    Acknowledgement,
+    Attachment,
+    AuditLog,
+    CampaignMember,
+    Case,
+    Flag,
+    Letter,
+    Message,
+    Submission,
+)
 from intake.decide.pii import find_identity_numbers
+from intake.errors import TemplateError
+from intake.receipts.letters import TEMPLATES, draft
+from intake.receipts.preview import corrected_receipt
+from intake.receipts.render import Rendered
 from intake.receipts.resend import resend_refusal
 from intake.review.labels import DECISION_LABELS
+from intake.review.threads import thread_documents, thread_of
+from intake.runtime import Runtime
 from intake.web.deps import RtDep, StaffDep, render
 from intake.web.downloads import download
 
@@ -85,8 +101,25 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
             form_questions=_questions(case),
             resend_refusal=resend_refusal(session, submission_id, own_addresses=rt.own_addresses),
             archive=archive_panel(session, rt, sub),
+            thread=(thread := thread_of(session, sub)),
+            thread_docs=thread_documents(session, thread) if thread.follow_ups else [],
+            letter_drafts=letter_drafts(session, sub, rt),
+            letters=session.exec(select(Letter).where(Letter.submission_id == sub.id)
+                                 .order_by(col(Letter.created_at).desc())).all(),
+            corrected=corrected_receipt(session, sub, ack, rt.settings.smtp, rt.settings.workflows.path),
             title=f"Innsending {sub.receipt_ref}",
         )
+
+
+def letter_drafts(session: Session, sub: Submission, rt: Runtime) -> dict[str, Rendered]:
+    """Each letter template's text for this submission, for the clerk to edit before sending."""
+    out: dict[str, Rendered] = {}
+    for name in TEMPLATES:
+        try:
+            out[name] = draft(session, sub, name, rt.settings.smtp, rt.settings.workflows.path)
+        except TemplateError:
+            continue
+    return out
 
 
 def _questions(case: Case | None) -> dict[str, str]:

@@ -34,3 +34,5 @@ class RuleContext:
     extraction_errors: list[tuple[str, str]] = field(default_factory=list)
     # What a person may read: (where, text) for the subject, the e-mail text and each attachment.
     documents: list[tuple[str, str | None]] = field(default_factory=list)
+    # The response this message follows up, by its thread headers (intake/decide/thread.py).
+    follow_up_of: int | None = None

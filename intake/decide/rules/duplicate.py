@@ -16,6 +16,9 @@ class DuplicateOrganisation:
     def check(self, ctx: RuleContext) -> str | None:
         if ctx.case is None or ctx.organisation is None:
             return None
+        # A follow-up adds to the organisation's response; it is not a second one.
+        if ctx.follow_up_of is not None:
+            return None
         if ctx.parsed.not_mime:
             return None
         # An auto-reply is never a response, even once a person has looked at it. Its flag row
