@@ -88,6 +88,11 @@ def check_sender(
         return SenderAuthentication("none", f"avsenderdomenet {domain} har ingen DMARC-oppføring ({seen})")
     if dkim_trouble or (spf is not None and spf.result == "temperror"):
         return _no_answer(domain)
+    if spf is None:
+        # DMARC fails only when SPF fails too: without the envelope (mail stored before it was
+        # recorded, or handed on by our own relay) there is no verdict either way.
+        return SenderAuthentication("none", f"avsenderen {domain} kunne ikke kontrolleres helt: "
+                                            f"{dkim_text}, og SPF ble ikke kontrollert")
     policy = record.get("p", "none").lower()
     return SenderAuthentication(
         "fail", f"avsenderkontroll feilet for {domain}: dmarc=fail ({dkim_text}; {_spf_text(spf, domain)}; "
@@ -122,10 +127,8 @@ def _spf(envelope: Envelope | None, resolver: Resolver, timeout: float) -> SpfVe
     return SpfVerdict(result, spf_domain, identity)
 
 
-def _spf_text(spf: SpfVerdict | None, domain: str) -> str:
+def _spf_text(spf: SpfVerdict, domain: str) -> str:
     """Why SPF did not help, for a clerk (the technical word kept, as in the border's headers)."""
-    if spf is None:
-        return "SPF ikke kontrollert (avsenderserveren er ukjent)"
     where = f"{spf.identity}={spf.domain}"
     if spf.result == "pass":
         return f"spf=pass for {where}, som ikke samsvarer med avsenderdomenet {domain}"

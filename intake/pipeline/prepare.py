@@ -63,7 +63,10 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
         # DNS lookups happen here, outside the transaction that decides the message.
         own_check = None
         if source == "smtp" and rt.settings.receiver.verify_senders:
-            own_check = check_sender(raw, domain_of(parsed.sender), resolver=rt.dns, envelope=envelope,
+            # Behind a trusted relay the peer is the relay, whose address says nothing of the sender.
+            relayed = bool(rt.settings.receiver.trusted_relays)
+            own_check = check_sender(raw, domain_of(parsed.sender), resolver=rt.dns,
+                                     envelope=None if relayed else envelope,
                                      timeout=rt.settings.receiver.dns_timeout_seconds)
         del raw  # the parsed message holds what the rest needs
         clock.append(time.monotonic())
