@@ -141,6 +141,14 @@ class ExtractSettings(Section):
     max_uncompressed_mb: int = Field(default=200, ge=1)
     max_compression_ratio: int = Field(default=100, ge=1)
     max_depth: int = Field(default=5, ge=1)
+    # Text kept per attachment and per message: 20 MB of text in a 300 KB DOCX once grew the
+    # daemon by a gigabyte. A cut text is kept as far as it goes and flagged extraction_failed.
+    max_text_chars: int = Field(default=1_000_000, ge=1000)
+    max_message_text_chars: int = Field(default=3_000_000, ge=1000)
+    # Attachments read per message (the rest are stored and listed, not read), and the time all
+    # of one message's files together may take in the workers.
+    max_attachments: int = Field(default=50, ge=1)
+    message_budget_seconds: float = Field(default=120.0, gt=0)
 
 
 class ProcessingSettings(Section):

@@ -8,13 +8,17 @@ from dataclasses import dataclass
 
 from intake.config import ExtractSettings
 from intake.errors import ExtractionFailed
+from intake.extract.base import Extraction
 
 MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-file bounds: time and memory (kept by the pool), pages, zip size and ratio, nesting."""
+    """Per-file bounds: time and memory (kept by the pool), pages, zip size and ratio, nesting, text.
+
+    And per message: how many attachments are read and how long all of them together may take.
+    """
 
     timeout_seconds: float = 60.0
     memory_mb: int = 1024
@@ -22,6 +26,9 @@ class Limits:
     max_uncompressed_mb: int = 200
     max_compression_ratio: int = 100
     max_depth: int = 5
+    max_text_chars: int = 1_000_000
+    max_attachments: int = 50
+    message_budget_seconds: float = 120.0
 
     @classmethod
     def from_settings(cls, settings: ExtractSettings) -> Limits:
@@ -32,6 +39,9 @@ class Limits:
             max_uncompressed_mb=settings.max_uncompressed_mb,
             max_compression_ratio=settings.max_compression_ratio,
             max_depth=settings.max_depth,
+            max_text_chars=settings.max_text_chars,
+            max_attachments=settings.max_attachments,
+            message_budget_seconds=settings.message_budget_seconds,
         )
 
 
@@ -59,3 +69,13 @@ def open_zip(data: bytes, limits: Limits) -> zipfile.ZipFile:
         archive.close()
         raise ExtractionFailed(f"zip bomb: ratio {ratio} > {limits.max_compression_ratio}")
     return archive
+
+
+def cap_text(extraction: Extraction, limit: int) -> Extraction:
+    """The extraction with its text cut at ``limit`` characters, failed with the reason when it was cut."""
+    if extraction.text is None or len(extraction.text) <= limit:
+        return extraction
+    extraction.text = extraction.text[:limit]
+    extraction.status = "failed"
+    extraction.error = extraction.error or f"text over {limit:,} characters: the rest is not read".replace(",", " ")
+    return extraction
