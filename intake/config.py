@@ -153,6 +153,9 @@ class ExtractSettings(Section):
 
 class ProcessingSettings(Section):
     max_attempts: int = Field(default=3, ge=1)
+    # The time one message may take to be read, parsed and extracted; past it, it is parked
+    # for a person with the reason and the next message goes on.
+    message_budget_seconds: float = Field(default=300.0, gt=0)
     own_addresses: list[str] = Field(default_factory=list)
     # The authserv-id our own border mail server writes in the Authentication-Results header it
     # prepends (RFC 8601). Empty: no result is trusted, so no sender counts as authenticated.

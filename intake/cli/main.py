@@ -275,6 +275,25 @@ def messages_retry(
     typer.echo(f"{ok} of {len(wanted)} message(s) processed", err=True)
 
 
+@messages_app.command("park")
+def messages_park(
+    ctx: typer.Context,
+    ids: Annotated[list[int], typer.Argument(help="Message ids.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the person who looks at it.")] = "parked by hand",
+) -> None:
+    """Parks stored messages for a person: they are not processed again until retried."""
+    from intake.pipeline.watchdog import NotParkable, park
+
+    with _service(ctx, extract=False) as rt:
+        for pk in ids:
+            try:
+                park(rt, pk, reason, actor="cli")
+            except NotParkable as err:
+                typer.echo(f"error: {err}", err=True)
+                raise typer.Exit(1) from err
+    typer.echo(f"{len(ids)} message(s) parked", err=True)
+
+
 def main() -> None:
     """Console entry point: our own errors become one line on stderr and a non-zero exit."""
     try:
