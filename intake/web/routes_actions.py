@@ -13,7 +13,7 @@ from intake.db.engine import session_scope
 from intake.review import actions as review
 from intake.review.campaigns import decide_member
 from intake.review.personal_data import decide_personal_data
-from intake.web.deps import AdminPostDep, PostDep, RtDep, refused
+from intake.web.deps import AdminPostDep, PostDep, RowId, RtDep, refused
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
@@ -29,7 +29,7 @@ def _act(request: Request, rt: RtDep, submission_id: int, notice: str, change: C
 
 
 @router.post("/submissions/{submission_id}/case")
-def set_case(submission_id: int, request: Request, rt: RtDep, staff: PostDep, case: Text = "") -> Response:
+def set_case(submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, case: Text = "") -> Response:
     return _act(
         request,
         rt,
@@ -41,7 +41,7 @@ def set_case(submission_id: int, request: Request, rt: RtDep, staff: PostDep, ca
 
 @router.post("/submissions/{submission_id}/late")
 def late(
-    submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
+    submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
 ) -> Response:
     accept = decision == "accept"
     return _act(
@@ -55,7 +55,7 @@ def late(
 
 @router.post("/submissions/{submission_id}/duplicate")
 def duplicate(
-    submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
+    submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
 ) -> Response:
     keep = decision == "keep"
     return _act(
@@ -68,7 +68,7 @@ def duplicate(
 
 
 @router.post("/submissions/{submission_id}/reviewed")
-def reviewed(submission_id: int, request: Request, rt: RtDep, staff: PostDep, comment: Text = "") -> Response:
+def reviewed(submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, comment: Text = "") -> Response:
     return _act(
         request,
         rt,
@@ -79,12 +79,12 @@ def reviewed(submission_id: int, request: Request, rt: RtDep, staff: PostDep, co
 
 
 @router.post("/submissions/{submission_id}/resend")
-def resend(submission_id: int, request: Request, rt: RtDep, staff: PostDep) -> Response:
+def resend(submission_id: RowId, request: Request, rt: RtDep, staff: PostDep) -> Response:
     return _resend(request, rt, submission_id, staff.name, None)
 
 
 @router.post("/submissions/{submission_id}/resend-to")
-def resend_to(submission_id: int, request: Request, rt: RtDep, staff: AdminPostDep, to: Text = "") -> Response:
+def resend_to(submission_id: RowId, request: Request, rt: RtDep, staff: AdminPostDep, to: Text = "") -> Response:
     """An admin's override: the receipt to a typed address, whatever kept it from being sent."""
     return _resend(request, rt, submission_id, staff.name, to)
 
@@ -103,7 +103,7 @@ def _resend(request: Request, rt: RtDep, submission_id: int, actor: str, to: str
 
 @router.post("/submissions/{submission_id}/withhold")
 def withhold(
-    submission_id: int, request: Request, rt: RtDep, staff: PostDep, withheld: Text = "yes", reason: Text = ""
+    submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, withheld: Text = "yes", reason: Text = ""
 ) -> Response:
     hold = withheld == "yes"
     return _act(
@@ -117,7 +117,7 @@ def withhold(
 
 @router.post("/submissions/{submission_id}/personal-data")
 def personal_data(
-    submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
+    submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
 ) -> Response:
     return _act(
         request,
@@ -129,7 +129,7 @@ def personal_data(
 
 
 @router.post("/submissions/{submission_id}/campaign")
-def campaign(submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "") -> Response:
+def campaign(submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, decision: Text = "") -> Response:
     same = decision == "same"
     return _act(
         request,
