@@ -7,8 +7,10 @@ stays fast; the files after them must still be read.
 from __future__ import annotations
 
 import io
+import struct
 import threading
 import time
+import tracemalloc
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,3 +216,27 @@ def _interrupted(pool: PoolExtractor) -> Exception | None:
     except ExtractionInterrupted as err:
         return err
     return None
+
+
+def understated_docx(megabytes: int = 60) -> bytes:
+    """A DOCX-shaped zip whose directory says its document part holds 1,000 bytes; it inflates to ``megabytes`` MiB."""
+    data = bytearray(zip_bomb_docx(megabytes))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("word/document.xml")
+    entry = data.rfind(b"PK\x01\x02")
+    assert data[entry + 46 : entry + 46 + len(info.filename)] == info.filename.encode()
+    data[entry + 24 : entry + 28] = struct.pack("<I", 1000)  # the directory entry's uncompressed size
+    assert zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("word/document.xml").file_size == 1000
+    return bytes(data)
+
+
+def test_zip_member_that_understates_its_size_is_refused_while_inflating() -> None:
+    # Before: the directory's claims passed the check; reading the member inflated all 60 MiB at once.
+    tracemalloc.start()
+    try:
+        result = extract_one(FileInput("svar.docx", "application/octet-stream", understated_docx()), Limits())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.status == "failed"
+    assert result.error == "zip bomb: 'word/document.xml' inflates past its declared size"
+    assert peak < 16 * 1024 * 1024, peak

@@ -162,3 +162,26 @@ def test_html_body_keeps_its_text_and_drops_scripts() -> None:
     parsed = parse(html_mail(html))
     assert "Høringssvar sak 22/414" in parsed.body_text and "Med vennlig hilsen & takk" in parsed.body_text
     assert "alert" not in parsed.body_text and "p{}" not in parsed.body_text
+
+
+def nested_multiparts(levels: int) -> bytes:
+    head = b"From: kari@example.no\r\nTo: postmottak@ehelse.no\r\nSubject: Dyp\r\nMIME-Version: 1.0\r\n"
+    opening = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n)
+                       for n in range(levels))
+    closing = b"".join(b"--b%d--\r\n" % n for n in reversed(range(levels)))
+    return head + opening + b"Content-Type: text/plain\r\n\r\nSak 22/414\r\n" + closing
+
+
+def test_nested_multiparts_count_towards_the_depth() -> None:
+    assert parse(nested_multiparts(5)).body_text == "Sak 22/414"
+    # Before: multiparts did not count; 45 levels were read to the bottom.
+    deep = parse(nested_multiparts(45))
+    assert "nesting too deep" in deep.defects and deep.body_text == "" and deep.not_mime is None
+
+
+def test_thousands_of_nested_parts_are_not_parsed_at_all() -> None:
+    # Before: 2,000 levels raised RecursionError out of the parser; 20,000 levels (1 MB) took 25 s first.
+    started = time.monotonic()
+    parsed = parse(nested_multiparts(20_000))
+    assert time.monotonic() - started < 1.0
+    assert parsed.not_mime == "more than 200 nested or attached parts" and parsed.subject == "Dyp"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from intake.config import ExtractSettings
@@ -68,7 +70,46 @@ def open_zip(data: bytes, limits: Limits) -> zipfile.ZipFile:
     if total > MIB and ratio > limits.max_compression_ratio:
         archive.close()
         raise ExtractionFailed(f"zip bomb: ratio {ratio} > {limits.max_compression_ratio}")
+    try:
+        _inflate_within(data, infos, limits)
+    except ExtractionFailed:
+        archive.close()
+        raise
     return archive
+
+
+def _inflate_within(data: bytes, infos: list[zipfile.ZipInfo], limits: Limits) -> None:
+    """Inflates every deflated member piece by piece, counting, and refuses one that grows past its declared size.
+
+    The directory's sizes are what the archive claims: a member that claims 1 KB may inflate
+    to gigabytes, all at once when a reader asks zipfile for it whole. Counting the bytes
+    while inflating in 1 MiB pieces costs one pass and at most a piece of memory.
+    """
+    cap = limits.max_uncompressed_mb * MIB
+    produced_total = 0
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_DEFLATED:
+            continue
+        header = data[info.header_offset : info.header_offset + 30]
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise ExtractionFailed(f"broken zip: no local header for {info.filename!r}")
+        name_length, extra_length = struct.unpack("<HH", header[26:30])
+        start = info.header_offset + 30 + name_length + extra_length
+        pending = data[start : start + info.compress_size]
+        inflater = zlib.decompressobj(-15)
+        produced = 0
+        while pending:
+            try:
+                piece = inflater.decompress(pending, MIB)
+            except zlib.error as err:
+                raise ExtractionFailed(f"broken zip: {info.filename!r}: {err}") from err
+            produced += len(piece)
+            if produced > info.file_size or produced_total + produced > cap:
+                raise ExtractionFailed(f"zip bomb: {info.filename!r} inflates past its declared size")
+            pending = inflater.unconsumed_tail
+            if not piece and not pending:
+                break
+        produced_total += produced
 
 
 def cap_text(extraction: Extraction, limit: int) -> Extraction:

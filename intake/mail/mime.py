@@ -9,6 +9,7 @@ attachments, and their text is appended to the body under a separator.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,12 @@ from intake.mail.large import MARKER, Elided, LargeBody, decode, elide
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_DEPTH = 10
+# Parts inside parts (multiparts and attached messages together): a real mail has a handful;
+# past this many the rest is not read, and past the parser's own reach the message is unreadable.
+MAX_LEVELS = 40
+# Multipart boundaries and attached messages a message may declare before it is not read at all.
+MAX_CONTAINERS = 200
+_CONTAINER = re.compile(rb"boundary\s*=|message/(?:rfc822|global)", re.IGNORECASE)
 MESSAGE_ID_MAX = 998
 # No control characters: RFC 5322 allows none in a msg-id, and PostgreSQL stores no NUL in text.
 _MSGID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
@@ -94,8 +101,23 @@ def parse(raw: bytes) -> ParsedMessage:
         return ParsedMessage(not_mime="an Outlook .msg file, not a MIME message", defects=["not MIME"])
     repaired = _repair_folding(_skip_leading_junk(raw))
     large = elide(repaired)
-    msg = BytesParser(policy=policy.default).parsebytes(large.reduced if large else repaired)
-    parsed = ParsedMessage()
+    source = large.reduced if large else repaired
+    unreadable: str | None = None
+    if _too_many_parts(source):
+        # The standard parser descends into nested parts recursively and slows with the square
+        # of their depth (20,000 levels in 1 MB: 25 s, then a RecursionError); such a message is
+        # not read past its header.
+        unreadable = f"more than {MAX_CONTAINERS} nested or attached parts"
+    else:
+        try:
+            msg = BytesParser(policy=policy.default).parsebytes(source)
+        except RecursionError:
+            unreadable = f"nested more than {MAX_LEVELS} levels deep"
+    if unreadable is not None:
+        msg = BytesParser(policy=policy.default).parsebytes(source, headersonly=True)
+        msg.set_payload("")
+        large = None
+    parsed = ParsedMessage(not_mime=unreadable)
     parsed.large = large
     hint = parsed.charset_hint = _charset_hint(msg)
     raw_headers = _raw_headers(msg, hint)
@@ -115,12 +137,19 @@ def parse(raw: bytes) -> ParsedMessage:
     parsed.references = [mid for value in parsed.header_all("references") for mid in message_ids(value)]
     parsed.content_type = _content_type(msg)
     texts: list[str] = []
-    _walk(msg, 0, texts, parsed)
+    if unreadable is None:
+        _walk(msg, 0, texts, parsed)
+    else:
+        parsed.defects.append("nesting too deep")
     parsed.body_text = "\n\n".join(t for t in texts if t.strip()).strip()
     for defect in getattr(msg, "defects", []):
         parsed.defects.append(type(defect).__name__)
     parsed.large = None  # the raw bytes are not kept beyond parsing
     return parsed
+
+
+def _too_many_parts(raw: bytes) -> bool:
+    return next(itertools.islice(_CONTAINER.finditer(raw), MAX_CONTAINERS, None), None) is not None
 
 
 def normalise_message_id(value: str | None) -> str | None:
@@ -339,13 +368,14 @@ def _rfc2231(value: tuple[str | None, str | None, str]) -> str:
     return decode_bytes(data, charset)
 
 
-def _walk(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessage) -> None:
-    if depth > MAX_DEPTH:
-        parsed.defects.append("nesting too deep")
+def _walk(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessage, level: int = 0) -> None:
+    if depth > MAX_DEPTH or level > MAX_LEVELS:
+        if "nesting too deep" not in parsed.defects:
+            parsed.defects.append("nesting too deep")
         return
     ctype = _content_type(part)
     if ctype in ("message/rfc822", "message/global"):
-        _forwarded(part, depth, texts, parsed)
+        _forwarded(part, depth, texts, parsed, level)
         return
     if ctype.startswith("message/"):
         # Delivery and disposition reports: kept as a text attachment.
@@ -356,10 +386,10 @@ def _walk(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessag
     if part.is_multipart():
         children = [c for c in part.iter_parts()] if hasattr(part, "iter_parts") else []
         if ctype == "multipart/alternative":
-            _alternative(children, depth, texts, parsed)
+            _alternative(children, depth, texts, parsed, level + 1)
             return
         for child in children:
-            _walk(child, depth, texts, parsed)
+            _walk(child, depth, texts, parsed, level + 1)
         return
     disposition = part.get_content_disposition()
     filename = _filename(part, parsed.charset_hint)
@@ -384,7 +414,9 @@ def _walk(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessag
     )
 
 
-def _alternative(children: list[EmailMessage], depth: int, texts: list[str], parsed: ParsedMessage) -> None:
+def _alternative(
+    children: list[EmailMessage], depth: int, texts: list[str], parsed: ParsedMessage, level: int
+) -> None:
     plain = [c for c in children if _content_type(c) == "text/plain" and not _filename(c)]
     chosen = plain[-1] if plain else None
     for child in children:
@@ -393,12 +425,12 @@ def _alternative(children: list[EmailMessage], depth: int, texts: list[str], par
             if chosen is None and ctype == "text/html":
                 chosen = child
             if child is chosen:
-                _walk(child, depth, texts, parsed)
+                _walk(child, depth, texts, parsed, level)
         else:
-            _walk(child, depth, texts, parsed)
+            _walk(child, depth, texts, parsed, level)
 
 
-def _forwarded(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessage) -> None:
+def _forwarded(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessage, level: int) -> None:
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
     if not isinstance(inner, EmailMessage):
@@ -417,7 +449,7 @@ def _forwarded(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedM
         if value is not None:
             lines.append(f"{wanted}: {_clean_line(decode_words(value, parsed.charset_hint))}")
     texts.append("\n".join(lines))
-    _walk(inner, depth + 1, texts, parsed)
+    _walk(inner, depth + 1, texts, parsed, level + 1)
 
 
 def _as_bytes(message: EmailMessage) -> bytes:
