@@ -242,15 +242,15 @@ def _wait_for_submission(engine: Engine, message_id: str, timeout: float) -> flo
     raise AssertionError(f"{message_id} not processed within {timeout} s")
 
 
-def test_hostile_generator_mails_through_the_daemon_never_stall_it(tmp_path: Path) -> None:
+def _daemon_config(tmp_path: Path, smtp_port: int, web_port: int, **extract: object) -> tuple[Path, Engine]:
+    """A config for ``intake serve`` on its own migrated SQLite database, receiver and web UI on loopback."""
     url = f"sqlite:///{tmp_path / 'intake.db'}"
     engine = make_engine(url)
     upgrade(engine)
-    smtp_port, web_port = free_port(), free_port()
     sections = {
         "database": {"url": url}, "storage": {"path": str(tmp_path / "store")},
         "workflows": {"path": str(REPO / "workflows")},
-        "extract": {"workers": 2, "timeout_seconds": 2, "memory_mb": 512, "message_budget_seconds": 4},
+        "extract": {"workers": 2, "timeout_seconds": 2, "memory_mb": 512, "message_budget_seconds": 4, **extract},
         "processing": {"message_budget_seconds": 8},
         "receiver": {"enabled": True, "port": smtp_port, "recipients": [POSTMOTTAK]},
         "smtp": {"outbox_path": str(tmp_path / "outbox"), "from_address": POSTMOTTAK},
@@ -259,6 +259,12 @@ def test_hostile_generator_mails_through_the_daemon_never_stall_it(tmp_path: Pat
     config = tmp_path / "intake.toml"
     config.write_text("\n\n".join(f"[{name}]\n" + "\n".join(f"{k} = {toml_value(v)}" for k, v in values.items())
                                   for name, values in sections.items()) + "\n", encoding="utf-8")
+    return config, engine
+
+
+def test_hostile_generator_mails_through_the_daemon_never_stall_it(tmp_path: Path) -> None:
+    smtp_port, web_port = free_port(), free_port()
+    config, engine = _daemon_config(tmp_path, smtp_port, web_port)
     log = tmp_path / "serve.log"
     mails = _generator_mails()
     daemon = start_serve(config, log)
@@ -298,3 +304,30 @@ def test_hostile_generator_mails_through_the_daemon_never_stall_it(tmp_path: Pat
     assert len(statuses) == len(mails) + 1 and set(statuses) <= {"processed", "parked"}, statuses
     assert probe.answers >= 3 and probe.slowest < 1.0, probe.slowest
     assert rss_after - rss_before < 300, (rss_before, rss_after)
+
+
+def test_sigterm_stops_the_daemon_within_seconds_while_a_slow_file_is_read(tmp_path: Path) -> None:
+    smtp_port, web_port = free_port(), free_port()
+    config, engine = _daemon_config(tmp_path, smtp_port, web_port, timeout_seconds=120, message_budget_seconds=300)
+    log = tmp_path / "serve.log"
+    daemon = start_serve(config, log)
+    try:
+        wait_for(log, "receiver: listening", timeout=30)
+        raw = make_email(subject="Tung", attachments=[("tung.pdf", "application/pdf", slow_pdf(400))])
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as smtp:
+            smtp.sendmail("a@spam.example", [POSTMOTTAK], raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+        time.sleep(1.5)  # the PDF is in a worker now, for a long while
+        started = time.monotonic()
+        code = stop_serve(daemon)
+        # Before: shutdown waited for the file in hand, up to the whole 120 s timeout.
+        assert time.monotonic() - started < 6.0, log.read_text()[-2000:]
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    assert code == 0
+    with Session(engine) as session:
+        (message,) = session.exec(select(Message)).all()
+        assert message.status == "stored" and message.attempts == 0
+        assert session.exec(select(Submission)).first() is None
+    engine.dispose()
