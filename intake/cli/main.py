@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import mailbox as mailbox_lib
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ from intake.cli.users import users_app
 from intake.db.engine import check_connection, make_engine, upgrade
 from intake.db.models import Message, utcnow
 from intake.errors import ConfigError, IntakeError
+from intake.mail import mbox
 from intake.review import queries
 from intake.review.serialize import submissions_json
 from intake.runtime import Runtime
@@ -118,25 +118,14 @@ def workflows_sync(ctx: typer.Context) -> None:
 
 
 def _messages_in(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        head = handle.read(5)
-    if head == b"From ":
-        box = mailbox_lib.mbox(str(path), create=False)
-        try:
-            for key in box.iterkeys():
-                yield box.get_bytes(key)
-        finally:
-            box.close()
+    if mbox.is_mbox(path):
+        yield from mbox.messages(path)
     else:
         yield path.read_bytes()
 
 
 def _mbox_count(path: Path) -> int:
-    with path.open("rb") as handle:
-        if handle.read(5) != b"From ":
-            return 1
-        handle.seek(0)
-        return sum(1 for line in handle if line.startswith(b"From "))
+    return mbox.count(path) if mbox.is_mbox(path) else 1
 
 
 @app.command()

@@ -10,6 +10,7 @@ attachments, and their text is appended to the body under a separator.
 from __future__ import annotations
 
 import itertools
+import quopri
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,10 +21,12 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from intake.mail.charsets import LATIN, codec_name, decode_bytes, decode_words, fix_text
 from intake.mail.htmltext import html_to_text
-from intake.mail.large import MARKER, Elided, LargeBody, decode, elide
+from intake.mail.large import MARKER, Elided, LargeBody, decode, elide, lenient_base64
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_DEPTH = 10
+# The most of a header-less text file that is kept as its body.
+MAX_PLAIN_TEXT = 1024 * 1024
 # Parts inside parts (multiparts and attached messages together): a real mail has a handful;
 # past this many the rest is not read, and past the parser's own reach the message is unreadable.
 MAX_LEVELS = 40
@@ -99,7 +102,15 @@ def parse(raw: bytes) -> ParsedMessage:
     """Parses raw bytes; never raises for malformed mail."""
     if raw.startswith(OLE_MAGIC):
         return ParsedMessage(not_mime="an Outlook .msg file, not a MIME message", defects=["not MIME"])
-    repaired = _repair_folding(_skip_leading_junk(raw))
+    if not raw or raw.isspace():  # isspace, not strip: no copy of a 68 MB message
+        return ParsedMessage(not_mime="an empty file, not a mail", defects=["not MIME"])
+    skipped = _skip_leading_junk(raw)
+    if not _HEADER_LINE.match(skipped):
+        # Text with no header at all: not a mail, but its words are kept (and searched) as the body.
+        text = _CONTROL.sub("", decode_bytes(raw[:MAX_PLAIN_TEXT], None)).strip()
+        return ParsedMessage(not_mime="no mail header: the file is read as plain text", defects=["not MIME"],
+                             body_text=text)
+    repaired = _repair_folding(skipped)
     large = elide(repaired)
     source = large.reduced if large else repaired
     unreadable: str | None = None
@@ -316,10 +327,19 @@ def _payload(part: EmailMessage, parsed: ParsedMessage) -> bytes:
     except Exception as err:  # undecodable transfer encoding
         parsed.defects.append(f"payload: {type(err).__name__}")
         data = None
+    if _encoding(part) == "base64" and any(type(d).__name__ == "InvalidBase64LengthDefect" for d in part.defects):
+        # The parser gives up on the whole body for one character too many; mail clients decode around it.
+        raw_text = part.get_payload()
+        if isinstance(raw_text, str):
+            return lenient_base64(raw_text.encode("ascii", "replace"))
     if isinstance(data, bytes):
         return data
     raw = part.get_payload()
     return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+
+def _encoding(part: EmailMessage) -> str:
+    return str(part.get("Content-Transfer-Encoding", "")).strip().lower()
 
 
 def _filename(part: EmailMessage, hint: str | None = None) -> str | None:
@@ -342,6 +362,8 @@ def _filename(part: EmailMessage, hint: str | None = None) -> str | None:
     if not name:
         return _name_from_content_id(part)
     name = decode_words(fix_text(str(name), hint), hint)
+    # Some clients send the sender's whole path (C:\\TEMP\\x.png); the file's name is its last part.
+    name = re.split(r"[\\/]", name)[-1]
     name = _UNSAFE_FILENAME.sub("_", name).strip(" ._")
     return name[:200] or None
 
@@ -433,6 +455,12 @@ def _alternative(
 def _forwarded(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessage, level: int) -> None:
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
+    if _encoding(part) in ("base64", "quoted-printable"):
+        # The parser reads an encoded attached message as a header-less one holding the encoded
+        # text; decoded, it is read like any other.
+        encoded = _body_bytes(part)
+        decoded = lenient_base64(encoded) if _encoding(part) == "base64" else quopri.decodestring(encoded)
+        inner = BytesParser(policy=policy.default).parsebytes(decoded) if decoded.strip() else None
     if not isinstance(inner, EmailMessage):
         data = _payload(part, parsed)
         parsed.attachments.append(Part("videresendt.eml", "message/rfc822", data, depth=depth))
