@@ -41,6 +41,8 @@ from intake.sources.prefetch import prefetched
 from intake.store.messages import Source
 
 log = logging.getLogger(__name__)
+# The largest UID IMAP allows (RFC 3501: a 32-bit unsigned number).
+MAX_UID = 4294967295
 
 
 @dataclass
@@ -57,6 +59,7 @@ class PollResult:
     failed: int = 0
     actioned: int = 0
     skipped: str | None = None
+    warning: str | None = None
     seconds: float = 0.0
     message_pks: list[int] = field(default_factory=list)
 
@@ -169,17 +172,21 @@ def _poll(
     # however large the folder is.
     extra_uids: list[int] = []
     if uidnext is None or uidnext > last + 1:
+        # The highest UID there can be rather than "*": GNU imap4d answers "UID N:*" with
+        # nothing at all, and intake would report «0 new» for ever while staying healthy.
+        wanted = f"{last + 1}:{MAX_UID}".encode()
         with imap_errors(box, "searching for new messages"):
-            found = client.search([b"UID", f"{last + 1}:*".encode()])
-        # "N:*" always matches the highest UID, even when it is below N.
+            found = client.search([b"UID", wanted])
         uids = sorted(uid for uid in found if uid > last)
         result.new = len(uids)
+        if not uids and int(info.get(b"EXISTS", 0)) > 0:
+            _warn_if_missed(client, box, last, result)
         # Asked of the database rather than remembered, so a reread cut short by a lost
         # connection still checks Message-IDs when it resumes.
         resync = bool(uids) and _renumbered(conn, box, uidvalidity)
         with imap_errors(box, "searching for large messages"):
             larger = str(box.large_message_kb * 1024).encode()
-            large = set(client.search([b"UID", f"{last + 1}:*".encode(), b"LARGER", larger]))
+            large = set(client.search([b"UID", wanted, b"LARGER", larger]))
 
         def stopping() -> bool:
             return stop is not None and stop.is_set()
@@ -196,6 +203,16 @@ def _poll(
     if process and (stop is None or not stop.is_set()):
         result.actioned = apply_pending(rt.engine, box, client, uidvalidity, extra_uids)
     return result
+
+
+def _warn_if_missed(client: IMAPClient, box: MailboxSettings, last: int, result: PollResult) -> None:
+    """Warns when the folder's newest message lies past the cursor although the search returned nothing."""
+    with imap_errors(box, "checking the newest message"):
+        newest = max(client.fetch(b"*", [b"UID"]), default=0)
+    if newest > last:
+        result.warning = (f"the server's search found no new mail, but the folder holds UID {newest} "
+                          f"past the cursor {last}; the server's SEARCH is not to be trusted")
+        log.warning("mailbox %s: folder %s: %s", box.name, box.folder, result.warning)
 
 
 def plan_batches(uids: list[int], large: set[int], size: int) -> list[list[int]]:

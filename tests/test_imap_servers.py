@@ -1,0 +1,80 @@
+"""What other IMAP servers do: GNU Mailutils imap4d answers ``UID SEARCH UID N:*`` with nothing.
+
+imap4d runs as inetd would run it, one process per connection, pre-authenticated, on an mbox
+file of the test's own, behind a loopback listener.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intake.sources.imap import poll_all
+from tests.builders import make_email
+from tests.conftest import need
+from tests.ports import free_port
+
+
+class Imap4d:
+    """A loopback listener that hands each connection to a fresh ``imap4d --inetd --preauth``."""
+
+    def __init__(self, mbox: Path) -> None:
+        self.mbox, self.port = mbox, free_port()
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                self.children.append(subprocess.Popen(
+                    ["imap4d", "--inetd", "--preauth", "--no-config",
+                     "--set", f"mailbox.mailbox-pattern=mbox://{self.mbox}"],
+                    stdin=conn.fileno(), stdout=conn.fileno(), stderr=subprocess.DEVNULL))
+
+    def append(self, raw: bytes) -> None:
+        with self.mbox.open("ab") as out:
+            out.write(b"From sender@example.no Mon Sep 26 10:00:00 2022\n" + raw.replace(b"\r\n", b"\n") + b"\n")
+
+    def close(self) -> None:
+        self.listener.close()
+        for child in self.children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+
+
+@pytest.fixture
+def imap4d(tmp_path: Path) -> Iterator[Imap4d]:
+    if shutil.which("imap4d") is None:
+        need("GNU Mailutils imap4d", "install mailutils-imap4d (make system-deps)")
+    server = Imap4d(tmp_path / "mbox")
+    yield server
+    server.close()
+
+
+def test_new_mail_on_imap4d_is_found(imap4d: Imap4d, make_rt: Callable[..., Any]) -> None:
+    box = {"name": "postmottak", "host": "127.0.0.1", "port": imap4d.port, "security": "none",
+           "username": "postmottak", "password": "-", "folder": "INBOX", "after_processing": "none"}
+    imap4d.append(make_email(subject="Høringssvar sak 22/414", message_id="<en@kommune.no>"))
+    rt = make_rt(box)
+    (first,) = poll_all(rt)
+    # Before: "UID SEARCH UID 1:*" came back empty from imap4d: «0 new» for ever, and healthy.
+    assert (first.new, first.stored, first.processed) == (1, 1, 1), first
+    imap4d.append(make_email(subject="Høringssvar sak 22/414 nummer to", message_id="<to@kommune.no>"))
+    (second,) = poll_all(rt)
+    # Read-only, imap4d gives an mbox a new UIDVALIDITY each session: the folder is read again
+    # and the first message recognised by its Message-ID and bytes.
+    assert (second.stored, second.processed, second.warning) == (1, 1, None), second
