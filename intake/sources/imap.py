@@ -158,7 +158,9 @@ def _poll(
     result = PollResult(box.name, box.folder, uidvalidity=uidvalidity)
     state = cursor.load(conn, box.name, box.folder)
     last = state.last_uid
+    resync_below = state.resync_below
     if state.uidvalidity != uidvalidity:
+        resync_below = None
         if state.uidvalidity is not None:
             # The server renumbered the folder (rebuilt, restored, recreated): every UID is new to
             # us, so read it all again and let content and Message-ID recognise what we have.
@@ -166,7 +168,9 @@ def _poll(
                 "mailbox %s: folder %s UIDVALIDITY changed from %s to %s; reading the folder again",
                 box.name, box.folder, state.uidvalidity, uidvalidity,
             )
-        cursor.reset(conn, box.name, box.folder, uidvalidity)
+            exists = int(info.get(b"EXISTS", 0))
+            resync_below = uidnext if uidnext is not None else (_newest_uid(client, box) + 1 if exists else 1)
+        cursor.reset(conn, box.name, box.folder, uidvalidity, resync_below)
         last = 0
     # UIDNEXT says whether anything arrived without a SEARCH, so an empty poll costs the same
     # however large the folder is.
@@ -184,6 +188,10 @@ def _poll(
         # Asked of the database rather than remembered, so a reread cut short by a lost
         # connection still checks Message-IDs when it resumes.
         resync = bool(uids) and _renumbered(conn, box, uidvalidity)
+        # Only what was in the folder when it was renumbered may be a copy of what we stored
+        # before; a corrected resend arriving later (same Message-ID, new bytes) is new mail.
+        # (A change noticed before intake kept this bound leaves it empty: every UID may be.)
+        copies_below = resync_below if resync_below is not None else MAX_UID + 1
         with imap_errors(box, "searching for large messages"):
             larger = str(box.large_message_kb * 1024).encode()
             large = set(client.search([b"UID", wanted, b"LARGER", larger]))
@@ -196,7 +204,8 @@ def _poll(
             for batch, response in fetched:
                 if stopping():
                     break
-                last = _store_batch(rt, conn, box, batch, response, uidvalidity, last, resync, result, extra_uids)
+                last = _store_batch(rt, conn, box, batch, response, uidvalidity, last,
+                                    copies_below if resync else 0, result, extra_uids)
                 del response  # stored: the bytes are read back from the store when processed
                 if process:
                     _process(rt, result, stop)
@@ -207,12 +216,17 @@ def _poll(
 
 def _warn_if_missed(client: IMAPClient, box: MailboxSettings, last: int, result: PollResult) -> None:
     """Warns when the folder's newest message lies past the cursor although the search returned nothing."""
-    with imap_errors(box, "checking the newest message"):
-        newest = max(client.fetch(b"*", [b"UID"]), default=0)
+    newest = _newest_uid(client, box)
     if newest > last:
         result.warning = (f"the server's search found no new mail, but the folder holds UID {newest} "
                           f"past the cursor {last}; the server's SEARCH is not to be trusted")
         log.warning("mailbox %s: folder %s: %s", box.name, box.folder, result.warning)
+
+
+def _newest_uid(client: IMAPClient, box: MailboxSettings) -> int:
+    """The UID of the folder's newest message (``UID FETCH *``), 0 when it is empty."""
+    with imap_errors(box, "checking the newest message"):
+        return max(client.fetch(b"*", [b"UID"]), default=0)
 
 
 def plan_batches(uids: list[int], large: set[int], size: int) -> list[list[int]]:
@@ -247,11 +261,15 @@ def _store_batch(
     fetched: Fetch,
     uidvalidity: int,
     last: int,
-    resync: bool,
+    copies_below: int,
     result: PollResult,
     extra_uids: list[int],
 ) -> int:
-    """Stores one fetched batch; returns the new cursor, committed with the batch's rows."""
+    """Stores one fetched batch; returns the new cursor, committed with the batch's rows.
+
+    A message whose UID is below ``copies_below`` and whose Message-ID this folder gave us
+    before it was renumbered is taken for that message's copy.
+    """
     items: list[Fetched] = []
     for uid in batch:
         item = fetched.get(uid)
@@ -259,7 +277,7 @@ def _store_batch(
         if item is None or b"BODY[]" not in item:
             continue
         raw = bytes(item[b"BODY[]"])
-        if resync and _known_message_id(conn, box, raw, uidvalidity):
+        if uid < copies_below and _known_message_id(conn, box, raw, uidvalidity):
             result.known += 1
             extra_uids.append(uid)
             continue
