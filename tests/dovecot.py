@@ -44,8 +44,10 @@ def dovecot_binary() -> str | None:
 class Dovecot:
     """One Dovecot process; ``stop()`` and ``start()`` simulate a server restart on the same port."""
 
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(self, binary: str, port: int | None = None, extra: str = "") -> None:
+        """``extra``: more configuration, e.g. a namespace such as Cyrus or Courier lay out."""
         self.binary = binary
+        self.extra = extra
         self.port = port or free_port()
         # Unix socket paths are limited to about 100 bytes, so the folder is short and under /tmp.
         self.root = Path(tempfile.mkdtemp(prefix="dv", dir="/tmp"))
@@ -108,6 +110,7 @@ service anvil {{
 protocol imap {{
   mail_max_userip_connections = 100
 }}
+{self.extra}
 """,
             encoding="utf-8",
         )

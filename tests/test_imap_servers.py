@@ -1,7 +1,9 @@
-"""What other IMAP servers do: GNU Mailutils imap4d answers ``UID SEARCH UID N:*`` with nothing.
+"""What other IMAP servers do: personal folders under ``INBOX.`` (Cyrus with Debian's defaults,
+Courier), and GNU Mailutils imap4d, which answers ``UID SEARCH UID N:*`` with nothing.
 
-imap4d runs as inetd would run it, one process per connection, pre-authenticated, on an mbox
-file of the test's own, behind a loopback listener.
+The first is a Dovecot of the test's own with that namespace; imap4d runs as inetd would run
+it, one process per connection, pre-authenticated, on an mbox file of the test's own, behind a
+loopback listener.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 from intake.sources.imap import poll_all
 from tests.builders import make_email
 from tests.conftest import need
+from tests.dovecot import Dovecot
 from tests.ports import free_port
 
 
@@ -78,3 +81,35 @@ def test_new_mail_on_imap4d_is_found(imap4d: Imap4d, make_rt: Callable[..., Any]
     # Read-only, imap4d gives an mbox a new UIDVALIDITY each session: the folder is read again
     # and the first message recognised by its Message-ID and bytes.
     assert (second.stored, second.processed, second.warning) == (1, 1, None), second
+
+
+# Personal folders below the inbox, with "." between levels: Cyrus's and Courier's layout.
+INBOX_PREFIX = """
+namespace inbox {
+  inbox = yes
+  prefix = INBOX.
+  separator = .
+}
+"""
+
+
+@pytest.fixture
+def prefixed_dovecot(dovecot: Dovecot) -> Iterator[Dovecot]:
+    server = Dovecot(dovecot.binary, extra=INBOX_PREFIX)
+    server.start()
+    yield server
+    server.close()
+
+
+def test_move_to_lands_under_the_servers_personal_namespace(
+    prefixed_dovecot: Dovecot, imap_user: str, make_rt: Callable[..., Any]
+) -> None:
+    server = prefixed_dovecot
+    server.append_many([make_email(message_id=f"<ns{n}@kommune.no>") for n in range(2)], user=imap_user)
+    box = server.mailbox_settings(imap_user, after_processing="move", move_to="Behandlet")
+    rt = make_rt(box)
+    # Before: creating the top-level folder «Behandlet» failed, poll --once exited 1 every time.
+    (result,) = poll_all(rt)
+    assert (result.processed, result.actioned) == (2, 2), result
+    assert server.uids(imap_user) == {}
+    assert len(server.uids(imap_user, "INBOX.Behandlet")) == 2

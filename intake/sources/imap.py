@@ -34,7 +34,7 @@ from intake.pipeline.batch import process_many
 from intake.runtime import Runtime
 from intake.sources import cursor
 from intake.sources.batch_store import Fetched, store_batch
-from intake.sources.imap_actions import apply_pending
+from intake.sources.imap_actions import apply_pending, ensure_move_target
 from intake.sources.imap_connect import connect, disconnect, imap_errors
 from intake.sources.imap_fetch import Fetch
 from intake.sources.prefetch import prefetched
@@ -151,6 +151,9 @@ def _poll(
     process: bool,
 ) -> PollResult:
     readonly = box.after_processing == "none"
+    if box.after_processing == "move":
+        # Checked before anything is fetched, so a target the server refuses is one clear error.
+        ensure_move_target(client, box)
     with imap_errors(box, f"opening folder {box.folder}"):
         info = client.select_folder(box.folder, readonly=readonly)
     uidvalidity = int(info[b"UIDVALIDITY"])
