@@ -86,6 +86,13 @@ def test_a_bare_label_shorter_than_another_choice_is_read() -> None:
     assert read_form(text, QUESTIONS) == {"q1": {"choice": "Nei", "text": "For vage."}}
 
 
+@pytest.mark.parametrize("line", ["☒ Ja", "☒ Ja ☐ Nei ☐ Vet ikke", "☐ Ja ☐ Nei ☒ Vet ikke"])
+def test_a_common_answer_line_is_read_without_failing(line: str) -> None:
+    # «☒ Ja» against Ja/Nei/Vet ikke once raised IndexError; the response was parked, with no receipt.
+    text = f"1) Kan dere stille dere bak de fem strategiske målene?\n{line}\n"
+    assert read_form(text, QUESTIONS) == {"q1": {"choice": "Vet ikke" if line.endswith("☒ Vet ikke") else "Ja"}}
+
+
 def test_answer_keeps_paragraphs_and_joins_wrapped_lines() -> None:
     text = (
         "2) Har dere tilbakemelding på de fem\nstrategiske målene med målindikatorer?\n"
