@@ -8,6 +8,7 @@ loopback listener.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -26,10 +27,14 @@ from tests.ports import free_port
 
 
 class Imap4d:
-    """A loopback listener that hands each connection to a fresh ``imap4d --inetd --preauth``."""
+    """A loopback listener that hands each connection to a fresh ``imap4d --inetd --preauth``.
 
-    def __init__(self, mbox: Path) -> None:
-        self.mbox, self.port = mbox, free_port()
+    ``blind_search``: every SEARCH answer is emptied on its way back, as a server whose search
+    is broken beyond the ``N:*`` case would answer.
+    """
+
+    def __init__(self, mbox: Path, *, blind_search: bool = False) -> None:
+        self.mbox, self.port, self.blind_search = mbox, free_port(), blind_search
         self.listener = socket.create_server(("127.0.0.1", self.port))
         self.children: list[subprocess.Popen[bytes]] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
@@ -41,11 +46,34 @@ class Imap4d:
                 conn, _ = self.listener.accept()
             except OSError:
                 return
-            with conn:
-                self.children.append(subprocess.Popen(
-                    ["imap4d", "--inetd", "--preauth", "--no-config",
-                     "--set", f"mailbox.mailbox-pattern=mbox://{self.mbox}"],
-                    stdin=conn.fileno(), stdout=conn.fileno(), stderr=subprocess.DEVNULL))
+            command = ["imap4d", "--inetd", "--preauth", "--no-config",
+                       "--set", f"mailbox.mailbox-pattern=mbox://{self.mbox}"]
+            if not self.blind_search:
+                with conn:
+                    self.children.append(subprocess.Popen(command, stdin=conn.fileno(), stdout=conn.fileno(),
+                                                           stderr=subprocess.DEVNULL))
+                continue
+            child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self.children.append(child)
+            threading.Thread(target=self._requests, args=(conn, child), daemon=True).start()
+            threading.Thread(target=self._answers, args=(conn, child), daemon=True).start()
+
+    @staticmethod
+    def _requests(conn: socket.socket, child: subprocess.Popen[bytes]) -> None:
+        assert child.stdin is not None
+        with contextlib.suppress(OSError):
+            while data := conn.recv(65536):
+                child.stdin.write(data)
+                child.stdin.flush()
+        with contextlib.suppress(OSError):
+            child.stdin.close()
+
+    @staticmethod
+    def _answers(conn: socket.socket, child: subprocess.Popen[bytes]) -> None:
+        assert child.stdout is not None
+        with contextlib.suppress(OSError), conn:
+            for line in child.stdout:
+                conn.sendall(b"* SEARCH\r\n" if line.startswith(b"* SEARCH") else line)
 
     def append(self, raw: bytes) -> None:
         with self.mbox.open("ab") as out:
@@ -113,3 +141,21 @@ def test_move_to_lands_under_the_servers_personal_namespace(
     assert (result.processed, result.actioned) == (2, 2), result
     assert server.uids(imap_user) == {}
     assert len(server.uids(imap_user, "INBOX.Behandlet")) == 2
+
+
+def test_a_search_that_misses_mail_past_the_cursor_is_warned_about(
+    tmp_path: Path, make_rt: Callable[..., Any]
+) -> None:
+    if shutil.which("imap4d") is None:
+        need("GNU Mailutils imap4d", "install mailutils-imap4d (make system-deps)")
+    server = Imap4d(tmp_path / "mbox", blind_search=True)
+    try:
+        server.append(make_email(subject="Høringssvar sak 22/414", message_id="<blind@kommune.no>"))
+        rt = make_rt({"name": "postmottak", "host": "127.0.0.1", "port": server.port, "security": "none",
+                      "username": "postmottak", "password": "-", "folder": "INBOX", "after_processing": "none"})
+        (result,) = poll_all(rt)
+    finally:
+        server.close()
+    # Before: «0 new», and nothing said the search could not be trusted.
+    assert result.new == 0
+    assert result.warning is not None and "UID 1 past the cursor 0" in result.warning

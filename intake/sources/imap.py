@@ -172,7 +172,7 @@ def _poll(
                 box.name, box.folder, state.uidvalidity, uidvalidity,
             )
             exists = int(info.get(b"EXISTS", 0))
-            resync_below = uidnext if uidnext is not None else (_newest_uid(client, box) + 1 if exists else 1)
+            resync_below = uidnext if uidnext is not None else _newest_uid(client, box, exists) + 1
         cursor.reset(conn, box.name, box.folder, uidvalidity, resync_below)
         last = 0
     # UIDNEXT says whether anything arrived without a SEARCH, so an empty poll costs the same
@@ -187,7 +187,7 @@ def _poll(
         uids = sorted(uid for uid in found if uid > last)
         result.new = len(uids)
         if not uids and int(info.get(b"EXISTS", 0)) > 0:
-            _warn_if_missed(client, box, last, result)
+            _warn_if_missed(client, box, last, result, int(info[b"EXISTS"]))
         # Asked of the database rather than remembered, so a reread cut short by a lost
         # connection still checks Message-IDs when it resumes.
         resync = bool(uids) and _renumbered(conn, box, uidvalidity)
@@ -217,19 +217,26 @@ def _poll(
     return result
 
 
-def _warn_if_missed(client: IMAPClient, box: MailboxSettings, last: int, result: PollResult) -> None:
+def _warn_if_missed(client: IMAPClient, box: MailboxSettings, last: int, result: PollResult, exists: int) -> None:
     """Warns when the folder's newest message lies past the cursor although the search returned nothing."""
-    newest = _newest_uid(client, box)
+    newest = _newest_uid(client, box, exists)
     if newest > last:
         result.warning = (f"the server's search found no new mail, but the folder holds UID {newest} "
                           f"past the cursor {last}; the server's SEARCH is not to be trusted")
         log.warning("mailbox %s: folder %s: %s", box.name, box.folder, result.warning)
 
 
-def _newest_uid(client: IMAPClient, box: MailboxSettings) -> int:
-    """The UID of the folder's newest message (``UID FETCH *``), 0 when it is empty."""
+def _newest_uid(client: IMAPClient, box: MailboxSettings, exists: int) -> int:
+    """The UID of the folder's newest message (``FETCH <EXISTS> (UID)``, by sequence number), 0 when empty."""
+    if exists <= 0:
+        return 0
     with imap_errors(box, "checking the newest message"):
-        return max(client.fetch(b"*", [b"UID"]), default=0)
+        client.use_uid = False
+        try:
+            answer = client.fetch([exists], [b"UID"])
+        finally:
+            client.use_uid = True
+    return max((int(data.get(b"UID", 0)) for data in answer.values()), default=0)
 
 
 def plan_batches(uids: list[int], large: set[int], size: int) -> list[list[int]]:
