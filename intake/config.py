@@ -149,6 +149,9 @@ class ExtractSettings(Section):
     # of one message's files together may take in the workers.
     max_attachments: int = Field(default=50, ge=1)
     message_budget_seconds: float = Field(default=120.0, gt=0)
+    # Workers one message may hold at once; 0: all but one, so the next message never waits
+    # behind one message's slow files (with 2 workers, one message's files are read one by one).
+    workers_per_message: int = Field(default=0, ge=0)
 
 
 class ProcessingSettings(Section):

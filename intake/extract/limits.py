@@ -31,6 +31,8 @@ class Limits:
     max_text_chars: int = 1_000_000
     max_attachments: int = 50
     message_budget_seconds: float = 120.0
+    # Workers one message may hold at once; 0: all but one (one stays free for the next message).
+    workers_per_message: int = 0
 
     @classmethod
     def from_settings(cls, settings: ExtractSettings) -> Limits:
@@ -44,6 +46,7 @@ class Limits:
             max_text_chars=settings.max_text_chars,
             max_attachments=settings.max_attachments,
             message_budget_seconds=settings.message_budget_seconds,
+            workers_per_message=settings.workers_per_message,
         )
 
 

@@ -197,7 +197,8 @@ class PoolExtractor:
         self._changed = threading.Condition(self._lock)
         self._jobs: list[_Job] = []
         self._arrivals = itertools.count()
-        self._per_message = max(1, workers - 1)
+        wanted = limits.workers_per_message
+        self._per_message = min(workers, wanted) if wanted else max(1, workers - 1)
         self._closed = False
         self._interrupted = False
         try:
