@@ -240,3 +240,19 @@ def test_zip_member_that_understates_its_size_is_refused_while_inflating() -> No
     assert result.status == "failed"
     assert result.error == "zip bomb: 'word/document.xml' inflates past its declared size"
     assert peak < 16 * 1024 * 1024, peak
+
+
+def test_on_one_worker_a_new_message_goes_before_the_next_file_of_a_slow_one() -> None:
+    limits = Limits(timeout_seconds=2.0, memory_mb=384, max_pages=50, message_budget_seconds=5.0)
+    out: dict[str, object] = {}
+    with PoolExtractor(1, limits) as pool:
+        slow = threading.Thread(target=_timed, args=(pool, [FileInput(f"tung{n}.pdf", "application/pdf", slow_pdf())
+                                                            for n in range(3)], out, "slow"))
+        slow.start()
+        time.sleep(0.3)
+        _timed(pool, [good_form()], out, "form")
+        slow.join()
+    (form,) = out["form"]  # type: ignore[misc]
+    assert_form_read(form)
+    # Before: the slow message's next files went first (it came first), and the form waited 5 s.
+    assert out["form_seconds"] < 3.5, out["form_seconds"]

@@ -161,11 +161,14 @@ class _Job:
     """One caller's files (one message's attachments), their results, and the message's budget."""
 
     files: Sequence[FileInput]
-    deadline: float
+    budget: float
     arrived: int
     results: list[Extraction | None]
     waiting: deque[int]
     running: int = 0
+    started: int = 0
+    # Set when its first file starts: time spent waiting for a worker is not the message's.
+    deadline: float | None = None
 
     def finished(self) -> bool:
         return not self.waiting and self.running == 0
@@ -178,8 +181,9 @@ class PoolExtractor:
     read, and all of its files together get ``message_budget_seconds`` (a file is given the
     per-file timeout or what is left of the budget, whichever is less). Messages share the
     workers fairly: the next free worker takes a file of the message with the fewest files
-    running (the earlier message when even), and with more than one worker no message holds
-    them all, so a message that arrives behind four slow PDFs is read at once, not after them.
+    running (then the one with the fewest started, then the earlier), and with more than one
+    worker no message holds them all, so a message that arrives behind four slow PDFs is read
+    at once, not after them. A message's budget starts with its first file, not while it waits.
     """
 
     def __init__(self, workers: int, limits: Limits) -> None:
@@ -223,8 +227,13 @@ class PoolExtractor:
         while not self._closed:
             ready = [job for job in self._jobs if job.waiting and job.running < self._per_message]
             if ready:
-                job = min(ready, key=lambda j: (j.running, j.arrived))
+                # Fewest running, then fewest started: a message that has had no turn yet goes
+                # before one that has had its turns, whichever came first.
+                job = min(ready, key=lambda j: (j.running, j.started, j.arrived))
                 job.running += 1
+                job.started += 1
+                if job.deadline is None:
+                    job.deadline = time.monotonic() + job.budget
                 return job, job.waiting.popleft()
             self._changed.wait()
         return None
@@ -236,6 +245,7 @@ class PoolExtractor:
             if taken is None:
                 return
             job, index = taken
+            assert job.deadline is not None
             left = job.deadline - time.monotonic()
             if self._interrupted:
                 result = Extraction.failed(INTERRUPTED)
@@ -292,7 +302,7 @@ class PoolExtractor:
         ours = any(isinstance(f, WorkerTask) for f in files)
         cap = len(files) if ours else self._limits.max_attachments
         budget = math.inf if ours else self._limits.message_budget_seconds
-        job = _Job(files=files, deadline=time.monotonic() + budget,
+        job = _Job(files=files, budget=budget,
                    arrived=next(self._arrivals), results=[None] * len(files),
                    waiting=deque(range(min(len(files), cap))))
         for index in range(cap, len(files)):
