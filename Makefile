@@ -39,6 +39,7 @@ system-deps:
 	command -v soffice >/dev/null 2>&1 || missing="$$missing libreoffice-writer-nogui"; \
 	test -e /usr/lib/libreoffice/program/libsclo.so || missing="$$missing libreoffice-calc-nogui"; \
 	{ test -x /usr/sbin/postfix && test -x /usr/lib/postfix/sbin/master; } || missing="$$missing postfix"; \
+	command -v imap4d >/dev/null 2>&1 || missing="$$missing mailutils-imap4d"; \
 	ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || missing="$$missing libpangoft2-1.0-0"; \
 	test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \

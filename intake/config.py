@@ -178,10 +178,24 @@ class ExtractSettings(Section):
     max_uncompressed_mb: int = Field(default=200, ge=1)
     max_compression_ratio: int = Field(default=100, ge=1)
     max_depth: int = Field(default=5, ge=1)
+    # Text kept per attachment and per message: 20 MB of text in a 300 KB DOCX once grew the
+    # daemon by a gigabyte. A cut text is kept as far as it goes and flagged extraction_failed.
+    max_text_chars: int = Field(default=1_000_000, ge=1000)
+    max_message_text_chars: int = Field(default=3_000_000, ge=1000)
+    # Attachments read per message (the rest are stored and listed, not read), and the time all
+    # of one message's files together may take in the workers.
+    max_attachments: int = Field(default=50, ge=1)
+    message_budget_seconds: float = Field(default=120.0, gt=0)
+    # Workers one message may hold at once; 0: all but one, so the next message never waits
+    # behind one message's slow files (with 2 workers, one message's files are read one by one).
+    workers_per_message: int = Field(default=0, ge=0)
 
 
 class ProcessingSettings(Section):
     max_attempts: int = Field(default=3, ge=1)
+    # The time one message may take to be read, parsed and extracted; past it, it is parked
+    # for a person with the reason and the next message goes on.
+    message_budget_seconds: float = Field(default=300.0, gt=0)
     own_addresses: list[str] = Field(default_factory=list)
     # The authserv-id our own border mail server writes in the Authentication-Results header it
     # prepends (RFC 8601). Empty: no result is trusted, so no sender counts as authenticated.

@@ -93,3 +93,7 @@ class TemplateError(PermanentError):
 
 class ExtractorUnavailable(TemporaryError):
     """No extraction worker process could be started."""
+
+
+class ExtractionInterrupted(TemporaryError):
+    """Extraction was stopped because the service is shutting down; the message is processed on the next start."""

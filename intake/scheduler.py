@@ -164,6 +164,10 @@ class Daemon:
         log.info("intake stopping: finishing the message in hand")
         if self.receiver is not None:
             self.receiver.stop()
+        # Files under way are stopped rather than waited for (a slow one may take minutes);
+        # their messages stay stored and are processed on the next start.
+        if self.rt.extractor is not None:
+            self.rt.extractor.interrupt()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         for worker in self.workers:

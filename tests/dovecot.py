@@ -44,10 +44,15 @@ def dovecot_binary() -> str | None:
 class Dovecot:
     """One Dovecot process; ``stop()`` and ``start()`` simulate a server restart on the same port."""
 
-    def __init__(self, binary: str, port: int | None = None, *, oauth2_introspection: str | None = None) -> None:
-        """``oauth2_introspection`` (a URL) checks XOAUTH2 with Dovecot's ``oauth2`` passdb, which posts
+    def __init__(
+        self, binary: str, port: int | None = None, extra: str = "", *, oauth2_introspection: str | None = None
+    ) -> None:
+        """``extra``: more configuration, e.g. a namespace such as Cyrus or Courier lay out.
+
+        ``oauth2_introspection`` (a URL) checks XOAUTH2 with Dovecot's ``oauth2`` passdb, which posts
         each token to that URL and lets in the user the answer names; LOGIN keeps the static password."""
         self.binary = binary
+        self.extra = extra
         self.oauth2_introspection = oauth2_introspection
         self.port = port or free_port()
         # Unix socket paths are limited to about 100 bytes, so the folder is short and under /tmp.
@@ -134,6 +139,7 @@ service anvil {{
 protocol imap {{
   mail_max_userip_connections = 100
 }}
+{self.extra}
 """,
             encoding="utf-8",
         )

@@ -7,13 +7,17 @@ stays fast; the files after them must still be read.
 from __future__ import annotations
 
 import io
+import struct
+import threading
 import time
+import tracemalloc
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from intake.errors import ExtractionInterrupted
 from intake.extract import Extraction, FileInput, Limits, PoolExtractor, extract_one, read_form
 from tests.conftest import SHARED, need
 from tests.fixtures.forms.make_forms import EXPECTED, QUESTIONS
@@ -146,3 +150,109 @@ def test_every_hostile_file_in_one_message_and_the_form_after_them(pool: PoolExt
     assert [r.status for r in results[:4]] == ["failed"] * 4
     assert_form_read(results[-1])
     assert time.monotonic() - started < LIMITS.timeout_seconds + 8
+
+
+def _timed(pool: PoolExtractor, files: list[FileInput], out: dict[str, object], key: str) -> None:
+    started = time.monotonic()
+    out[key] = pool.extract_many(files)
+    out[key + "_seconds"] = time.monotonic() - started
+
+
+def test_a_message_behind_four_slow_pdfs_is_read_at_once() -> None:
+    # Before: first come, first served; the four PDFs held both workers and the form waited
+    # for two rounds of timeouts (the daemon's 30 s timeout: 122 s). Now one worker stays free.
+    out: dict[str, object] = {}
+    with PoolExtractor(2, LIMITS) as pool:
+        slow = threading.Thread(target=_timed, args=(pool, [FileInput(f"tung{n}.pdf", "application/pdf", slow_pdf())
+                                                            for n in range(4)], out, "slow"))
+        slow.start()
+        time.sleep(0.3)
+        _timed(pool, [good_form()], out, "form")
+        slow.join()
+    (form,) = out["form"]  # type: ignore[misc]
+    assert_form_read(form)
+    assert out["form_seconds"] < 1.5, out["form_seconds"]
+
+
+def test_one_message_gets_its_budget_and_no_more() -> None:
+    limits = Limits(timeout_seconds=2.0, memory_mb=384, max_pages=50, message_budget_seconds=3.0)
+    with PoolExtractor(2, limits) as pool:
+        started = time.monotonic()
+        results = pool.extract_many([FileInput(f"tung{n}.pdf", "application/pdf", slow_pdf()) for n in range(4)])
+        spent = time.monotonic() - started
+    # One file at a time: 2 s, then the 1 s left, then nothing (before: 4 s on two workers, 8 s on one).
+    assert [r.status for r in results] == ["failed"] * 4
+    assert results[0].error == "timeout after 2 s"
+    assert results[1].error == "the message's extraction time (3 s) was spent"
+    assert results[3].error == "the message's extraction time (3 s) was spent before this file"
+    assert spent < limits.message_budget_seconds + 1.5
+
+
+def test_attachments_past_the_cap_are_not_read() -> None:
+    files = [FileInput(f"del{n}.txt", "text/plain", b"sak 22/414") for n in range(5)]
+    with PoolExtractor(1, Limits(timeout_seconds=5.0, memory_mb=384, max_attachments=3)) as pool:
+        results = pool.extract_many(files)
+    assert [r.status for r in results] == ["ok", "ok", "ok", "failed", "failed"]
+    assert results[4].error == "more than 3 attachments: not read"
+
+
+def test_interrupting_the_pool_stops_a_slow_file_at_once() -> None:
+    out: dict[str, object] = {}
+    limits = Limits(timeout_seconds=30.0, memory_mb=384, max_pages=50)
+    with PoolExtractor(1, limits) as pool:
+        caller = threading.Thread(target=lambda: out.update(error=_interrupted(pool)))
+        caller.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        pool.interrupt()
+        caller.join(timeout=5)
+        assert time.monotonic() - started < 2.0
+    assert isinstance(out["error"], ExtractionInterrupted)
+
+
+def _interrupted(pool: PoolExtractor) -> Exception | None:
+    try:
+        pool.extract_many([FileInput("tung.pdf", "application/pdf", slow_pdf(400))])
+    except ExtractionInterrupted as err:
+        return err
+    return None
+
+
+def understated_docx(megabytes: int = 60) -> bytes:
+    """A DOCX-shaped zip whose directory says its document part holds 1,000 bytes; it inflates to ``megabytes`` MiB."""
+    data = bytearray(zip_bomb_docx(megabytes))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("word/document.xml")
+    entry = data.rfind(b"PK\x01\x02")
+    assert data[entry + 46 : entry + 46 + len(info.filename)] == info.filename.encode()
+    data[entry + 24 : entry + 28] = struct.pack("<I", 1000)  # the directory entry's uncompressed size
+    assert zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("word/document.xml").file_size == 1000
+    return bytes(data)
+
+
+def test_zip_member_that_understates_its_size_is_refused_while_inflating() -> None:
+    # Before: the directory's claims passed the check; reading the member inflated all 60 MiB at once.
+    tracemalloc.start()
+    try:
+        result = extract_one(FileInput("svar.docx", "application/octet-stream", understated_docx()), Limits())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.status == "failed"
+    assert result.error == "zip bomb: 'word/document.xml' inflates past its declared size"
+    assert peak < 16 * 1024 * 1024, peak
+
+
+def test_on_one_worker_a_new_message_goes_before_the_next_file_of_a_slow_one() -> None:
+    limits = Limits(timeout_seconds=2.0, memory_mb=384, max_pages=50, message_budget_seconds=5.0)
+    out: dict[str, object] = {}
+    with PoolExtractor(1, limits) as pool:
+        slow = threading.Thread(target=_timed, args=(pool, [FileInput(f"tung{n}.pdf", "application/pdf", slow_pdf())
+                                                            for n in range(3)], out, "slow"))
+        slow.start()
+        time.sleep(0.3)
+        _timed(pool, [good_form()], out, "form")
+        slow.join()
+    (form,) = out["form"]  # type: ignore[misc]
+    assert_form_read(form)
+    # Before: the slow message's next files went first (it came first), and the form waited 5 s.
+    assert out["form_seconds"] < 3.5, out["form_seconds"]

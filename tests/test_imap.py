@@ -119,6 +119,28 @@ def test_uidvalidity_reset_brings_no_duplicates(dovecot: Dovecot, imap_user: str
         assert session.exec(select(MailboxState.last_uid)).one() == 4
 
 
+def test_a_corrected_resend_after_a_uidvalidity_change_is_new_mail(
+    dovecot: Dovecot, imap_user: str, make_rt: MakeRt
+) -> None:
+    folder = "Omnummerert"
+    box = dovecot.mailbox_settings(imap_user, folder=folder)
+    original = make_email(message_id="<rettet@a.no>", body="Første versjon.")
+    dovecot.append(original, user=imap_user, folder=folder)
+    rt = make_rt(box)
+    poll_all(rt)
+    with dovecot.client(imap_user) as client:
+        client.delete_folder(folder)
+    dovecot.append(b"X-Restored: yes\r\n" + original, user=imap_user, folder=folder)
+    [reread] = poll_all(rt)
+    assert (reread.known, reread.stored) == (1, 0)
+    # The sender corrects the response and sends it again under the same Message-ID.
+    dovecot.append(make_email(message_id="<rettet@a.no>", body="Rettet versjon."), user=imap_user, folder=folder)
+    [after] = poll_all(rt)
+    # Before: it was taken for a copy of the first for ever: never stored, never flagged.
+    assert (after.new, after.known, after.stored) == (1, 0, 1)
+    assert counts(rt) == (2, 2)
+
+
 def test_move_mode_moves_processed_mail_to_a_created_folder(
     dovecot: Dovecot, imap_user: str, make_rt: MakeRt
 ) -> None:

@@ -348,6 +348,14 @@ def test_bad_addresses_are_not_found(client: TestClient, csrf: str) -> None:
     assert client.get("/api/submissions/abc").status_code == 422
 
 
+def test_ids_too_large_for_the_database_are_not_found(client: TestClient, csrf: str) -> None:
+    # Before: a 20-digit id overflowed inside the database driver and answered 500.
+    for path in ["/submissions/{n}", "/submissions/{n}/original.eml", "/submissions/1/attachments/{n}",
+                 "/cases/{n}", "/failed/{n}/original.eml"]:
+        assert client.get(path.format(n="12345678901234567890")).status_code == 404, path
+    assert client.get("/api/submissions/12345678901234567890").status_code == 422
+
+
 def test_healthz(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import mailbox as mailbox_lib
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ from intake.cli.users import users_app
 from intake.db.engine import check_connection, make_engine, upgrade
 from intake.db.models import Message, utcnow
 from intake.errors import ConfigError, IntakeError, RelayRefused
+from intake.mail import mbox
 from intake.review import queries
 from intake.review.serialize import submissions_json
 from intake.runtime import Runtime
@@ -121,25 +121,14 @@ def workflows_sync(ctx: typer.Context) -> None:
 
 
 def _messages_in(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        head = handle.read(5)
-    if head == b"From ":
-        box = mailbox_lib.mbox(str(path), create=False)
-        try:
-            for key in box.iterkeys():
-                yield box.get_bytes(key)
-        finally:
-            box.close()
+    if mbox.is_mbox(path):
+        yield from mbox.messages(path)
     else:
         yield path.read_bytes()
 
 
 def _mbox_count(path: Path) -> int:
-    with path.open("rb") as handle:
-        if handle.read(5) != b"From ":
-            return 1
-        handle.seek(0)
-        return sum(1 for line in handle if line.startswith(b"From "))
+    return mbox.count(path) if mbox.is_mbox(path) else 1
 
 
 @app.command()
@@ -279,6 +268,25 @@ def messages_retry(
             ]
         ok = sum(1 for pk in wanted if process_message(rt, pk, force=True) is not None)
     typer.echo(f"{ok} of {len(wanted)} message(s) processed", err=True)
+
+
+@messages_app.command("park")
+def messages_park(
+    ctx: typer.Context,
+    ids: Annotated[list[int], typer.Argument(help="Message ids.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the person who looks at it.")] = "parked by hand",
+) -> None:
+    """Parks stored messages for a person: they are not processed again until retried."""
+    from intake.pipeline.watchdog import NotParkable, park
+
+    with _service(ctx, extract=False) as rt:
+        for pk in ids:
+            try:
+                park(rt, pk, reason, actor="cli")
+            except NotParkable as err:
+                typer.echo(f"error: {err}", err=True)
+                raise typer.Exit(1) from err
+    typer.echo(f"{len(ids)} message(s) parked", err=True)
 
 
 def main() -> None:

@@ -286,6 +286,9 @@ class MailboxState(SQLModel, table=True):
     folder: str
     uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
     last_uid: int = Field(default=0, sa_type=BigInteger)
+    # After a UIDVALIDITY change: the folder's UIDs below this were there when we noticed, and
+    # only they may be recognised by Message-ID as copies of what was stored before.
+    resync_below: int | None = Field(default=None, sa_type=BigInteger)
     last_poll_at: datetime | None = _ts(nullable=True)
     last_success_at: datetime | None = _ts(nullable=True)
     last_error: str | None = _text()

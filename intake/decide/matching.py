@@ -33,9 +33,19 @@ _CANDIDATE = re.compile(
 _CONTEXT_BEFORE = 40
 _KEYWORD_NEAR = re.compile(r"(?:" + _KEYWORDS + r")[\s:.#«\"'(\-–]*(?:nr\.?\s*)?$", re.IGNORECASE)
 _OWN_NEAR = re.compile(r"(?:" + _OWN_REF + r")[\s:.#«\"'(\-–]*(?:nr\.?\s*)?$", re.IGNORECASE)
-_URL = re.compile(r"(?:https?://|ftp://|www\.)\S+|\S+@\S+\.\w+", re.IGNORECASE)
-_PHONE = re.compile(r"(?:\+|00)\d[\d\s/().-]{6,}\d|\b(?:tlf|tel|telefon|mob|mobil|fax|faks)\.?:?\s*[\d\s/+().-]{6,}\d",
+# Links and addresses are found per whitespace-separated word with plain string searches: a
+# pattern such as ``\S+@\S+\.\w+`` backtracks quadratically over one long word (40,000
+# characters took 3 s), holding the interpreter and the decision's transaction meanwhile.
+_WORD = re.compile(r"\S+")
+_LINK_START = re.compile(r"https?://|ftp://|www\.", re.IGNORECASE)
+_ADDRESS_END = re.compile(r"\.\w")
+# One character class after the phone word (no ``\s*`` before it overlapping the class), so a
+# failed match costs one pass over the run, not one per split of it.
+_PHONE = re.compile(r"(?:\+|00)\d[\d\s/().-]{6,}\d|\b(?:tlf|tel|telefon|mob|mobil|fax|faks)\.?:?[\d\s/+().-]{6,}\d",
                     re.IGNORECASE)
+# The most of one text (a subject, the body, one attachment) that is searched for case numbers:
+# a case number is written near the top, and every pattern then sees a bounded text.
+MAX_TEXT = 100_000
 
 SOURCES = ("thread", "subject", "body", "attachment")
 
@@ -70,7 +80,7 @@ def candidates(text: str) -> list[Candidate]:
     """Every plausible case number in ``text``, with whether a case word announced it."""
     if not text:
         return []
-    masked = _mask(text, _URL)
+    masked = _mask_links(text[:MAX_TEXT])
     masked = _mask(masked, _PHONE)
     found: list[Candidate] = []
     for match in _CANDIDATE.finditer(masked):
@@ -86,6 +96,30 @@ def candidates(text: str) -> list[Candidate]:
 
 def _mask(text: str, pattern: re.Pattern[str]) -> str:
     return pattern.sub(lambda m: " " * len(m.group(0)), text)
+
+
+def _mask_links(text: str) -> str:
+    """Blanks web links (from ``http://``, ``ftp://`` or ``www.`` on) and whole mail-address words.
+
+    Linear in the text: each word is looked at once, with searches for fixed strings.
+    """
+    pieces: list[str] = []
+    done = 0
+    for word in _WORD.finditer(text):
+        value = word.group(0)
+        at = value.find("@", 1)
+        if at > 0 and _ADDRESS_END.search(value, at + 2):
+            start = 0
+        else:
+            link = _LINK_START.search(value)
+            if link is None:
+                continue
+            start = link.start()
+        pieces.append(text[done : word.start() + start])
+        pieces.append(" " * (len(value) - start))
+        done = word.end()
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 @dataclass

@@ -59,6 +59,7 @@ def unpack(rt: Runtime, parts: Sequence[Part]) -> list[Unpacked]:
             if size > BY_PATH else FileInput(p.filename, p.content_type, p.data)
             for p, (_, blob, size) in zip(parts, stored, strict=True)
         ])
+    _cap_message_text(extractions, rt.settings.extract.max_message_text_chars)
     unpacked = [
         _unpacked(rt, part, extraction, where)
         for part, extraction, where in zip(parts, extractions, stored, strict=True)
@@ -67,6 +68,20 @@ def unpack(rt: Runtime, parts: Sequence[Part]) -> list[Unpacked]:
         if len(part.data) > BY_PATH:
             part.data = b""  # stored and read: a large file is not kept in memory until the decision
     return unpacked
+
+
+def _cap_message_text(extractions: Sequence[Extraction | None], limit: int) -> None:
+    """Cuts the texts of one message's files, in order, so that together they hold at most ``limit`` characters."""
+    from intake.extract.limits import cap_text
+
+    left = limit
+    pending = [e for e in extractions if e is not None]
+    while pending:
+        extraction = pending.pop(0)
+        pending[:0] = [child for _, child in extraction.children]
+        if extraction.text:
+            cap_text(extraction, max(left, 0))
+            left -= len(extraction.text or "")
 
 
 def _unpacked(

@@ -78,9 +78,12 @@ class Extraction:
 class Extractor(Protocol):
     """Reads many files, in order, never raising for a bad file (the reason goes into its Extraction).
 
-    Safe to call from several threads at once; ``close`` ends any worker processes.
+    Safe to call from several threads at once; ``close`` ends any worker processes;
+    ``interrupt`` stops the files under way at once (callers get ExtractionInterrupted).
     """
 
     def extract_many(self, files: Sequence[FileInput]) -> list[Extraction]: ...
+
+    def interrupt(self) -> None: ...
 
     def close(self) -> None: ...

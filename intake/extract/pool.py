@@ -11,20 +11,24 @@ ends it; either way the file is marked failed and a fresh worker takes its place
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import math
 import multiprocessing
 import queue
 import resource
 import signal
 import sys
 import threading
+import time
+from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
-from intake.errors import ExtractorUnavailable
-from intake.extract.base import Extraction, FileInput
+from intake.errors import ExtractionInterrupted, ExtractorUnavailable
+from intake.extract.base import Extraction, FileInput, WorkerTask
 from intake.extract.limits import MIB, Limits
 from intake.extract.reader import extract_one
 
@@ -36,6 +40,7 @@ START_TIMEOUT = 30.0
 # Room above the idle worker's own size that the smallest useful memory limit leaves for a file.
 HEADROOM = 64 * MIB
 _START_LOCK = threading.Lock()
+INTERRUPTED = "stopped: the service is shutting down"
 
 
 def _serve(conn: Connection, limits: Limits) -> None:
@@ -151,11 +156,34 @@ class _Worker:
         self.kill()
 
 
+@dataclass
+class _Job:
+    """One caller's files (one message's attachments), their results, and the message's budget."""
+
+    files: Sequence[FileInput]
+    budget: float
+    arrived: int
+    results: list[Extraction | None]
+    waiting: deque[int]
+    running: int = 0
+    started: int = 0
+    # Set when its first file starts: time spent waiting for a worker is not the message's.
+    deadline: float | None = None
+
+    def finished(self) -> bool:
+        return not self.waiting and self.running == 0
+
+
 class PoolExtractor:
     """An Extractor running files on ``workers`` processes, from any number of threads at once.
 
-    Files from all callers share the workers first come, first served; ``extract_many``
-    runs its own files in parallel and returns them in order.
+    Each ``extract_many`` call is one message: its files beyond ``max_attachments`` are not
+    read, and all of its files together get ``message_budget_seconds`` (a file is given the
+    per-file timeout or what is left of the budget, whichever is less). Messages share the
+    workers fairly: the next free worker takes a file of the message with the fewest files
+    running (then the one with the fewest started, then the earlier), and with more than one
+    worker no message holds them all, so a message that arrives behind four slow PDFs is read
+    at once, not after them. A message's budget starts with its first file, not while it waits.
     """
 
     def __init__(self, workers: int, limits: Limits) -> None:
@@ -168,15 +196,25 @@ class PoolExtractor:
         # One entry per slot: an idle worker, or None where a worker died and none replaces it yet.
         self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
         self._all: set[_Worker] = set()
+        self._busy: set[_Worker] = set()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._jobs: list[_Job] = []
+        self._arrivals = itertools.count()
+        wanted = limits.workers_per_message
+        self._per_message = min(workers, wanted) if wanted else max(1, workers - 1)
         self._closed = False
+        self._interrupted = False
         try:
             for _ in range(workers):
                 self._idle.put(self._start())
         except ExtractorUnavailable:
             self._stop_all()
             raise
-        self._threads = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="extract")
+        self._threads = [threading.Thread(target=self._dispatch, name=f"extract-{n}", daemon=True)
+                         for n in range(workers)]
+        for thread in self._threads:
+            thread.start()
 
     def _start(self) -> _Worker:
         worker = _Worker(self._context, self._limits)
@@ -184,7 +222,52 @@ class PoolExtractor:
             self._all.add(worker)
         return worker
 
-    def _run(self, file: FileInput) -> Extraction:
+    def _next(self) -> tuple[_Job, int] | None:
+        """The fairest file to read next, taken off its job; None when the pool is closing. Holds the lock."""
+        while not self._closed:
+            ready = [job for job in self._jobs if job.waiting and job.running < self._per_message]
+            if ready:
+                # Fewest running, then fewest started: a message that has had no turn yet goes
+                # before one that has had its turns, whichever came first.
+                job = min(ready, key=lambda j: (j.running, j.started, j.arrived))
+                job.running += 1
+                job.started += 1
+                if job.deadline is None:
+                    job.deadline = time.monotonic() + job.budget
+                return job, job.waiting.popleft()
+            self._changed.wait()
+        return None
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._changed:
+                taken = self._next()
+            if taken is None:
+                return
+            job, index = taken
+            assert job.deadline is not None
+            left = job.deadline - time.monotonic()
+            if self._interrupted:
+                result = Extraction.failed(INTERRUPTED)
+            elif left <= 0:
+                result = Extraction.failed(f"{self._budget_spent()} before this file")
+            else:
+                try:
+                    result = self._run(job.files[index], min(self._limits.timeout_seconds, left))
+                except Exception as err:  # a dispatcher that died would leave its message waiting for ever
+                    log.exception("extraction of %r failed in the pool", job.files[index].filename)
+                    result = Extraction.failed(f"extraction failed: {type(err).__name__}")
+                if left < self._limits.timeout_seconds and (result.error or "").startswith("timeout after"):
+                    result.error = self._budget_spent()
+            with self._changed:
+                job.results[index] = result
+                job.running -= 1
+                self._changed.notify_all()
+
+    def _budget_spent(self) -> str:
+        return f"the message's extraction time ({self._limits.message_budget_seconds:g} s) was spent"
+
+    def _run(self, file: FileInput, timeout: float) -> Extraction:
         worker = self._idle.get()
         if worker is None:
             # The replacement is started by the thread that needs it, so a failing start
@@ -194,33 +277,77 @@ class PoolExtractor:
             except ExtractorUnavailable as err:
                 self._idle.put(None)
                 return Extraction.failed(str(err))
-        result, fit = worker.run(file, self._limits.timeout_seconds)
+        with self._lock:
+            self._busy.add(worker)
+        result, fit = worker.run(file, timeout)
+        with self._lock:
+            self._busy.discard(worker)
+        if self._interrupted:
+            fit, result = False, Extraction.failed(INTERRUPTED)
         if fit:
             self._idle.put(worker)
             return result
         with self._lock:
             self._all.discard(worker)
+        worker.kill()
         self._idle.put(None)
         log.warning("extraction of %r stopped its worker: %s; a new one takes its place", file.filename, result.error)
         return result
 
     def extract_many(self, files: Sequence[FileInput]) -> list[Extraction]:
+        """The files' extractions in order; raises ExtractionInterrupted when the pool was stopped meanwhile."""
         if self._closed:
             raise RuntimeError("the extractor is closed")
-        return list(self._threads.map(self._run, files))
+        # Work of our own (archive renditions) is held to the per-file limits only.
+        ours = any(isinstance(f, WorkerTask) for f in files)
+        cap = len(files) if ours else self._limits.max_attachments
+        budget = math.inf if ours else self._limits.message_budget_seconds
+        job = _Job(files=files, budget=budget,
+                   arrived=next(self._arrivals), results=[None] * len(files),
+                   waiting=deque(range(min(len(files), cap))))
+        for index in range(cap, len(files)):
+            job.results[index] = Extraction.failed(f"more than {cap} attachments: not read")
+        with self._changed:
+            self._jobs.append(job)
+            self._changed.notify_all()
+            while not job.finished() and not self._closed:
+                self._changed.wait()
+            self._jobs.remove(job)
+        if self._interrupted or not job.finished():
+            raise ExtractionInterrupted("extraction was stopped: the service is shutting down")
+        return [r if r is not None else Extraction.failed(INTERRUPTED) for r in job.results]
 
     def worker_pids(self) -> list[int]:
         """The process ids of the live workers, for operators (and the tests) to watch."""
         with self._lock:
             return [w.process.pid for w in self._all if w.process.pid is not None and w.process.is_alive()]
 
+    def interrupt(self) -> None:
+        """Stops the files under way at once (their workers are killed) and fails every waiting caller.
+
+        For shutting down: a message whose extraction was interrupted is not decided, and is
+        processed again on the next start.
+        """
+        with self._changed:
+            self._interrupted = True
+            busy = list(self._busy)
+            for job in self._jobs:
+                job.waiting.clear()
+            self._changed.notify_all()
+        for worker in busy:
+            # Only the process: the thread waiting on its pipe sees it die and cleans up.
+            if worker.process.is_alive():
+                worker.process.kill()
+
     def close(self) -> None:
         """Waits for files under way, then stops every worker; safe to call twice."""
-        with self._lock:
+        with self._changed:
             if self._closed:
                 return
             self._closed = True
-        self._threads.shutdown(wait=True)
+            self._changed.notify_all()
+        for thread in self._threads:
+            thread.join()
         self._stop_all()
 
     def _stop_all(self) -> None:
@@ -245,6 +372,9 @@ class InProcessExtractor:
 
     def extract_many(self, files: Sequence[FileInput]) -> list[Extraction]:
         return [extract_one(file, self._limits) for file in files]
+
+    def interrupt(self) -> None:
+        return None
 
     def close(self) -> None:
         return None

@@ -11,7 +11,7 @@ from intake.errors import ExtractionFailed
 from intake.extract.base import Extraction, FileInput, WorkerTask
 from intake.extract.containers import OLE_MAGIC, TNEF_MAGIC, unpack_msg, unpack_rfc822, unpack_tnef
 from intake.extract.docx import extract_docx
-from intake.extract.limits import Limits
+from intake.extract.limits import Limits, cap_text
 from intake.extract.pdf import extract_pdf
 from intake.extract.text import extract_html, extract_odt, extract_plain, extract_rtf
 
@@ -96,7 +96,8 @@ def extract_one(file: FileInput, limits: Limits, depth: int = 0) -> Extraction:
     except OSError as err:
         return Extraction.failed(f"cannot read the stored file: {err.strerror or err}")
     kind = kind_of(file)
-    return _guarded(kind, lambda: _READERS[kind](file, limits, depth))
+    # Cut in the worker, so that no more than the cap is sent back to the daemon.
+    return cap_text(_guarded(kind, lambda: _READERS[kind](file, limits, depth)), limits.max_text_chars)
 
 
 def _guarded(kind: str, read: Callable[[], Extraction]) -> Extraction:

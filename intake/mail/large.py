@@ -16,11 +16,12 @@ as it is, so a strange message is parsed exactly as before, only not faster.
 from __future__ import annotations
 
 import binascii
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email._encoded_words import decode_b  # the parser's lenient base64, for broken padding
-from email.errors import MessageDefect
+from email.errors import InvalidBase64LengthDefect, MessageDefect
 from email.message import Message as EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -31,6 +32,7 @@ MARKER = "X-Intake-Large-Body"
 MAX_DEPTH = 10
 CHUNK = 2**20
 _WHITESPACE = b" \t\r\n"
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]+")
 _BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _DECODED_HERE = {"", "base64", "quoted-printable", "7bit", "8bit", "binary"}
 
@@ -155,10 +157,27 @@ def decode(raw: bytes, span: tuple[int, int], transfer_encoding: str) -> tuple[b
         except binascii.Error:
             # Broken padding: the parser's own lenient decoding, on a copy without line breaks.
             data, defects = decode_b(b"".join(bytes(body).splitlines()))
+            if any(isinstance(d, InvalidBase64LengthDefect) for d in defects):
+                return lenient_base64(bytes(body)), list(defects)
             return bytes(data), list(defects)
     if encoding == "quoted-printable":
         return binascii.a2b_qp(body), []
     return bytes(body), []
+
+
+def lenient_base64(encoded: bytes) -> bytes:
+    """Base64 that the parser gave up on, decoded as mail clients do.
+
+    Characters outside the alphabet are skipped, what follows the padding is dropped, and a
+    dangling last character (one too many for a group of four) is left out; the parser instead
+    keeps the whole body undecoded for that one character.
+    """
+    kept = _NOT_BASE64.sub(b"", encoded.split(b"=", 1)[0])
+    kept = kept[: len(kept) - 1] if len(kept) % 4 == 1 else kept + b"=" * (-len(kept) % 4)
+    try:
+        return binascii.a2b_base64(kept, strict_mode=False)
+    except binascii.Error:
+        return encoded
 
 
 def _scan(raw: bytes, start: int, end: int, depth: int, cuts: list[tuple[int, int, int]]) -> None:

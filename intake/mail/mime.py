@@ -9,6 +9,8 @@ attachments, and their text is appended to the body under a separator.
 
 from __future__ import annotations
 
+import itertools
+import quopri
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,10 +21,18 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from intake.mail.charsets import LATIN, codec_name, decode_bytes, decode_words, fix_text
 from intake.mail.htmltext import html_to_text
-from intake.mail.large import MARKER, Elided, LargeBody, decode, elide
+from intake.mail.large import MARKER, Elided, LargeBody, decode, elide, lenient_base64
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_DEPTH = 10
+# The most of a header-less text file that is kept as its body.
+MAX_PLAIN_TEXT = 1024 * 1024
+# Parts inside parts (multiparts and attached messages together): a real mail has a handful;
+# past this many the rest is not read, and past the parser's own reach the message is unreadable.
+MAX_LEVELS = 40
+# Multipart boundaries and attached messages a message may declare before it is not read at all.
+MAX_CONTAINERS = 200
+_CONTAINER = re.compile(rb"boundary\s*=|message/(?:rfc822|global)", re.IGNORECASE)
 MESSAGE_ID_MAX = 998
 # No control characters: RFC 5322 allows none in a msg-id, and PostgreSQL stores no NUL in text.
 _MSGID = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
@@ -92,10 +102,33 @@ def parse(raw: bytes) -> ParsedMessage:
     """Parses raw bytes; never raises for malformed mail."""
     if raw.startswith(OLE_MAGIC):
         return ParsedMessage(not_mime="an Outlook .msg file, not a MIME message", defects=["not MIME"])
-    repaired = _repair_folding(_skip_leading_junk(raw))
+    if not raw or raw.isspace():  # isspace, not strip: no copy of a 68 MB message
+        return ParsedMessage(not_mime="an empty file, not a mail", defects=["not MIME"])
+    skipped = _skip_leading_junk(raw)
+    if not _HEADER_LINE.match(skipped):
+        # Text with no header at all: not a mail, but its words are kept (and searched) as the body.
+        text = _CONTROL.sub("", decode_bytes(raw[:MAX_PLAIN_TEXT], None)).strip()
+        return ParsedMessage(not_mime="no mail header: the file is read as plain text", defects=["not MIME"],
+                             body_text=text)
+    repaired = _repair_folding(skipped)
     large = elide(repaired)
-    msg = BytesParser(policy=policy.default).parsebytes(large.reduced if large else repaired)
-    parsed = ParsedMessage()
+    source = large.reduced if large else repaired
+    unreadable: str | None = None
+    if _too_many_parts(source):
+        # The standard parser descends into nested parts recursively and slows with the square
+        # of their depth (20,000 levels in 1 MB: 25 s, then a RecursionError); such a message is
+        # not read past its header.
+        unreadable = f"more than {MAX_CONTAINERS} nested or attached parts"
+    else:
+        try:
+            msg = BytesParser(policy=policy.default).parsebytes(source)
+        except RecursionError:
+            unreadable = f"nested more than {MAX_LEVELS} levels deep"
+    if unreadable is not None:
+        msg = BytesParser(policy=policy.default).parsebytes(source, headersonly=True)
+        msg.set_payload("")
+        large = None
+    parsed = ParsedMessage(not_mime=unreadable)
     parsed.large = large
     hint = parsed.charset_hint = _charset_hint(msg)
     raw_headers = _raw_headers(msg, hint)
@@ -115,12 +148,19 @@ def parse(raw: bytes) -> ParsedMessage:
     parsed.references = [mid for value in parsed.header_all("references") for mid in message_ids(value)]
     parsed.content_type = _content_type(msg)
     texts: list[str] = []
-    _walk(msg, 0, texts, parsed)
+    if unreadable is None:
+        _walk(msg, 0, texts, parsed)
+    else:
+        parsed.defects.append("nesting too deep")
     parsed.body_text = "\n\n".join(t for t in texts if t.strip()).strip()
     for defect in getattr(msg, "defects", []):
         parsed.defects.append(type(defect).__name__)
     parsed.large = None  # the raw bytes are not kept beyond parsing
     return parsed
+
+
+def _too_many_parts(raw: bytes) -> bool:
+    return next(itertools.islice(_CONTAINER.finditer(raw), MAX_CONTAINERS, None), None) is not None
 
 
 def normalise_message_id(value: str | None) -> str | None:
@@ -287,10 +327,19 @@ def _payload(part: EmailMessage, parsed: ParsedMessage) -> bytes:
     except Exception as err:  # undecodable transfer encoding
         parsed.defects.append(f"payload: {type(err).__name__}")
         data = None
+    if _encoding(part) == "base64" and any(type(d).__name__ == "InvalidBase64LengthDefect" for d in part.defects):
+        # The parser gives up on the whole body for one character too many; mail clients decode around it.
+        raw_text = part.get_payload()
+        if isinstance(raw_text, str):
+            return lenient_base64(raw_text.encode("ascii", "replace"))
     if isinstance(data, bytes):
         return data
     raw = part.get_payload()
     return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+
+def _encoding(part: EmailMessage) -> str:
+    return str(part.get("Content-Transfer-Encoding", "")).strip().lower()
 
 
 def _filename(part: EmailMessage, hint: str | None = None) -> str | None:
@@ -313,6 +362,8 @@ def _filename(part: EmailMessage, hint: str | None = None) -> str | None:
     if not name:
         return _name_from_content_id(part)
     name = decode_words(fix_text(str(name), hint), hint)
+    # Some clients send the sender's whole path (C:\\TEMP\\x.png); the file's name is its last part.
+    name = re.split(r"[\\/]", name)[-1]
     name = _UNSAFE_FILENAME.sub("_", name).strip(" ._")
     return name[:200] or None
 
@@ -339,13 +390,14 @@ def _rfc2231(value: tuple[str | None, str | None, str]) -> str:
     return decode_bytes(data, charset)
 
 
-def _walk(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessage) -> None:
-    if depth > MAX_DEPTH:
-        parsed.defects.append("nesting too deep")
+def _walk(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessage, level: int = 0) -> None:
+    if depth > MAX_DEPTH or level > MAX_LEVELS:
+        if "nesting too deep" not in parsed.defects:
+            parsed.defects.append("nesting too deep")
         return
     ctype = _content_type(part)
     if ctype in ("message/rfc822", "message/global"):
-        _forwarded(part, depth, texts, parsed)
+        _forwarded(part, depth, texts, parsed, level)
         return
     if ctype.startswith("message/"):
         # Delivery and disposition reports: kept as a text attachment.
@@ -356,10 +408,10 @@ def _walk(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessag
     if part.is_multipart():
         children = [c for c in part.iter_parts()] if hasattr(part, "iter_parts") else []
         if ctype == "multipart/alternative":
-            _alternative(children, depth, texts, parsed)
+            _alternative(children, depth, texts, parsed, level + 1)
             return
         for child in children:
-            _walk(child, depth, texts, parsed)
+            _walk(child, depth, texts, parsed, level + 1)
         return
     disposition = part.get_content_disposition()
     filename = _filename(part, parsed.charset_hint)
@@ -384,7 +436,9 @@ def _walk(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessag
     )
 
 
-def _alternative(children: list[EmailMessage], depth: int, texts: list[str], parsed: ParsedMessage) -> None:
+def _alternative(
+    children: list[EmailMessage], depth: int, texts: list[str], parsed: ParsedMessage, level: int
+) -> None:
     plain = [c for c in children if _content_type(c) == "text/plain" and not _filename(c)]
     chosen = plain[-1] if plain else None
     for child in children:
@@ -393,14 +447,20 @@ def _alternative(children: list[EmailMessage], depth: int, texts: list[str], par
             if chosen is None and ctype == "text/html":
                 chosen = child
             if child is chosen:
-                _walk(child, depth, texts, parsed)
+                _walk(child, depth, texts, parsed, level)
         else:
-            _walk(child, depth, texts, parsed)
+            _walk(child, depth, texts, parsed, level)
 
 
-def _forwarded(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessage) -> None:
+def _forwarded(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessage, level: int) -> None:
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
+    if _encoding(part) in ("base64", "quoted-printable"):
+        # The parser reads an encoded attached message as a header-less one holding the encoded
+        # text; decoded, it is read like any other.
+        encoded = _body_bytes(part)
+        decoded = lenient_base64(encoded) if _encoding(part) == "base64" else quopri.decodestring(encoded)
+        inner = BytesParser(policy=policy.default).parsebytes(decoded) if decoded.strip() else None
     if not isinstance(inner, EmailMessage):
         data = _payload(part, parsed)
         parsed.attachments.append(Part("videresendt.eml", "message/rfc822", data, depth=depth))
@@ -417,7 +477,7 @@ def _forwarded(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedM
         if value is not None:
             lines.append(f"{wanted}: {_clean_line(decode_words(value, parsed.charset_hint))}")
     texts.append("\n".join(lines))
-    _walk(inner, depth + 1, texts, parsed)
+    _walk(inner, depth + 1, texts, parsed, level + 1)
 
 
 def _as_bytes(message: EmailMessage) -> bytes:

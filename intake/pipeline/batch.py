@@ -15,12 +15,14 @@ most a few parsed messages are held in memory at once.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from intake.pipeline.finish import finish_message
 from intake.pipeline.prepare import Prepared, prepare_message
+from intake.pipeline.watchdog import prepare_watched, wait_prepared
 from intake.runtime import Runtime
 
 
@@ -55,22 +57,23 @@ def process_many(
         for pk in message_pks:
             if stop is not None and stop.is_set():
                 break
-            decide(prepare_message(rt, pk))
+            decide(prepare_watched(rt, pk))
         return results
-    window: deque[Future[Prepared]] = deque()
-    with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="prepare") as pool:
-        todo: Iterator[int] = iter(message_pks)
-        try:
-            while True:
-                while len(window) < ahead and not (stop is not None and stop.is_set()):
-                    following = next(todo, None)
-                    if following is None:
-                        break
-                    window.append(pool.submit(prepare_message, rt, following))
-                if not window:
+    window: deque[tuple[int, float, Future[Prepared]]] = deque()
+    # Not a with-block: leaving it would wait for a preparation that ran past its budget.
+    pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="prepare")
+    todo: Iterator[int] = iter(message_pks)
+    try:
+        while True:
+            while len(window) < ahead and not (stop is not None and stop.is_set()):
+                following = next(todo, None)
+                if following is None:
                     break
-                decide(window.popleft().result())
-        finally:
-            for future in window:
-                future.cancel()
+                window.append((following, time.monotonic(), pool.submit(prepare_message, rt, following)))
+            if not window:
+                break
+            pk, started, future = window.popleft()
+            decide(wait_prepared(rt, pk, future, started))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return results

@@ -55,9 +55,11 @@ def finish_message(rt: Runtime, prepared: Prepared) -> int | None:
         assert prepared.received_at is not None
         # Time spent waiting for its turn after preparing is left out of the timings.
         clock, decide_started = list(prepared.clock), time.monotonic()
+        texts = _texts(prepared.unpacked)
+        result = _match(rt, prepared.parsed, texts)
         with session_scope(rt.engine) as session:
             outcome = _decide(rt, session, message_pk, prepared.parsed, prepared.unpacked, prepared.received_at,
-                              prepared.mailbox, prepared.own_check, prepared.source)
+                              prepared.mailbox, result, texts, prepared.own_check, prepared.source)
         clock.append(clock[-1] + time.monotonic() - decide_started)
     except IntegrityError:
         # Two processes decided the same message at once; the first commit won.
@@ -111,6 +113,23 @@ def _record_failure(rt: Runtime, message_pk: int, err: Exception) -> None:
     log.error("message %s failed (attempt %s): %s", message_pk, message.attempts, reason, exc_info=err)
 
 
+def _texts(unpacked: list[Unpacked]) -> list[str]:
+    extractions = [a.extraction for a in flatten(unpacked)]
+    return [db_text(e.text) or "" for e in extractions if e is not None and e.text]
+
+
+def _match(rt: Runtime, parsed: ParsedMessage, texts: list[str]) -> MatchResult:
+    """Matches before the write transaction opens: its reads are short, and the matching takes no lock."""
+    with Session(rt.engine) as session:
+        known = set(session.exec(select(Case.number).where(Case.active == True)).all())  # noqa: E712
+        thread = thread_case(session, parsed)
+    return match(
+        [("subject", [parsed.subject or ""]), ("body", [parsed.body_text]), ("attachment", texts)],
+        known=known.__contains__,
+        thread_case=thread,
+    )
+
+
 def _decide(
     rt: Runtime,
     session: Session,
@@ -119,17 +138,13 @@ def _decide(
     unpacked: list[Unpacked],
     received_at: datetime,
     mailbox: str | None,
+    result: MatchResult,
+    texts: list[str],
     own_check: authres.SenderAuthentication | None = None,
     source: str | None = None,
 ) -> _Outcome:
     cases = {c.number: c for c in session.exec(select(Case).where(Case.active == True)).all()}  # noqa: E712
     attachments = flatten(unpacked)
-    texts = [db_text(a.extraction.text) or "" for a in attachments if a.extraction is not None and a.extraction.text]
-    result: MatchResult = match(
-        [("subject", [parsed.subject or ""]), ("body", [parsed.body_text]), ("attachment", texts)],
-        known=lambda number: number in cases,
-        thread_case=thread_case(session, parsed),
-    )
     case = cases.get(result.case) if result.case else None
     # A reply to a response or to its receipt is part of that response (the same message stored
     # again is not: it is the same submission, or a duplicate_message).

@@ -16,6 +16,7 @@ from intake.db.models import Message, Submission
 from intake.decide.authres import SenderAuthentication
 from intake.decide.organisations import domain_of
 from intake.decide.sender_check import Envelope, check_sender
+from intake.errors import ExtractionInterrupted
 from intake.extract.attachments import Unpacked, unpack
 from intake.mail.mime import ParsedMessage, parse
 from intake.runtime import Runtime
@@ -72,6 +73,9 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
         clock.append(time.monotonic())
         unpacked = unpack(rt, parsed.attachments)
         clock.append(time.monotonic())
+    except ExtractionInterrupted:
+        # The service is stopping: nothing is decided or recorded; the next start processes it.
+        return Prepared(message_pk, answer=None, final=True)
     except Exception as err:  # recorded by finish_message, in the order messages are decided
         return Prepared(message_pk, error=err)
     return Prepared(message_pk, parsed=parsed, unpacked=unpacked, received_at=received_at, mailbox=mailbox,

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from intake.db.models import Message
 from intake.pipeline.batch import process_many
 from intake.pipeline.finish import finish_message
-from intake.pipeline.prepare import prepare_message
+from intake.pipeline.watchdog import prepare_watched
 from intake.runtime import Runtime
 from intake.store.messages import Source, store_message
 
@@ -38,7 +38,7 @@ def process_message(rt: Runtime, message_pk: int, *, force: bool = False) -> int
     Idempotent: a message that already has a submission returns it. A parked
     message is only tried again with ``force`` (a person asked for it).
     """
-    return finish_message(rt, prepare_message(rt, message_pk, force=force))
+    return finish_message(rt, prepare_watched(rt, message_pk, force=force))
 
 
 def process_pending(rt: Runtime, *, limit: int | None = None, stored_before: datetime | None = None) -> int:

@@ -23,6 +23,7 @@ class Cursor:
     uidvalidity: int | None
     last_uid: int
     last_success_at: datetime | None
+    resync_below: int | None = None
 
 
 def load(bind: Engine | Connection, mailbox: str, folder: str) -> Cursor:
@@ -38,16 +39,20 @@ def load(bind: Engine | Connection, mailbox: str, folder: str) -> Cursor:
                 session.rollback()
             state = _row(session, mailbox, folder)
             assert state is not None
-        return Cursor(state.uidvalidity, state.last_uid, state.last_success_at)
+        return Cursor(state.uidvalidity, state.last_uid, state.last_success_at, state.resync_below)
 
 
-def reset(bind: Engine | Connection, mailbox: str, folder: str, uidvalidity: int) -> None:
-    """Starts the folder over under a new UIDVALIDITY (its old UIDs mean nothing any more)."""
+def reset(bind: Engine | Connection, mailbox: str, folder: str, uidvalidity: int,
+          resync_below: int | None = None) -> None:
+    """Starts the folder over under a new UIDVALIDITY (its old UIDs mean nothing any more).
+
+    ``resync_below``: the UIDs below it were in the folder when it was renumbered.
+    """
     with Session(bind) as session:
         session.execute(
             update(MailboxState)
             .where(col(MailboxState.mailbox) == mailbox, col(MailboxState.folder) == folder)
-            .values(uidvalidity=uidvalidity, last_uid=0)
+            .values(uidvalidity=uidvalidity, last_uid=0, resync_below=resync_below)
         )
         session.commit()
 

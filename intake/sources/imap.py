@@ -34,13 +34,15 @@ from intake.pipeline.batch import process_many
 from intake.runtime import Runtime
 from intake.sources import cursor
 from intake.sources.batch_store import Fetched, store_batch
-from intake.sources.imap_actions import apply_pending
+from intake.sources.imap_actions import apply_pending, ensure_move_target
 from intake.sources.imap_connect import connect, disconnect, imap_errors
 from intake.sources.imap_fetch import Fetch
 from intake.sources.prefetch import prefetched
 from intake.store.messages import Source
 
 log = logging.getLogger(__name__)
+# The largest UID IMAP allows (RFC 3501: a 32-bit unsigned number).
+MAX_UID = 4294967295
 
 
 @dataclass
@@ -57,6 +59,7 @@ class PollResult:
     failed: int = 0
     actioned: int = 0
     skipped: str | None = None
+    warning: str | None = None
     seconds: float = 0.0
     message_pks: list[int] = field(default_factory=list)
 
@@ -148,6 +151,9 @@ def _poll(
     process: bool,
 ) -> PollResult:
     readonly = box.after_processing == "none"
+    if box.after_processing == "move":
+        # Checked before anything is fetched, so a target the server refuses is one clear error.
+        ensure_move_target(client, box)
     with imap_errors(box, f"opening folder {box.folder}"):
         info = client.select_folder(box.folder, readonly=readonly)
     uidvalidity = int(info[b"UIDVALIDITY"])
@@ -155,7 +161,9 @@ def _poll(
     result = PollResult(box.name, box.folder, uidvalidity=uidvalidity)
     state = cursor.load(conn, box.name, box.folder)
     last = state.last_uid
+    resync_below = state.resync_below
     if state.uidvalidity != uidvalidity:
+        resync_below = None
         if state.uidvalidity is not None:
             # The server renumbered the folder (rebuilt, restored, recreated): every UID is new to
             # us, so read it all again and let content and Message-ID recognise what we have.
@@ -163,23 +171,33 @@ def _poll(
                 "mailbox %s: folder %s UIDVALIDITY changed from %s to %s; reading the folder again",
                 box.name, box.folder, state.uidvalidity, uidvalidity,
             )
-        cursor.reset(conn, box.name, box.folder, uidvalidity)
+            exists = int(info.get(b"EXISTS", 0))
+            resync_below = uidnext if uidnext is not None else _newest_uid(client, box, exists) + 1
+        cursor.reset(conn, box.name, box.folder, uidvalidity, resync_below)
         last = 0
     # UIDNEXT says whether anything arrived without a SEARCH, so an empty poll costs the same
     # however large the folder is.
     extra_uids: list[int] = []
     if uidnext is None or uidnext > last + 1:
+        # The highest UID there can be rather than "*": GNU imap4d answers "UID N:*" with
+        # nothing at all, and intake would report «0 new» for ever while staying healthy.
+        wanted = f"{last + 1}:{MAX_UID}".encode()
         with imap_errors(box, "searching for new messages"):
-            found = client.search([b"UID", f"{last + 1}:*".encode()])
-        # "N:*" always matches the highest UID, even when it is below N.
+            found = client.search([b"UID", wanted])
         uids = sorted(uid for uid in found if uid > last)
         result.new = len(uids)
+        if not uids and int(info.get(b"EXISTS", 0)) > 0:
+            _warn_if_missed(client, box, last, result, int(info[b"EXISTS"]))
         # Asked of the database rather than remembered, so a reread cut short by a lost
         # connection still checks Message-IDs when it resumes.
         resync = bool(uids) and _renumbered(conn, box, uidvalidity)
+        # Only what was in the folder when it was renumbered may be a copy of what we stored
+        # before; a corrected resend arriving later (same Message-ID, new bytes) is new mail.
+        # (A change noticed before intake kept this bound leaves it empty: every UID may be.)
+        copies_below = resync_below if resync_below is not None else MAX_UID + 1
         with imap_errors(box, "searching for large messages"):
             larger = str(box.large_message_kb * 1024).encode()
-            large = set(client.search([b"UID", f"{last + 1}:*".encode(), b"LARGER", larger]))
+            large = set(client.search([b"UID", wanted, b"LARGER", larger]))
 
         def stopping() -> bool:
             return stop is not None and stop.is_set()
@@ -189,13 +207,36 @@ def _poll(
             for batch, response in fetched:
                 if stopping():
                     break
-                last = _store_batch(rt, conn, box, batch, response, uidvalidity, last, resync, result, extra_uids)
+                last = _store_batch(rt, conn, box, batch, response, uidvalidity, last,
+                                    copies_below if resync else 0, result, extra_uids)
                 del response  # stored: the bytes are read back from the store when processed
                 if process:
                     _process(rt, result, stop)
     if process and (stop is None or not stop.is_set()):
         result.actioned = apply_pending(rt.engine, box, client, uidvalidity, extra_uids)
     return result
+
+
+def _warn_if_missed(client: IMAPClient, box: MailboxSettings, last: int, result: PollResult, exists: int) -> None:
+    """Warns when the folder's newest message lies past the cursor although the search returned nothing."""
+    newest = _newest_uid(client, box, exists)
+    if newest > last:
+        result.warning = (f"the server's search found no new mail, but the folder holds UID {newest} "
+                          f"past the cursor {last}; the server's SEARCH is not to be trusted")
+        log.warning("mailbox %s: folder %s: %s", box.name, box.folder, result.warning)
+
+
+def _newest_uid(client: IMAPClient, box: MailboxSettings, exists: int) -> int:
+    """The UID of the folder's newest message (``FETCH <EXISTS> (UID)``, by sequence number), 0 when empty."""
+    if exists <= 0:
+        return 0
+    with imap_errors(box, "checking the newest message"):
+        client.use_uid = False
+        try:
+            answer = client.fetch([exists], [b"UID"])
+        finally:
+            client.use_uid = True
+    return max((int(data.get(b"UID", 0)) for data in answer.values()), default=0)
 
 
 def plan_batches(uids: list[int], large: set[int], size: int) -> list[list[int]]:
@@ -230,11 +271,15 @@ def _store_batch(
     fetched: Fetch,
     uidvalidity: int,
     last: int,
-    resync: bool,
+    copies_below: int,
     result: PollResult,
     extra_uids: list[int],
 ) -> int:
-    """Stores one fetched batch; returns the new cursor, committed with the batch's rows."""
+    """Stores one fetched batch; returns the new cursor, committed with the batch's rows.
+
+    A message whose UID is below ``copies_below`` and whose Message-ID this folder gave us
+    before it was renumbered is taken for that message's copy.
+    """
     items: list[Fetched] = []
     for uid in batch:
         item = fetched.get(uid)
@@ -242,7 +287,7 @@ def _store_batch(
         if item is None or b"BODY[]" not in item:
             continue
         raw = bytes(item[b"BODY[]"])
-        if resync and _known_message_id(conn, box, raw, uidvalidity):
+        if uid < copies_below and _known_message_id(conn, box, raw, uidvalidity):
             result.known += 1
             extra_uids.append(uid)
             continue

@@ -63,17 +63,44 @@ def apply_pending(engine: Engine, box: MailboxSettings, client: IMAPClient, uidv
     return len(uids)
 
 
+def move_target(client: IMAPClient, box: MailboxSettings) -> str:
+    """``move_to`` as this server names it: under the personal namespace's prefix when it has one.
+
+    Cyrus with Debian's defaults and Courier keep personal folders under ``INBOX.``, so a
+    top-level «Behandlet» cannot be created there; ``INBOX.Behandlet`` can. A name already
+    under the prefix is left as it is.
+    """
+    target = box.move_to
+    if b"NAMESPACE" not in client.capabilities():
+        return target
+    with imap_errors(box, "reading the server's NAMESPACE"):
+        personal = client.namespace().personal
+    if not personal:
+        return target
+    prefix = str(personal[0][0] or "")
+    if prefix and not target.startswith(prefix) and target.upper() != "INBOX":
+        target = prefix + target
+    return target
+
+
+def ensure_move_target(client: IMAPClient, box: MailboxSettings) -> str:
+    """The folder processed mail is moved to, created when missing; fails the poll at once when it cannot be."""
+    target = move_target(client, box)
+    with imap_errors(box, f"creating folder {target}"):
+        if not client.folder_exists(target):
+            client.create_folder(target)
+    return target
+
+
 def move(client: IMAPClient, box: MailboxSettings, uids: Sequence[int]) -> None:
     """Moves ``uids`` from the selected folder to ``box.move_to``, creating that folder when missing."""
-    with imap_errors(box, f"creating folder {box.move_to}"):
-        if not client.folder_exists(box.move_to):
-            client.create_folder(box.move_to)
+    target = ensure_move_target(client, box)
     capabilities = client.capabilities()
-    with imap_errors(box, f"moving messages to {box.move_to}"):
+    with imap_errors(box, f"moving messages to {target}"):
         if b"MOVE" in capabilities:
-            client.move(uids, box.move_to)
+            client.move(uids, target)
             return
-        client.copy(uids, box.move_to)
+        client.copy(uids, target)
         client.add_flags(uids, [DELETED], silent=True)
         if b"UIDPLUS" in capabilities:
             client.uid_expunge(uids)

@@ -94,7 +94,9 @@ def connect(box: MailboxSettings) -> IMAPClient:
     except IMAP_ERRORS as err:
         raise SourceUnavailable(f"mailbox {box.name}: cannot connect to {where}: {describe(err)}") from err
     try:
-        if box.auth == "m365":
+        if _preauthenticated(client):
+            pass
+        elif box.auth == "m365":
             client.oauth2_login(box.username, access_token(box))
         elif box.auth == "xoauth2":
             client.oauth2_login(box.username, read_token(box))
@@ -118,6 +120,12 @@ def connect(box: MailboxSettings) -> IMAPClient:
     # Keep the server's offset on INTERNALDATE instead of imapclient's conversion to naive local time.
     client.normalise_times = False
     return client
+
+
+def _preauthenticated(client: IMAPClient) -> bool:
+    """Whether the server greeted us with PREAUTH (a server started for us, as with an inetd-run imap4d)."""
+    # imaplib notes the greeting in its state; imapclient keeps it in its own connection object.
+    return getattr(getattr(client, "_imap", None), "state", None) == "AUTH"
 
 
 def quiet(client: IMAPClient) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import jinja2
 from fastapi import Depends, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
 
 from intake.db.engine import session_scope
@@ -137,6 +138,9 @@ PostDep = Annotated[Staff, Depends(posting_staff)]
 AdminDep = Annotated[Staff, Depends(admin_staff)]
 AdminPostDep = Annotated[Staff, Depends(posting_admin)]
 RtDep = Annotated[Runtime, Depends(get_rt)]
+# A row id in a page address: beyond what the database's integers hold (a 20-digit id) it is
+# no page at all (404), not an overflow inside the database driver (500).
+RowId = Annotated[int, PathParam(ge=0, le=2**63 - 1)]
 
 
 def _environment() -> jinja2.Environment:

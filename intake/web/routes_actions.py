@@ -16,7 +16,7 @@ from intake.review import actions as review
 from intake.review.campaigns import decide_member
 from intake.review.personal_data import decide_personal_data
 from intake.review.threads import choose_version, decide_follow_up
-from intake.web.deps import AdminPostDep, PostDep, RtDep, refused
+from intake.web.deps import AdminPostDep, PostDep, RowId, RtDep, refused
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
@@ -32,7 +32,7 @@ def _act(request: Request, rt: RtDep, submission_id: int, notice: str, change: C
 
 
 @router.post("/submissions/{submission_id}/case")
-def set_case(submission_id: int, request: Request, rt: RtDep, staff: PostDep, case: Text = "") -> Response:
+def set_case(submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, case: Text = "") -> Response:
     return _act(
         request,
         rt,
@@ -44,7 +44,7 @@ def set_case(submission_id: int, request: Request, rt: RtDep, staff: PostDep, ca
 
 @router.post("/submissions/{submission_id}/late")
 def late(
-    submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
+    submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
 ) -> Response:
     accept = decision == "accept"
     return _act(
@@ -58,7 +58,7 @@ def late(
 
 @router.post("/submissions/{submission_id}/duplicate")
 def duplicate(
-    submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
+    submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
 ) -> Response:
     keep = decision == "keep"
     return _act(
@@ -71,7 +71,7 @@ def duplicate(
 
 
 @router.post("/submissions/{submission_id}/reviewed")
-def reviewed(submission_id: int, request: Request, rt: RtDep, staff: PostDep, comment: Text = "") -> Response:
+def reviewed(submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, comment: Text = "") -> Response:
     return _act(
         request,
         rt,
@@ -82,7 +82,7 @@ def reviewed(submission_id: int, request: Request, rt: RtDep, staff: PostDep, co
 
 
 @router.post("/submissions/{submission_id}/follow-up")
-def follow_up(submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "") -> Response:
+def follow_up(submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, decision: Text = "") -> Response:
     """One click: this message adds to the earlier response it was matched to by content, or it does not."""
     confirm = decision == "confirm"
     return _act(
@@ -96,7 +96,7 @@ def follow_up(submission_id: int, request: Request, rt: RtDep, staff: PostDep, d
 
 @router.post("/submissions/{submission_id}/documents/{attachment_id}/version")
 def document_version(
-    submission_id: int, attachment_id: int, request: Request, rt: RtDep, staff: PostDep, counts: Text = "yes"
+    submission_id: RowId, attachment_id: RowId, request: Request, rt: RtDep, staff: PostDep, counts: Text = "yes"
 ) -> Response:
     """Which version of a corrected document counts: this one (``yes``) or not (``no``, an earlier one)."""
     return _act(
@@ -110,7 +110,7 @@ def document_version(
 
 @router.post("/submissions/{submission_id}/letter")
 def letter(
-    submission_id: int, request: Request, rt: RtDep, staff: PostDep, template: Text = "", subject: Text = "",
+    submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, template: Text = "", subject: Text = "",
     body: Text = "",
 ) -> Response:
     """A clerk's edited letter to the sender, queued in the outbox and threaded to the submission."""
@@ -126,12 +126,12 @@ def letter(
 
 
 @router.post("/submissions/{submission_id}/resend")
-def resend(submission_id: int, request: Request, rt: RtDep, staff: PostDep) -> Response:
+def resend(submission_id: RowId, request: Request, rt: RtDep, staff: PostDep) -> Response:
     return _resend(request, rt, submission_id, staff.name, None)
 
 
 @router.post("/submissions/{submission_id}/resend-to")
-def resend_to(submission_id: int, request: Request, rt: RtDep, staff: AdminPostDep, to: Text = "") -> Response:
+def resend_to(submission_id: RowId, request: Request, rt: RtDep, staff: AdminPostDep, to: Text = "") -> Response:
     """An admin's override: the receipt to a typed address, whatever kept it from being sent."""
     return _resend(request, rt, submission_id, staff.name, to)
 
@@ -150,7 +150,7 @@ def _resend(request: Request, rt: RtDep, submission_id: int, actor: str, to: str
 
 @router.post("/submissions/{submission_id}/withhold")
 def withhold(
-    submission_id: int, request: Request, rt: RtDep, staff: PostDep, withheld: Text = "yes", reason: Text = ""
+    submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, withheld: Text = "yes", reason: Text = ""
 ) -> Response:
     hold = withheld == "yes"
     return _act(
@@ -164,7 +164,7 @@ def withhold(
 
 @router.post("/submissions/{submission_id}/personal-data")
 def personal_data(
-    submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
+    submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
 ) -> Response:
     return _act(
         request,
@@ -176,7 +176,7 @@ def personal_data(
 
 
 @router.post("/submissions/{submission_id}/campaign")
-def campaign(submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "") -> Response:
+def campaign(submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, decision: Text = "") -> Response:
     same = decision == "same"
     return _act(
         request,

@@ -16,7 +16,7 @@ from intake.review.campaigns import ensure_grouped
 from intake.review.serialize import case_json, submission_json, submissions_json
 from intake.review.summary import case_summary as summary_of
 from intake.review.summary import summary_json
-from intake.web.deps import RtDep, StaffDep
+from intake.web.deps import RowId, RtDep, StaffDep
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -76,7 +76,7 @@ def list_submissions(rt: RtDep, staff: StaffDep, case: str | None = None, flag: 
 
 
 @router.get("/submissions/{submission_id}", response_model=SubmissionOut)
-def get_submission(submission_id: int, rt: RtDep, staff: StaffDep) -> Any:
+def get_submission(submission_id: RowId, rt: RtDep, staff: StaffDep) -> Any:
     with session_scope(rt.engine) as session:
         sub = session.get(Submission, submission_id)
         if sub is None:

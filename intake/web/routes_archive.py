@@ -9,7 +9,7 @@ from intake.archive import views
 from intake.archive.export import ArchiveError, export_many, select_submissions
 from intake.db.engine import session_scope
 from intake.db.models import Case, Submission
-from intake.web.deps import PostDep, RtDep, StaffDep, refused, render
+from intake.web.deps import PostDep, RowId, RtDep, StaffDep, refused, render
 
 router = APIRouter(include_in_schema=False)
 NOT_SET_UP = ("Arkivmappen er ikke satt opp. Be driftsansvarlig sette [archive] path i konfigurasjonen; til da "
@@ -17,7 +17,7 @@ NOT_SET_UP = ("Arkivmappen er ikke satt opp. Be driftsansvarlig sette [archive] 
 
 
 @router.post("/submissions/{submission_id}/archive")
-def export_now(submission_id: int, request: Request, rt: RtDep, staff: PostDep) -> Response:
+def export_now(submission_id: RowId, request: Request, rt: RtDep, staff: PostDep) -> Response:
     back = f"/submissions/{submission_id}"
     path = rt.settings.archive.path
     if path is None:
@@ -50,7 +50,7 @@ def _case(rt: RtDep, case_id: int) -> Case:
 
 
 @router.post("/cases/{case_id}/archive")
-def export_case(case_id: int, request: Request, rt: RtDep, staff: PostDep) -> Response:
+def export_case(case_id: RowId, request: Request, rt: RtDep, staff: PostDep) -> Response:
     case = _case(rt, case_id)
     if rt.settings.archive.path is None:
         return refused(request, ArchiveError(NOT_SET_UP), f"/cases/{case_id}")
@@ -59,7 +59,7 @@ def export_case(case_id: int, request: Request, rt: RtDep, staff: PostDep) -> Re
 
 
 @router.get("/cases/{case_id}/archive", response_class=HTMLResponse)
-def case_progress(case_id: int, request: Request, rt: RtDep, staff: StaffDep) -> Response:
+def case_progress(case_id: RowId, request: Request, rt: RtDep, staff: StaffDep) -> Response:
     case = _case(rt, case_id)
     with session_scope(rt.engine) as session:
         counts = views.case_counts(session, case)
@@ -68,7 +68,7 @@ def case_progress(case_id: int, request: Request, rt: RtDep, staff: StaffDep) ->
 
 
 @router.get("/cases/{case_id}/archive.json")
-def case_progress_json(case_id: int, rt: RtDep, staff: StaffDep) -> JSONResponse:
+def case_progress_json(case_id: RowId, rt: RtDep, staff: StaffDep) -> JSONResponse:
     case = _case(rt, case_id)
     # The export's state is read before the counts: once it says finished, the counts include its
     # last package (read the other way round, a package written in between would be missing).

@@ -17,7 +17,7 @@ from intake.review import queue as data
 from intake.review.actions import ReviewError, grant_extension
 from intake.review.overview import case_overview, case_overviews, day_series
 from intake.web.chart import responses_chart
-from intake.web.deps import AdminPostDep, RtDep, StaffDep, refused, render
+from intake.web.deps import AdminPostDep, RowId, RtDep, StaffDep, refused, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,7 +35,7 @@ def cases(request: Request, rt: RtDep, staff: StaffDep) -> Response:
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(case_id: int, request: Request, rt: RtDep, staff: StaffDep) -> Response:
+def case_page(case_id: RowId, request: Request, rt: RtDep, staff: StaffDep) -> Response:
     with session_scope(rt.engine) as session:
         case = session.get(Case, case_id)
         if case is None:
@@ -74,7 +74,7 @@ def _organisations(session: Session, case: Case) -> list[tuple[int, str]]:
 
 @router.post("/cases/{case_id}/extensions")
 def grant(
-    case_id: int,
+    case_id: RowId,
     request: Request,
     rt: RtDep,
     staff: AdminPostDep,

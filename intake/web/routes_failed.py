@@ -10,7 +10,7 @@ from intake.db.models import Message
 from intake.pipeline import run as pipeline
 from intake.review import actions as review
 from intake.review import queue as data
-from intake.web.deps import AdminPostDep, RtDep, StaffDep, refused, render
+from intake.web.deps import AdminPostDep, RowId, RtDep, StaffDep, refused, render
 from intake.web.downloads import download
 
 router = APIRouter(include_in_schema=False)
@@ -24,7 +24,7 @@ def failed(request: Request, rt: RtDep, staff: StaffDep) -> Response:
 
 
 @router.get("/failed/{message_pk}/original.eml")
-def failed_original(message_pk: int, rt: RtDep, staff: StaffDep) -> Response:
+def failed_original(message_pk: RowId, rt: RtDep, staff: StaffDep) -> Response:
     with session_scope(rt.engine) as session:
         message = session.get(Message, message_pk)
         if message is None:
@@ -34,7 +34,7 @@ def failed_original(message_pk: int, rt: RtDep, staff: StaffDep) -> Response:
 
 
 @router.post("/failed/{message_pk}/retry")
-def retry(message_pk: int, request: Request, rt: RtDep, staff: AdminPostDep) -> Response:
+def retry(message_pk: RowId, request: Request, rt: RtDep, staff: AdminPostDep) -> Response:
     try:
         with session_scope(rt.engine) as session:
             review.requeue_message(session, message_pk, actor=staff.name)

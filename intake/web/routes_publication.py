@@ -17,7 +17,7 @@ from intake.db.models import Case
 from intake.publish.package import build_package, zip_folder
 from intake.review.publication import PublishedResponse, publication_list
 from intake.review.responses import REASON_LABELS, case_submissions, exclusion
-from intake.web.deps import AdminDep, RtDep, render
+from intake.web.deps import AdminDep, RowId, RtDep, render
 from intake.web.downloads import download
 
 router = APIRouter(include_in_schema=False)
@@ -52,7 +52,7 @@ def _case(session_case: Case | None) -> Case:
 
 
 @router.get("/cases/{case_id}/publication", response_class=HTMLResponse)
-def publication_page(case_id: int, request: Request, rt: RtDep, staff: AdminDep) -> Response:
+def publication_page(case_id: RowId, request: Request, rt: RtDep, staff: AdminDep) -> Response:
     with session_scope(rt.engine) as session:
         case = _case(session.get(Case, case_id))
         entries = publication_list(session, case, rt.settings.publication)
@@ -70,7 +70,7 @@ def publication_page(case_id: int, request: Request, rt: RtDep, staff: AdminDep)
 
 
 @router.get("/cases/{case_id}/publication.csv")
-def publication_export(case_id: int, rt: RtDep, staff: AdminDep) -> Response:
+def publication_export(case_id: RowId, rt: RtDep, staff: AdminDep) -> Response:
     with session_scope(rt.engine) as session:
         case = _case(session.get(Case, case_id))
         entries = publication_list(session, case, rt.settings.publication)
@@ -79,7 +79,7 @@ def publication_export(case_id: int, rt: RtDep, staff: AdminDep) -> Response:
 
 
 @router.get("/cases/{case_id}/publication.zip")
-def publication_package(case_id: int, rt: RtDep, staff: AdminDep) -> Response:
+def publication_package(case_id: RowId, rt: RtDep, staff: AdminDep) -> Response:
     """The publishing package as a zip file: for admins, who publish."""
     with session_scope(rt.engine) as session:
         case = _case(session.get(Case, case_id))

@@ -30,7 +30,7 @@ from intake.receipts.resend import resend_refusal
 from intake.review.labels import DECISION_LABELS
 from intake.review.threads import thread_documents, thread_of
 from intake.runtime import Runtime
-from intake.web.deps import RtDep, StaffDep, render
+from intake.web.deps import RowId, RtDep, StaffDep, render
 from intake.web.downloads import download
 
 router = APIRouter(include_in_schema=False)
@@ -55,7 +55,7 @@ def _stored_entry(message: Message | None, audit: Sequence[AuditLog]) -> list[Au
 
 
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse)
-def submission_page(submission_id: int, request: Request, rt: RtDep, staff: StaffDep) -> Response:
+def submission_page(submission_id: RowId, request: Request, rt: RtDep, staff: StaffDep) -> Response:
     with session_scope(rt.engine) as session:
         sub = _get(session, submission_id)
         message = session.get(Message, sub.message_ref)
@@ -130,7 +130,7 @@ def _questions(case: Case | None) -> dict[str, str]:
 
 
 @router.get("/submissions/{submission_id}/original.eml")
-def original(submission_id: int, rt: RtDep, staff: StaffDep) -> Response:
+def original(submission_id: RowId, rt: RtDep, staff: StaffDep) -> Response:
     with session_scope(rt.engine) as session:
         sub = _get(session, submission_id)
         message = session.get(Message, sub.message_ref)
@@ -141,7 +141,7 @@ def original(submission_id: int, rt: RtDep, staff: StaffDep) -> Response:
 
 
 @router.get("/submissions/{submission_id}/attachments/{attachment_id}")
-def attachment(submission_id: int, attachment_id: int, rt: RtDep, staff: StaffDep) -> Response:
+def attachment(submission_id: RowId, attachment_id: RowId, rt: RtDep, staff: StaffDep) -> Response:
     with session_scope(rt.engine) as session:
         att = session.get(Attachment, attachment_id)
         if att is None or att.submission_id != submission_id:

@@ -17,7 +17,7 @@ from intake.review.grouping import own_additions
 from intake.review.spreadsheet import XLSX_TYPE, summary_xlsx
 from intake.review.summary import Answer, case_summary
 from intake.web.chart import choices_chart
-from intake.web.deps import PostDep, RtDep, StaffDep, render
+from intake.web.deps import PostDep, RowId, RtDep, StaffDep, render
 from intake.web.downloads import download
 
 router = APIRouter(include_in_schema=False)
@@ -45,7 +45,7 @@ def _filtered(answers: list[Answer], *, category: str, invited: str, choice: str
 
 @router.get("/cases/{case_id}/summary", response_class=HTMLResponse)
 def summary_page(
-    case_id: int,
+    case_id: RowId,
     request: Request,
     rt: RtDep,
     staff: StaffDep,
@@ -85,7 +85,7 @@ def summary_page(
 
 
 @router.get("/cases/{case_id}/summary.xlsx")
-def summary_spreadsheet(case_id: int, rt: RtDep, staff: StaffDep) -> Response:
+def summary_spreadsheet(case_id: RowId, rt: RtDep, staff: StaffDep) -> Response:
     with session_scope(rt.engine) as session:
         case = _case(session, case_id)
         ensure_grouped(session, case)
@@ -95,7 +95,7 @@ def summary_spreadsheet(case_id: int, rt: RtDep, staff: StaffDep) -> Response:
 
 
 @router.get("/cases/{case_id}/summary.docx")
-def summary_draft(case_id: int, rt: RtDep, staff: StaffDep) -> Response:
+def summary_draft(case_id: RowId, rt: RtDep, staff: StaffDep) -> Response:
     with session_scope(rt.engine) as session:
         case = _case(session, case_id)
         ensure_grouped(session, case)
@@ -105,14 +105,14 @@ def summary_draft(case_id: int, rt: RtDep, staff: StaffDep) -> Response:
 
 
 @router.post("/cases/{case_id}/campaigns/regroup")
-def campaigns_regroup(case_id: int, rt: RtDep, staff: PostDep) -> Response:
+def campaigns_regroup(case_id: RowId, rt: RtDep, staff: PostDep) -> Response:
     with session_scope(rt.engine) as session:
         regroup(session, _case(session, case_id))
     return RedirectResponse(f"/cases/{case_id}/summary?ok=regrouped#kampanjer", status_code=303)
 
 
 @router.get("/cases/{case_id}/campaigns/{campaign_id}", response_class=HTMLResponse)
-def campaign_page(case_id: int, campaign_id: int, request: Request, rt: RtDep, staff: StaffDep) -> Response:
+def campaign_page(case_id: RowId, campaign_id: RowId, request: Request, rt: RtDep, staff: StaffDep) -> Response:
     with session_scope(rt.engine) as session:
         case = _case(session, case_id)
         campaign = session.get(Campaign, campaign_id)

@@ -10,7 +10,8 @@ class Unmatched:
     flag = "unmatched"
 
     def check(self, ctx: RuleContext) -> str | None:
-        if ctx.match.outcome != "unmatched":
+        # What is not mail at all is unreadable; that it names no case says nothing more.
+        if ctx.match.outcome != "unmatched" or ctx.parsed.not_mime:
             return None
         return "fant ikke saksnummer i " + ", ".join(ctx.match.tried or ["meldingen"])
 
