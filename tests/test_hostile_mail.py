@@ -225,6 +225,21 @@ class Probe(threading.Thread):
             self.stopped.wait(max(0.0, 1.0 - (time.monotonic() - started)))
 
 
+def _wait_for_answer(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                response.read()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -270,8 +285,9 @@ def test_hostile_generator_mails_through_the_daemon_never_stall_it(tmp_path: Pat
     daemon = start_serve(config, log)
     probe = Probe(f"http://127.0.0.1:{web_port}/healthz")
     try:
-        wait_for(log, "web UI on", timeout=30)
         wait_for(log, "receiver: listening", timeout=30)
+        # The log line comes before the web server has bound its port: wait for a first answer.
+        _wait_for_answer(probe.url, timeout=30)
         probe.start()
         rss_before = _rss_mb(daemon.pid)
         started = time.monotonic()
