@@ -8,6 +8,7 @@ this runs in the extraction workers, one document at a time per process.
 
 from __future__ import annotations
 
+import ctypes
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -92,7 +93,9 @@ def page_lines(pdf: pdfium.PdfDocument, number: int) -> list[Line]:
             boxes = [textpage.get_rect(index) for index in range(count)]
             upright = _upright(page, boxes)
             lines = _lines(upright.line(box) for box in boxes)
-            return [line for line in (_read(textpage, upright, runs) for runs in lines) if line.text]
+            # Room for every character and the line breaks PDFium adds between them.
+            buffer = (ctypes.c_ushort * (2 * textpage.count_chars() + 16))()
+            return [line for line in (_read(textpage, upright, runs, buffer) for runs in lines) if line.text]
         finally:
             textpage.close()
     finally:
@@ -175,7 +178,16 @@ def _lines(runs: Iterable[Line]) -> list[list[Line]]:
     return lines
 
 
-def _read(textpage: pdfium.PdfTextPage, upright: Upright, runs: Sequence[Line]) -> Line:
+def _bounded(textpage: pdfium.PdfTextPage, box: Box, buffer: ctypes.Array[ctypes.c_ushort]) -> str:
+    """The text inside ``box``, in one pass over the page (pypdfium2's get_text_bounded makes two)."""
+    left, bottom, right, top = box
+    count = pdfium_c.FPDFText_GetBoundedText(textpage, left, top, right, bottom, buffer, len(buffer))
+    text = bytes(memoryview(buffer).cast("B")[: 2 * max(0, count)]).decode("utf-16-le", errors="ignore")
+    return text.rstrip("\x00")  # the count includes the terminating NUL
+
+
+def _read(textpage: pdfium.PdfTextPage, upright: Upright, runs: Sequence[Line],
+          buffer: ctypes.Array[ctypes.c_ushort]) -> Line:
     """One line's text: its runs left to right, a run overlapping the one before read only past it."""
     text = ""
     end = float("-inf")
@@ -187,7 +199,7 @@ def _read(textpage: pdfium.PdfTextPage, upright: Upright, runs: Sequence[Line]) 
         across = min(right - left, top - bottom, run.bottom - run.top)
         inset_along, inset_across = INSET_ALONG * across, INSET_ACROSS * across
         inset_x, inset_y = (inset_along, inset_across) if upright.flat else (inset_across, inset_along)
-        found = textpage.get_text_bounded(left + inset_x, bottom + inset_y, right - inset_x, top - inset_y)
+        found = _bounded(textpage, (left + inset_x, bottom + inset_y, right - inset_x, top - inset_y), buffer)
         if run.x0 - end > WORD_GAP and text and not text[-1:].isspace() and not found[:1].isspace():
             text += " "
         text += found
