@@ -54,7 +54,7 @@ def finish_message(rt: Runtime, prepared: Prepared) -> int | None:
         assert prepared.received_at is not None
         # Time spent waiting for its turn after preparing is left out of the timings.
         clock, decide_started = list(prepared.clock), time.monotonic()
-        with session_scope(rt.engine) as session:
+        with metrics.cpu_stage("decide"), session_scope(rt.engine) as session:
             outcome = _decide(rt, session, message_pk, prepared.parsed, prepared.unpacked, prepared.received_at,
                               prepared.mailbox)
         clock.append(clock[-1] + time.monotonic() - decide_started)

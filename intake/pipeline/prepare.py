@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from intake import metrics
 from intake.db.models import Message, Submission
 from intake.extract.attachments import Unpacked, unpack
 from intake.mail.mime import ParsedMessage, parse
@@ -51,9 +52,11 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
         blob, received_at, mailbox = message.blob, message.received_at, message.mailbox
     clock = [time.monotonic()]
     try:
-        parsed = parse(rt.store.read(blob))
+        with metrics.cpu_stage("parse"):
+            parsed = parse(rt.store.read(blob))
         clock.append(time.monotonic())
-        unpacked = unpack(rt, parsed.attachments)
+        with metrics.cpu_stage("extract_wait"):
+            unpacked = unpack(rt, parsed.attachments)
         clock.append(time.monotonic())
     except Exception as err:  # recorded by finish_message, in the order messages are decided
         return Prepared(message_pk, error=err)

@@ -33,6 +33,7 @@ from email.errors import MessageError
 
 from sqlmodel import Session
 
+from intake import metrics
 from intake.db.models import Acknowledgement, Submission, utcnow
 from intake.errors import (
     PermanentDeliveryError,
@@ -75,6 +76,11 @@ class DeliveryReport:
 
 def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int | None = None) -> DeliveryReport:
     """Sends every receipt that is due now (up to ``limit``) and reports what happened."""
+    with metrics.cpu_stage("receipt"):
+        return _deliver_due(rt, transport, limit)
+
+
+def _deliver_due(rt: Runtime, transport: Transport | None, limit: int | None) -> DeliveryReport:
     smtp = rt.settings.smtp
     report = DeliveryReport()
     report.unconfirmed += settle_abandoned(rt.engine)
