@@ -94,7 +94,8 @@ def parse(raw: bytes) -> ParsedMessage:
         return ParsedMessage(not_mime="an Outlook .msg file, not a MIME message", defects=["not MIME"])
     repaired = _repair_folding(_skip_leading_junk(raw))
     large = elide(repaired)
-    msg = BytesParser(policy=policy.default).parsebytes(large.reduced if large else repaired)
+    # bytes() of bytes is the same object; of a memory-mapped message with nothing cut out, a copy.
+    msg = BytesParser(policy=policy.default).parsebytes(large.reduced if large else bytes(repaired))
     parsed = ParsedMessage()
     parsed.large = large
     hint = parsed.charset_hint = _charset_hint(msg)

@@ -53,7 +53,7 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
     clock = [time.monotonic()]
     try:
         with metrics.cpu_stage("parse"):
-            parsed = parse(rt.store.read(blob))
+            parsed = parse(rt.store.read_for_parsing(blob))
         clock.append(time.monotonic())
         with metrics.cpu_stage("extract_wait"):
             unpacked = unpack(rt, parsed.attachments)
