@@ -82,8 +82,16 @@ def append_all(server: Dovecot, responses: list[Response], appended: dict[str, f
 def stage_cpu(config: Path) -> dict[str, float]:
     """CPU seconds of the service process by stage so far, from its /metrics page."""
     port = tomllib.loads(config.read_text(encoding="utf-8"))["web"]["port"]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
-        page = response.read().decode("utf-8")
+    deadline = time.monotonic() + 60
+    while True:  # the web server may still be starting beside the poller
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+                page = response.read().decode("utf-8")
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     prefix = 'intake_stage_cpu_seconds_sum{stage="'
     return {line[len(prefix):].split('"', 1)[0]: float(line.rsplit(" ", 1)[1])
             for line in page.splitlines() if line.startswith(prefix)}
