@@ -115,3 +115,21 @@ def test_the_form_fixtures_read_exactly_as_pdfplumber_reads_them(table: list[tup
     ratios = {name: ratio for name, ratio, _o, _a, _b in table if name in forms}
     assert len(ratios) == 4
     assert ratios == {name: 1.0 for name in forms}  # the same text, character for character
+
+
+def test_a_large_pdf_handed_over_by_path_is_read_from_its_file_not_into_memory(tmp_path: Path) -> None:
+    import tracemalloc
+
+    form = (FORMS / "skjema-nei.pdf").read_bytes()
+    big = tmp_path / "stor.pdf"
+    # 20 MiB after %%EOF, as a scanned annex appended by a careless tool: ignored by PDF readers.
+    big.write_bytes(form + b"\n%" + bytes(range(256)) * (80 * 1024))
+    tracemalloc.start()
+    try:
+        result = extract_one(FileInput("stor.pdf", "application/pdf", b"", path=str(big)), Limits())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.status == "ok", result.error
+    assert result.text == extract_one(FileInput("skjema-nei.pdf", "application/pdf", form), Limits()).text
+    assert peak < 4 * 2**20

@@ -12,6 +12,7 @@ import ctypes
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -58,8 +59,11 @@ class Line:
     box: Box = (0.0, 0.0, 0.0, 0.0)
 
 
-def extract_pdf(data: bytes, limits: Limits) -> Extraction:
-    """Reads up to ``limits.max_pages`` pages; more pages, encryption or damage fail with the reason."""
+def extract_pdf(data: bytes | Path, limits: Limits) -> Extraction:
+    """Reads up to ``limits.max_pages`` pages; more pages, encryption or damage fail with the reason.
+
+    ``data`` is the file's bytes, or its path (PDFium then reads the file as it needs it).
+    """
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as err:
