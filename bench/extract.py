@@ -5,9 +5,14 @@ shared corpus (../shared/corpus/documents). Targets: the pool's overhead over in
 extraction at most 15 % on the three-page form, and two workers at least 1.7 times the
 single-process rate on a batch of 100 forms.
 
+The first table puts the two PDF readers side by side on the same files, in this process:
+PDFium's text pages (what intake reads with) and pdfplumber (its reader before, the tests'
+reference), with the CPU time of each and how many times faster PDFium is.
+
 Wall time depends on what else the machine runs, so the table also gives the CPU time
 spent (this process plus the pool's workers), which does not; the load average is
-printed with it. Run ``python bench/extract.py`` (``--quick`` for fewer repetitions).
+printed with it. Run ``python bench/extract.py`` (``--quick`` for fewer repetitions, ``--readers`` for the first
+table only).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from intake.extract import Extraction, FileInput, Limits, PoolExtractor, extract_one  # noqa: E402
+from tests.pdfplumber_text import pdfplumber_text  # noqa: E402
 
 FORMS = ROOT / "tests" / "fixtures" / "forms"
 CORPUS = ROOT.parent / "shared" / "corpus" / "documents"
@@ -103,6 +109,33 @@ def row(name: str, files: int, m: Measure, base: Measure | None, note: str = "")
             f"| {m.cpu:6.2f} | {note}")
 
 
+def readers(name: str, files: Sequence[FileInput], repeat: int) -> str:
+    """One row: the same PDFs read by PDFium (intake's reader) and by pdfplumber, CPU seconds each."""
+    pdfs = [f for f in files if f.data.startswith(b"%PDF-")]
+
+    def plumber() -> None:
+        for f in pdfs:
+            try:
+                pdfplumber_text(f.data)
+            except Exception:  # a broken file costs what it cost to find out
+                continue
+
+    def pdfium() -> None:
+        for f in pdfs:
+            extract_one(f, LIMITS)
+
+    times = {}
+    for label, run in (("pdfium", pdfium), ("pdfplumber", plumber)):
+        spent = []
+        for _ in range(repeat):
+            started = time.process_time()
+            run()
+            spent.append(time.process_time() - started)
+        times[label] = statistics.median(spent)
+    return (f"| {name:30s} | {len(pdfs):5d} | {times['pdfium']:9.3f} | {times['pdfplumber']:9.3f} "
+            f"| {times['pdfplumber'] / max(times['pdfium'], 1e-9):6.1f}× |")
+
+
 def main(argv: list[str]) -> int:
     repeat = 3 if "--quick" in argv else 7
     three_page = load([FORMS / "skjema-lang.pdf"])
@@ -111,6 +144,14 @@ def main(argv: list[str]) -> int:
     corpus = load(sorted(CORPUS.rglob("*.pdf"))) if CORPUS.is_dir() else []
 
     print(f"load average at the start: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    print("| PDF reader, in-process        | files | pdfium s | pdfplumber s | faster |")
+    print("|--------------------------------|-------|-----------|-----------|---------|")
+    print(readers("form fixtures (4 PDFs)", forms, max(1, repeat // 2)))
+    if corpus:
+        print(readers("corpus PDFs", corpus, 1))
+    print(f"load average after the readers: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if "--readers" in argv:
+        return 0
     print("| set / mode" + " " * 35 + "| files | pages |  wall s | pages/s | vs in-p |  cpu s | note")
     print("|" + "-" * 46 + "|-------|-------|---------|---------|---------|--------|------")
     missed = []

@@ -196,7 +196,7 @@ def toml_value(value: Any) -> str:
 
 
 def write_config(folder: Path, database_url: str, dovecot: Dovecot, sink: Sink, workers: int,
-                 **extra: dict[str, Any]) -> Path:
+                 idle: bool = False, **extra: dict[str, Any]) -> Path:
     sections: dict[str, dict[str, Any]] = {
         "database": {"url": database_url},
         "storage": {"path": str(folder / "store")},
@@ -215,7 +215,7 @@ def write_config(folder: Path, database_url: str, dovecot: Dovecot, sink: Sink, 
     }
     for name, values in extra.items():
         sections.setdefault(name, {}).update(values)
-    box = dovecot.mailbox_settings(USER, poll_interval_seconds=1, after_processing="none")
+    box = dovecot.mailbox_settings(USER, poll_interval_seconds=1, after_processing="none", idle=idle)
     lines = [f"[{name}]\n" + "\n".join(f"{k} = {toml_value(v)}" for k, v in values.items())
              for name, values in sections.items()]
     lines.append("[[mailboxes]]\n" + "\n".join(f"{k} = {toml_value(v)}" for k, v in box.items()))

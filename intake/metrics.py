@@ -8,7 +8,10 @@ process (poll latency, processing time) are kept in memory as summaries.
 from __future__ import annotations
 
 import threading
+import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import func
@@ -32,7 +35,12 @@ HELP = {
     "intake_mailbox_error": "1 when the last poll of a mailbox folder failed.",
     "intake_poll_seconds": "Time taken by polls of a mailbox in this process.",
     "intake_process_seconds": "Time taken to process one message in this process.",
+    "intake_stage_cpu_seconds": "CPU time this process spent in each stage of a message, in the thread doing it.",
 }
+# The stages of a message whose CPU time is kept: parse the MIME tree, store the raw bytes and
+# the rows, wait for the extraction workers (sending files, reading results), decide (the
+# transaction), send the receipt.
+STAGES = ("parse", "store", "extract_wait", "decide", "receipt")
 
 
 def observe(name: str, seconds: float, **labels: str) -> None:
@@ -42,6 +50,16 @@ def observe(name: str, seconds: float, **labels: str) -> None:
         entry = _summaries[key]
         entry[0] += 1
         entry[1] += seconds
+
+
+@contextmanager
+def cpu_stage(stage: str) -> Iterator[None]:
+    """Adds the CPU time of the calling thread inside the block to ``intake_stage_cpu_seconds``."""
+    started = time.thread_time()
+    try:
+        yield
+    finally:
+        observe("intake_stage_cpu_seconds", time.thread_time() - started, stage=stage)
 
 
 def _labels(pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]]) -> str:
@@ -104,7 +122,7 @@ def render(session: Session, now: datetime | None = None) -> str:
     )
     with _lock:
         snapshot = dict(_summaries)
-    for name in ("intake_poll_seconds", "intake_process_seconds"):
+    for name in ("intake_poll_seconds", "intake_process_seconds", "intake_stage_cpu_seconds"):
         lines.append(f"# HELP {name} {HELP[name]}")
         lines.append(f"# TYPE {name} summary")
         for (metric, labels), (count, total) in sorted(snapshot.items()):

@@ -51,3 +51,11 @@ def bomb_stream(megabytes: int) -> bytes:
     chunk = b" " * (1024 * 1024)
     packed = b"".join(packer.compress(chunk) for _ in range(megabytes)) + packer.flush()
     return packed
+
+
+def scattered_page(runs: int = 1450) -> bytes:
+    """A content stream of ``runs`` letters each in its own text object and place: as many runs as letters."""
+    columns = 50
+    body = [b"BT /F1 6 Tf %d %d Td (x) Tj ET" % (20 + (n % columns) * 11, 820 - (n // columns) * 10)
+            for n in range(runs)]
+    return b"\n".join(body)

@@ -79,3 +79,41 @@ def test_broken_base64_padding_is_decoded_as_leniently_as_the_parser_does(monkey
     monkeypatch.setattr(mime_large, "LARGE_MESSAGE", 0)
     monkeypatch.setattr(mime_large, "LARGE_BODY", 10)
     assert summary(broken) == plain
+
+
+def mapped_rss_kb(path: Path) -> int:
+    """Resident kilobytes of this process's memory maps of ``path`` (from /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if line[:1].isalnum() and "-" in line.split(" ", 1)[0]:
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+def test_a_large_stored_message_is_read_through_a_map_and_given_back_as_it_is_decoded(tmp_path: Path) -> None:
+    from intake.mail.large import Mapped
+    from intake.store.raw import RawStore
+
+    payload = bytes(range(256)) * (24 * 4096)  # 24 MiB of attachment, 32 MiB as base64
+    raw = make_email(attachments=[("stor.pdf", "application/pdf", payload)])
+    store = RawStore(tmp_path / "store")
+    _, blob = store.put(raw)
+    mapped = store.read_for_parsing(blob)
+    assert isinstance(mapped, Mapped)
+    parsed = parse(mapped)
+    (part,) = parsed.attachments
+    assert part.large is not None and part.large.raw is mapped
+    path = store.path_of(blob)
+    digest = hashlib.sha256()
+    peak = 0
+    for chunk in part.large.chunks():
+        digest.update(chunk)
+        peak = max(peak, mapped_rss_kb(path))
+    assert digest.digest() == hashlib.sha256(payload).digest()
+    # Never more than a few pieces of the 32 MiB message resident at once, and none at the end.
+    assert 0 < peak < 8 * 1024
+    assert mapped_rss_kb(path) < 2 * 1024
+    assert summary(raw)[:6] == (parsed.headers, parsed.subject, parsed.sender, parsed.message_id, parsed.body_text,
+                                parsed.content_type)

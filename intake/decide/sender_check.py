@@ -58,6 +58,7 @@ def check_sender(
     domain = from_domain.strip().strip(".").lower()
     if len(raw) > MAX_BYTES:
         return SenderAuthentication("none", f"meldingen er for stor til at avsenderen {domain} ble kontrollert")
+    raw = bytes(raw)  # a large stored message comes as a memory map; dkimpy reads bytes
     lookup = resolver or SystemResolver()
     try:
         record = _dmarc_record(domain, lookup, timeout)

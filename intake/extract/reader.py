@@ -6,6 +6,8 @@ import io
 import os
 import zipfile
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 from intake.errors import ExtractionFailed
 from intake.extract.base import Extraction, FileInput, WorkerTask
@@ -91,6 +93,16 @@ def extract_one(file: FileInput, limits: Limits, depth: int = 0) -> Extraction:
         return _guarded("task", lambda: task.run(limits))
     if depth > limits.max_depth:
         return Extraction.failed(f"nested too deep: {depth} > {limits.max_depth}")
+    if file.path is not None and not file.data:
+        # A large PDF handed over by path is read by PDFium from its file, never whole in memory.
+        try:
+            with open(file.path, "rb") as handle:
+                head = handle.read(1024)
+        except OSError as err:
+            return Extraction.failed(f"cannot read the stored file: {err.strerror or err}")
+        if kind_of(replace(file, data=head)) == "pdf":
+            path = Path(file.path)
+            return _guarded("pdf", lambda: extract_pdf(path, limits))
     try:
         file = file.loaded()
     except OSError as err:

@@ -16,6 +16,8 @@ as it is, so a strange message is parsed exactly as before, only not faster.
 from __future__ import annotations
 
 import binascii
+import mmap
+import os
 import re
 import secrets
 from collections.abc import Iterator
@@ -35,6 +37,33 @@ _WHITESPACE = b" \t\r\n"
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]+")
 _BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _DECODED_HERE = {"", "base64", "quoted-printable", "7bit", "8bit", "binary"}
+
+
+class Mapped(mmap.mmap):
+    """A stored raw message read through a memory map: its pages are read as they are touched and
+    dropped again (``release``) once decoded, so a large message is never whole in memory.
+
+    Offers what the scanning here needs of ``bytes`` that a map lacks.
+    """
+
+    def startswith(self, prefix: bytes | tuple[bytes, ...], start: int = 0) -> bool:
+        prefixes = prefix if isinstance(prefix, tuple) else (prefix,)
+        return any(self[start : start + len(p)] == p for p in prefixes)
+
+
+def open_mapped(path: str | os.PathLike[str]) -> Mapped:
+    with open(path, "rb") as handle:
+        return Mapped(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def release(raw: bytes, start: int, end: int) -> None:
+    """Gives back the pages of ``raw[start:end]`` when ``raw`` is a map; they are read again if touched."""
+    if not isinstance(raw, Mapped) or raw.closed:
+        return
+    first = start - start % mmap.PAGESIZE
+    length = min(end, len(raw)) - first
+    if length > 0:
+        raw.madvise(mmap.MADV_DONTNEED, first, length)
 
 
 @dataclass
@@ -63,6 +92,7 @@ def elide(raw: bytes) -> Elided | None:
         return None
     cuts: list[tuple[int, int, int]] = []
     _scan(raw, 0, len(raw), 0, cuts)
+    release(raw, 0, len(raw))  # the scan read every page; the bodies are read again when decoded
     if not cuts:
         return None
     token = secrets.token_hex(8)
@@ -93,6 +123,7 @@ class LargeBody:
         if encoding not in ("base64", "quoted-printable"):
             for at in range(start, end, size):
                 yield self.raw[at : min(at + size, end)]
+                release(self.raw, at, min(at + size, end))
             return
         if encoding == "quoted-printable":
             yield from _qp_pieces(self.raw, start, end, size)
@@ -114,6 +145,7 @@ def _plain_base64(raw: bytes, start: int, end: int, size: int) -> bool:
     length, padded = 0, False
     for at in range(0, len(body), size):
         clean = bytes(body[at : at + size]).translate(None, _WHITESPACE)
+        release(raw, start + at, start + at + size)
         if clean.translate(None, _BASE64):
             return False
         if (padded and clean) or b"=" in clean.rstrip(b"="):
@@ -129,6 +161,7 @@ def _base64_pieces(raw: bytes, start: int, end: int, size: int) -> Iterator[byte
     carry = b""
     for at in range(0, len(body), size):
         clean = carry + bytes(body[at : at + size]).translate(None, _WHITESPACE)
+        release(raw, start + at, start + at + size)
         whole = len(clean) - len(clean) % 4
         carry = clean[whole:]
         yield binascii.a2b_base64(clean[:whole], strict_mode=False)
@@ -143,6 +176,7 @@ def _qp_pieces(raw: bytes, start: int, end: int, size: int) -> Iterator[bytes]:
             newline = raw.rfind(b"\n", at, cut)
             cut = newline + 1 if newline >= 0 else raw.find(b"\n", cut, end) + 1 or end
         yield binascii.a2b_qp(memoryview(raw)[at:cut])
+        release(raw, at, cut)
         at = cut
 
 

@@ -102,7 +102,8 @@ def parse(raw: bytes) -> ParsedMessage:
     """Parses raw bytes; never raises for malformed mail."""
     if raw.startswith(OLE_MAGIC):
         return ParsedMessage(not_mime="an Outlook .msg file, not a MIME message", defects=["not MIME"])
-    if not raw or raw.isspace():  # isspace, not strip: no copy of a 68 MB message
+    # A large message is a memory map (no isspace); blank files are small.
+    if not raw or (len(raw) <= 65536 and bytes(raw).isspace()):
         return ParsedMessage(not_mime="an empty file, not a mail", defects=["not MIME"])
     skipped = _skip_leading_junk(raw)
     if not _HEADER_LINE.match(skipped):
@@ -112,7 +113,8 @@ def parse(raw: bytes) -> ParsedMessage:
                              body_text=text)
     repaired = _repair_folding(skipped)
     large = elide(repaired)
-    source = large.reduced if large else repaired
+    # bytes() of bytes is the same object; of a memory-mapped message with nothing cut out, a copy.
+    source = large.reduced if large else bytes(repaired)
     unreadable: str | None = None
     if _too_many_parts(source):
         # The standard parser descends into nested parts recursively and slows with the square

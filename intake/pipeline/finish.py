@@ -57,7 +57,7 @@ def finish_message(rt: Runtime, prepared: Prepared) -> int | None:
         clock, decide_started = list(prepared.clock), time.monotonic()
         texts = _texts(prepared.unpacked)
         result = _match(rt, prepared.parsed, texts)
-        with session_scope(rt.engine) as session:
+        with metrics.cpu_stage("decide"), session_scope(rt.engine) as session:
             outcome = _decide(rt, session, message_pk, prepared.parsed, prepared.unpacked, prepared.received_at,
                               prepared.mailbox, result, texts, prepared.own_check, prepared.source)
         clock.append(clock[-1] + time.monotonic() - decide_started)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from intake import metrics
 from intake.db.models import Message, Submission
 from intake.decide.authres import SenderAuthentication
 from intake.decide.organisations import domain_of
@@ -59,8 +60,10 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
         envelope = Envelope(message.peer_ip, message.helo, message.mail_from)
     clock = [time.monotonic()]
     try:
-        raw = rt.store.read(blob)
-        parsed = parse(raw)
+        with metrics.cpu_stage("parse"):
+            # A large message comes as a memory map, given back as its bodies are decoded.
+            raw = rt.store.read_for_parsing(blob)
+            parsed = parse(raw)
         # DNS lookups happen here, outside the transaction that decides the message.
         own_check = None
         if source == "smtp" and rt.settings.receiver.verify_senders:
@@ -71,7 +74,8 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
                                      timeout=rt.settings.receiver.dns_timeout_seconds)
         del raw  # the parsed message holds what the rest needs
         clock.append(time.monotonic())
-        unpacked = unpack(rt, parsed.attachments)
+        with metrics.cpu_stage("extract_wait"):
+            unpacked = unpack(rt, parsed.attachments)
         clock.append(time.monotonic())
     except ExtractionInterrupted:
         # The service is stopping: nothing is decided or recorded; the next start processes it.

@@ -42,6 +42,7 @@ from email.parser import BytesHeaderParser
 
 from sqlmodel import Session, col, select
 
+from intake import metrics
 from intake.db.models import Acknowledgement, Letter, Message, Submission, utcnow
 from intake.errors import (
     PermanentDeliveryError,
@@ -94,6 +95,11 @@ class DeliveryReport:
 
 def deliver_due(rt: Runtime, *, transport: Transport | None = None, limit: int | None = None) -> DeliveryReport:
     """Sends every receipt that is due now (up to ``limit``) and reports what happened."""
+    with metrics.cpu_stage("receipt"):
+        return _deliver_due(rt, transport, limit)
+
+
+def _deliver_due(rt: Runtime, transport: Transport | None, limit: int | None) -> DeliveryReport:
     smtp = rt.settings.smtp
     report = DeliveryReport()
     report.unconfirmed += settle_abandoned(rt.engine)

@@ -24,6 +24,7 @@ from imapclient import IMAPClient
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
+from intake import metrics
 from intake.config import MailboxSettings
 from intake.db.engine import database_errors
 from intake.db.locks import mailbox_lock
@@ -294,7 +295,8 @@ def _store_batch(
         items.append(Fetched(uid, raw, _as_utc(item.get(b"INTERNALDATE"))))
     source = Source(kind="imap", mailbox=box.name, folder=box.folder, uidvalidity=uidvalidity)
     top = max(batch[-1], last)
-    stored = store_batch(rt, source, uidvalidity, items, top, conn)
+    with metrics.cpu_stage("store"):
+        stored = store_batch(rt, source, uidvalidity, items, top, conn)
     for one, message in zip(items, stored, strict=True):
         if message.created:
             result.stored += 1

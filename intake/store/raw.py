@@ -23,8 +23,10 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from intake.errors import StorageError
+from intake.mail.large import LARGE_MESSAGE, open_mapped
 
 
 def sha256_hex(data: bytes) -> str:
@@ -130,6 +132,22 @@ class RawStore:
         if self.root.resolve() not in path.parents:
             raise StorageError(f"blob path outside the store: {blob!r}")
         return path
+
+    def read_for_parsing(self, blob: str) -> bytes:
+        """The blob's bytes; a large message in a file of its own as a read-only memory map.
+
+        The map (``intake.mail.large.Mapped``) offers what the MIME parser reads of bytes, and
+        gives back its pages as the large bodies are decoded: the message is never whole in memory.
+        """
+        if "#" in blob:
+            return self.read(blob)
+        try:
+            path = self.path_of(blob)
+            if path.stat().st_size < LARGE_MESSAGE:
+                return path.read_bytes()
+            return cast(bytes, open_mapped(path))
+        except OSError as err:
+            raise StorageError(f"cannot read blob {blob}: {err.strerror or err}") from err
 
     def read(self, blob: str) -> bytes:
         try:
