@@ -55,11 +55,14 @@ def finish_message(rt: Runtime, prepared: Prepared) -> int | None:
         assert prepared.received_at is not None
         # Time spent waiting for its turn after preparing is left out of the timings.
         clock, decide_started = list(prepared.clock), time.monotonic()
-        texts = _texts(prepared.unpacked)
-        result = _match(rt, prepared.parsed, texts)
-        with metrics.cpu_stage("decide"), session_scope(rt.engine) as session:
-            outcome = _decide(rt, session, message_pk, prepared.parsed, prepared.unpacked, prepared.received_at,
-                              prepared.mailbox, result, texts, prepared.own_check, prepared.source)
+        with metrics.cpu_stage("decide"):
+            # Matching reads only: it runs before the write transaction opens.
+            texts = _texts(prepared.unpacked)
+            result = _match(rt, prepared.parsed, texts)
+            with session_scope(rt.engine) as session:
+                outcome = _decide(rt, session, message_pk, prepared.parsed, prepared.unpacked,
+                                  prepared.received_at, prepared.mailbox, result, texts, prepared.own_check,
+                                  prepared.source)
         clock.append(clock[-1] + time.monotonic() - decide_started)
     except IntegrityError:
         # Two processes decided the same message at once; the first commit won.
