@@ -73,8 +73,9 @@ def _unpacked(
     rt: Runtime, part: Part, extraction: Extraction | None, stored: tuple[str, str, int] | None = None
 ) -> Unpacked:
     sha256, blob, size = stored or (*rt.store.put(part.data), len(part.data))
-    children = []
-    for child_input, child_extraction in (extraction.children if extraction is not None else []):
+    children: list[Unpacked] = []
+    found = extraction.children if extraction is not None and not part.walked else []
+    for child_input, child_extraction in found:
         child = Part(child_input.filename, child_input.content_type, child_input.data, depth=part.depth + 1)
         children.append(_unpacked(rt, child, child_extraction))
     return Unpacked(part, sha256, blob, extraction, children, size)

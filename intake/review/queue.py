@@ -119,16 +119,6 @@ def case_submissions(session: Session, *, case: Case) -> list[Row]:
     return _rows(session, session.exec(query).all())
 
 
-def failed_messages(session: Session) -> list[Message]:
-    """Messages that could not be processed, parked ones first."""
-    query = (
-        select(Message)
-        .where(col(Message.status).in_(("failed", "parked")))
-        .order_by(col(Message.status).desc(), col(Message.received_at).desc())
-    )
-    return list(session.exec(query).all())
-
-
 @dataclass
 class MailboxRow:
     """One mailbox folder as the mailboxes page shows it."""

@@ -8,28 +8,17 @@ from typing import Annotated, Any
 import jinja2
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup, escape
 
 from intake.db.engine import session_scope
 from intake.localtime import oslo, oslo_date
+from intake.review import wording
+from intake.review.wording import FLAG_LABELS, human_size
 from intake.runtime import Runtime
 from intake.web.auth import Staff, cookie_name, csrf_ok, load_session
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-FLAG_LABELS = {
-    "late": "For sent",
-    "unmatched": "Uten saksnummer",
-    "unknown_case": "Ukjent sak",
-    "ambiguous_case": "Flere saker",
-    "duplicate_organisation": "Dobbelt svar",
-    "duplicate_message": "Samme e-post igjen",
-    "auto_reply": "Autosvar",
-    "extraction_failed": "Vedlegg uleselig",
-    "suspicious_sender": "Mistenkelig avsender",
-    "unreadable": "Uleselig e-post",
-    "personal_data": "Fødselsnummer",
-    "campaign": "Kampanje",
-}
 ACTION_LABELS = {
     "message.stored": "Melding lagret",
     "message.failed": "Behandling feilet",
@@ -134,19 +123,27 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["oslo"] = oslo
     env.filters["oslo_date"] = oslo_date
-    env.filters["flag_label"] = lambda name: FLAG_LABELS.get(name, name)
+    env.filters["flag_label"] = wording.flag_label
+    env.filters["flag_detail"] = lambda flag: wording.flag_detail(flag.name, flag.detail)
+    env.filters["rule_line"] = wording.rule_line
+    env.filters["audit_details"] = wording.audit_details
+    env.filters["failure_reason"] = wording.failure_reason
+    env.filters["source_label"] = wording.source_label
+    env.filters["file_type"] = wording.file_type
+    env.filters["pages"] = wording.pages
+    env.filters["extraction_label"] = lambda status: wording.EXTRACTION_LABELS.get(status, status)
+    env.filters["address"] = address_breaks
+    env.filters["match_place"] = lambda place: wording.MATCH_PLACES.get(place or "", "–")
     env.filters["receipt_label"] = lambda status: RECEIPT_LABELS.get(status or "", status or "–")
     env.filters["size"] = human_size
     env.filters["action_label"] = lambda action: ACTION_LABELS.get(action, action)
     return env
 
 
-def human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.0f} kB".replace(".", ",")
-    return f"{size / 1024 / 1024:.1f} MB".replace(".", ",")
+def address_breaks(address: str | None) -> Markup:
+    """An e-mail address that may wrap after its @ and its dots, never inside a word (WCAG 1.4.10)."""
+    text = str(escape(address or ""))
+    return Markup(text.replace("@", "@<wbr>").replace(".", ".<wbr>"))
 
 
 ENV = _environment()

@@ -25,7 +25,8 @@ def _act(request: Request, rt: RtDep, submission_id: int, notice: str, change: C
             change(session)
     except review.ReviewError as err:
         return refused(request, err, f"/submissions/{submission_id}")
-    return RedirectResponse(f"/submissions/{submission_id}?ok={notice}#handlinger", status_code=303)
+    # No fragment: the confirmation is at the top of the page, where the reader starts.
+    return RedirectResponse(f"/submissions/{submission_id}?ok={notice}", status_code=303)
 
 
 @router.post("/submissions/{submission_id}/case")
