@@ -118,7 +118,7 @@ FAILURE_REASONS = (
      "Behandlingen tok for lang tid og ble stoppet."),
     (("MemoryError", "RecursionError", "LimitExceeded", "TooLarge"),
      "E-posten er for stor eller for dypt nestet til å behandles."),
-    (("OperationalError", "IntegrityError", "DatabaseError", "InterfaceError"),
+    (("OperationalError", "IntegrityError", "DatabaseError", "InterfaceError", "DatabaseUnavailable"),
      "Databasen svarte ikke da e-posten skulle lagres. Prøv å behandle den på nytt."),
 )
 FAILURE_FALLBACK = ("Behandlingen stoppet på en uventet feil. Prøv å behandle den på nytt; "

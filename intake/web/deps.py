@@ -13,6 +13,7 @@ from markupsafe import Markup, escape
 from intake.db.engine import session_scope
 from intake.localtime import oslo, oslo_date
 from intake.review import wording
+from intake.review.queries import COUNT_MEANINGS
 from intake.review.wording import FLAG_LABELS, human_size
 from intake.runtime import Runtime
 from intake.web.auth import Staff, cookie_name, csrf_ok, load_session
@@ -121,6 +122,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["count_meanings"] = COUNT_MEANINGS
     env.filters["oslo"] = oslo
     env.filters["oslo_date"] = oslo_date
     env.filters["flag_label"] = wording.flag_label
@@ -170,6 +172,7 @@ NOTICES = {
     "late_rejected": "Det for sene svaret er avvist.",
     "superseded": "Svaret er markert som erstattet.",
     "duplicate_kept": "Svaret er beholdt.",
+    "duplicate_chosen": "Valget er lagret: svaret som regnes med er beholdt, det andre er erstattet.",
     "reviewed": "Innsendingen er markert som gjennomgått.",
     "resend": "Kvitteringen er lagt i kø for ny sending.",
     "withheld": "Innsendingen er holdt tilbake fra publisering.",

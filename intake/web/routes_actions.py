@@ -12,6 +12,7 @@ from sqlmodel import Session
 from intake.db.engine import session_scope
 from intake.review import actions as review
 from intake.review.campaigns import decide_member
+from intake.review.duplicates import choose
 from intake.review.personal_data import decide_personal_data
 from intake.web.deps import AdminPostDep, PostDep, RtDep, refused
 
@@ -56,8 +57,22 @@ def late(
 
 @router.post("/submissions/{submission_id}/duplicate")
 def duplicate(
-    submission_id: int, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
+    submission_id: int,
+    request: Request,
+    rt: RtDep,
+    staff: PostDep,
+    decision: Text = "",
+    comment: Text = "",
+    counts: Text = "",
 ) -> Response:
+    """Which of two responses from one organisation counts (``counts``: its id), chosen from either page.
+
+    The older form's ``decision`` (keep / supersede this one) still works."""
+    if counts:
+        if not counts.isdigit():
+            return refused(request, review.ReviewError("velg et av svarene"), f"/submissions/{submission_id}")
+        return _act(request, rt, submission_id, "duplicate_chosen",
+                    lambda s: choose(s, submission_id, counts=int(counts), actor=staff.name, comment=comment))
     keep = decision == "keep"
     return _act(
         request,

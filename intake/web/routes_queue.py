@@ -9,7 +9,8 @@ from sqlmodel import col, select
 from intake.db.engine import session_scope
 from intake.db.models import Case
 from intake.review import queue as data
-from intake.web.deps import FLAG_LABELS, RtDep, StaffDep, render
+from intake.review.wording import FLAG_LABELS
+from intake.web.deps import RtDep, StaffDep, render
 
 router = APIRouter(include_in_schema=False)
 

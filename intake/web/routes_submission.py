@@ -13,6 +13,7 @@ from intake.db.engine import session_scope
 from intake.db.models import Acknowledgement, Attachment, AuditLog, CampaignMember, Case, Flag, Message, Submission
 from intake.decide.pii import find_identity_numbers
 from intake.receipts.resend import resend_refusal
+from intake.review.duplicates import comparisons
 from intake.review.labels import DECISION_LABELS, status_label
 from intake.web.deps import RtDep, StaffDep, render
 from intake.web.downloads import download
@@ -82,6 +83,7 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
                 select(CampaignMember).where(CampaignMember.submission_id == sub.id)
             ).first(),
             decision_labels=DECISION_LABELS,
+            duplicates=comparisons(session, sub),
             status=status_label(reviewed=sub.review_status == "reviewed", decision=sub.decision,
                                 open_flags=sum(1 for f in flags if f.resolved_at is None)),
             form_questions=_questions(case),
