@@ -32,6 +32,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/cases"): REVIEWER,
     ("GET", "/cases/{case_id}"): REVIEWER,
     ("GET", "/queue"): REVIEWER,
+    ("POST", "/queue/bulk"): REVIEWER,
     ("GET", "/search"): REVIEWER,
     ("GET", "/submissions/{submission_id}"): REVIEWER,
     ("GET", "/submissions/{submission_id}/original.eml"): REVIEWER,

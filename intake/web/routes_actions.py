@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
@@ -14,20 +15,34 @@ from intake.review import actions as review
 from intake.review.campaigns import decide_member
 from intake.review.duplicates import choose
 from intake.review.personal_data import decide_personal_data
+from intake.web import queue_state
 from intake.web.deps import AdminPostDep, PostDep, RtDep, refused
 
-router = APIRouter(include_in_schema=False)
+
+async def _queue_of(request: Request) -> str:
+    """The queue the clerk came from, as the submission page passed it on (empty when none)."""
+    form = await request.form()
+    filters = queue_state.parse(str(form.get("queue") or ""))
+    return "&queue=" + quote(queue_state.encode(filters)) if filters is not None else ""
+
+
+async def keep_queue(request: Request) -> None:
+    request.state.queue = await _queue_of(request)
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(keep_queue)])
 Text = Annotated[str, Form()]
 
 
 def _act(request: Request, rt: RtDep, submission_id: int, notice: str, change: Callable[[Session], object]) -> Response:
+    queue = getattr(request.state, "queue", "")
     try:
         with session_scope(rt.engine) as session:
             change(session)
     except review.ReviewError as err:
         return refused(request, err, f"/submissions/{submission_id}")
-    # No fragment: the confirmation is at the top of the page, where the reader starts.
-    return RedirectResponse(f"/submissions/{submission_id}?ok={notice}", status_code=303)
+    # No fragment: the confirmation is at the top of the page, where the reader starts, beside «Neste».
+    return RedirectResponse(f"/submissions/{submission_id}?ok={notice}{queue}", status_code=303)
 
 
 @router.post("/submissions/{submission_id}/case")

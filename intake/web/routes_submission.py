@@ -15,6 +15,8 @@ from intake.decide.pii import find_identity_numbers
 from intake.receipts.resend import resend_refusal
 from intake.review.duplicates import comparisons
 from intake.review.labels import DECISION_LABELS, status_label
+from intake.review.queue import next_in_queue
+from intake.web import queue_state
 from intake.web.deps import RtDep, StaffDep, render
 from intake.web.downloads import download
 
@@ -40,9 +42,11 @@ def _stored_entry(message: Message | None, audit: Sequence[AuditLog]) -> list[Au
 
 
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse)
-def submission_page(submission_id: int, request: Request, rt: RtDep, staff: StaffDep) -> Response:
+def submission_page(submission_id: int, request: Request, rt: RtDep, staff: StaffDep, queue: str = "") -> Response:
+    filters = queue_state.parse(queue)
     with session_scope(rt.engine) as session:
         sub = _get(session, submission_id)
+        following = next_in_queue(session, filters, sub) if filters is not None else None
         message = session.get(Message, sub.message_ref)
         case = session.get(Case, sub.case_id) if sub.case_id is not None else None
         flags = session.exec(select(Flag).where(Flag.submission_id == sub.id).order_by(col(Flag.created_at))).all()
@@ -83,6 +87,8 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
                 select(CampaignMember).where(CampaignMember.submission_id == sub.id)
             ).first(),
             decision_labels=DECISION_LABELS,
+            queue_param=queue_state.encode(filters) if filters is not None else "",
+            next_id=following,
             duplicates=comparisons(session, sub),
             status=status_label(reviewed=sub.review_status == "reviewed", decision=sub.decision,
                                 open_flags=sum(1 for f in flags if f.resolved_at is None)),
