@@ -38,7 +38,7 @@ def list_submissions(
         query = query.where(Submission.mailbox == mailbox)
     if search:
         # % and _ typed by a person are literal characters, not wildcards.
-        text = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        text = search.replace("\x00", "").strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         like = f"%{text}%"
         query = query.where(
             or_(
