@@ -61,7 +61,8 @@ def test_whole_words_ranked_and_filtered(client: TestClient, csrf: str, rt: Runt
     doctors = _ingest(rt, make_email(sender="Legeforeningen <post@legeforeningen.no>",
                                      body="Legeforeningen mener at legeforeningen bør høres. Legeforeningen."),
                       datetime(2022, 9, 30, 9, 0, tzinfo=UTC))
-    once = _ingest(rt, make_email(sender="Ola <ola@example.org>", subject="Innspill", body="Jeg er enig med legeforeningen."),
+    once = _ingest(rt, make_email(sender="Ola <ola@example.org>", subject="Innspill",
+                                  body="Jeg er enig med legeforeningen."),
                    datetime(2022, 9, 20, 9, 0, tzinfo=UTC))
     found = _ids(rt, "legeforeningen")
     assert dentists not in found and set(found) == {doctors, once}
