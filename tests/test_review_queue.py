@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from intake.db.engine import session_scope
+from intake.db.models import ReviewClaim, utcnow
 from intake.runtime import Runtime
 from intake.web.app import create_app
 from tests.builders import make_email
@@ -104,3 +106,30 @@ def test_next_after_an_action_is_the_next_of_the_same_filtered_queue(
     # Only the queue's own filters are carried; anything else in the parameter is dropped.
     odd = client.get(f"/submissions/{late[1]}", params={"queue": "flag=late&next=//evil.example&sort=x"}).text
     assert "evil.example" not in odd
+
+
+def test_opening_takes_an_item_until_done_or_idle(client: TestClient, csrf: str, rt: Runtime, seeded: Seeded) -> None:
+    add_user(rt, "ola", role="reviewer")
+    client.get(f"/submissions/{seeded.late}")
+    assert "tatt av kari" in client.get("/queue").text
+    with TestClient(create_app(rt)) as other:
+        login(other, "ola")
+        page = other.get(f"/submissions/{seeded.late}").text
+        assert "Tatt av kari" in page
+        with session_scope(rt.engine) as session:
+            claim = session.get(ReviewClaim, seeded.late)
+            assert claim is not None and claim.staff == "kari"
+            # Half an hour without kari looking at it: it is free, and ola's on opening.
+            claim.seen_at = utcnow() - timedelta(minutes=31)
+            session.add(claim)
+        assert "Tatt av kari" not in other.get(f"/submissions/{seeded.late}").text
+        assert "tatt av ola" in other.get("/queue").text
+        # Opening another lets the first go: a clerk holds one at a time.
+        other.get(f"/submissions/{seeded.unmatched}")
+        queue = other.get("/queue").text
+        assert queue.count("tatt av ola") == 1
+    # Done (nothing left open): released.
+    client.get(f"/submissions/{seeded.late}")
+    client.post(f"/submissions/{seeded.late}/late", data={"csrf_token": csrf, "decision": "accept"})
+    with session_scope(rt.engine) as session:
+        assert session.get(ReviewClaim, seeded.late) is None

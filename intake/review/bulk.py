@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from intake.db.engine import session_scope
 from intake.review import actions
+from intake.review.claims import release_if_done
 
 # The actions the queue offers on selected rows, with the words on their button.
 BULK_ACTIONS = {
@@ -46,6 +47,7 @@ def apply_bulk(engine: Engine, ids: Sequence[int], *, action: str, actor: str, c
             try:
                 with session.begin_nested():
                     change(session, submission_id)
+                    release_if_done(session, submission_id)
                 done += 1
             except actions.ReviewError:
                 skipped += 1

@@ -19,6 +19,7 @@ from intake.config import Settings
 from intake.db.models import Acknowledgement, Attachment, Case, Flag, MailboxState, Message, Submission
 from intake.localtime import start_of_today
 from intake.review import queries
+from intake.review.claims import claimed
 
 
 @dataclass
@@ -44,7 +45,8 @@ def _rows(session: Session, submissions: Sequence[Submission], *, open_only: boo
             flags.setdefault(flag.submission_id, []).append(flag)
         for ack in session.exec(select(Acknowledgement).where(col(Acknowledgement.submission_id).in_(ids))):
             receipts[ack.submission_id] = ack.status
-    return [Row(s, flags.get(s.id or 0, []), receipts.get(s.id or 0)) for s in submissions]
+    holders = claimed(session, ids)
+    return [Row(s, flags.get(s.id or 0, []), receipts.get(s.id or 0), holders.get(s.id or 0)) for s in submissions]
 
 
 # Sortable columns of the queue: the name in the URL and the column it orders by.

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from intake.db.engine import session_scope
 from intake.review import actions as review
 from intake.review.campaigns import decide_member
+from intake.review.claims import release_if_done
 from intake.review.duplicates import choose
 from intake.review.personal_data import decide_personal_data
 from intake.web import queue_state
@@ -39,6 +40,7 @@ def _act(request: Request, rt: RtDep, submission_id: int, notice: str, change: C
     try:
         with session_scope(rt.engine) as session:
             change(session)
+            release_if_done(session, submission_id)
     except review.ReviewError as err:
         return refused(request, err, f"/submissions/{submission_id}")
     # No fragment: the confirmation is at the top of the page, where the reader starts, beside «Neste».

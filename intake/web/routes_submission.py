@@ -13,6 +13,7 @@ from intake.db.engine import session_scope
 from intake.db.models import Acknowledgement, Attachment, AuditLog, CampaignMember, Case, Flag, Message, Submission
 from intake.decide.pii import find_identity_numbers
 from intake.receipts.resend import resend_refusal
+from intake.review.claims import holder, take
 from intake.review.duplicates import comparisons
 from intake.review.labels import DECISION_LABELS, status_label
 from intake.review.queue import next_in_queue
@@ -47,6 +48,10 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
     with session_scope(rt.engine) as session:
         sub = _get(session, submission_id)
         following = next_in_queue(session, filters, sub) if filters is not None else None
+        # Opening a submission with something left to decide takes it, unless another clerk has it.
+        open_left = sub.review_status != "reviewed" and session.exec(
+            select(Flag.id).where(Flag.submission_id == sub.id, col(Flag.resolved_at).is_(None)).limit(1)).first()
+        claim = take(session, submission_id, staff.name) if open_left is not None else holder(session, submission_id)
         message = session.get(Message, sub.message_ref)
         case = session.get(Case, sub.case_id) if sub.case_id is not None else None
         flags = session.exec(select(Flag).where(Flag.submission_id == sub.id).order_by(col(Flag.created_at))).all()
@@ -89,6 +94,7 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
             decision_labels=DECISION_LABELS,
             queue_param=queue_state.encode(filters) if filters is not None else "",
             next_id=following,
+            claim=claim,
             duplicates=comparisons(session, sub),
             status=status_label(reviewed=sub.review_status == "reviewed", decision=sub.decision,
                                 open_flags=sum(1 for f in flags if f.resolved_at is None)),
