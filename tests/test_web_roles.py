@@ -37,6 +37,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/submissions/{submission_id}"): REVIEWER,
     ("GET", "/submissions/{submission_id}/original.eml"): REVIEWER,
     ("GET", "/submissions/{submission_id}/attachments/{attachment_id}"): REVIEWER,
+    ("GET", "/submissions/{submission_id}/attachments/{attachment_id}/pages/{page}.png"): REVIEWER,
     ("POST", "/submissions/{submission_id}/case"): REVIEWER,
     ("POST", "/submissions/{submission_id}/late"): REVIEWER,
     ("POST", "/submissions/{submission_id}/duplicate"): REVIEWER,

@@ -16,6 +16,7 @@ from intake.receipts.resend import resend_refusal
 from intake.review.claims import holder, take
 from intake.review.duplicates import comparisons
 from intake.review.labels import DECISION_LABELS, status_label
+from intake.review.preview import PAGES_AT_ONCE, PreviewError, is_pdf, page_png
 from intake.review.queue import next_in_queue
 from intake.web import queue_state
 from intake.web.deps import RtDep, StaffDep, render
@@ -43,7 +44,8 @@ def _stored_entry(message: Message | None, audit: Sequence[AuditLog]) -> list[Au
 
 
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse)
-def submission_page(submission_id: int, request: Request, rt: RtDep, staff: StaffDep, queue: str = "") -> Response:
+def submission_page(submission_id: int, request: Request, rt: RtDep, staff: StaffDep, queue: str = "",
+                    pages: int = PAGES_AT_ONCE) -> Response:
     filters = queue_state.parse(queue)
     with session_scope(rt.engine) as session:
         sub = _get(session, submission_id)
@@ -95,6 +97,9 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
             queue_param=queue_state.encode(filters) if filters is not None else "",
             next_id=following,
             claim=claim,
+            is_pdf=is_pdf,
+            pages_shown=min(max(pages, PAGES_AT_ONCE), 500),
+            pages_step=PAGES_AT_ONCE,
             duplicates=comparisons(session, sub),
             status=status_label(reviewed=sub.review_status == "reviewed", decision=sub.decision,
                                 open_flags=sum(1 for f in flags if f.resolved_at is None)),
@@ -131,3 +136,19 @@ def attachment(submission_id: int, attachment_id: int, rt: RtDep, staff: StaffDe
             raise HTTPException(404, "Vedlegget finnes ikke")
         blob, filename, content_type = att.blob, att.filename, att.content_type
     return download(rt.store.read(blob), filename=filename, content_type=content_type)
+
+
+@router.get("/submissions/{submission_id}/attachments/{attachment_id}/pages/{page}.png")
+def attachment_page(submission_id: int, attachment_id: int, page: int, rt: RtDep, staff: StaffDep) -> Response:
+    """One page of a PDF attachment as an image, so it is read without the PDF reaching the browser."""
+    with session_scope(rt.engine) as session:
+        att = session.get(Attachment, attachment_id)
+        if att is None or att.submission_id != submission_id:
+            raise HTTPException(404, "Vedlegget finnes ikke")
+        session.expunge(att)
+    try:
+        png = page_png(rt.store, att, page)
+    except PreviewError as err:
+        raise HTTPException(404, str(err)) from err
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400",
+                                                          "X-Content-Type-Options": "nosniff"})
