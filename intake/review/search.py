@@ -123,13 +123,21 @@ def full_text(
     where, params, binds = _filters(case[:64], flag[:64], since, until)
     params["q"] = _match_param(dialect, words)
     matched = f"FROM ({_matches_sql(dialect)}) m JOIN submissions s ON s.id = m.sid WHERE {where}"
-    count = text(f"SELECT count(*) {matched}").bindparams(*binds)
-    total = int(session.connection().execute(count, params).scalar_one())
+    # One pass over the matches gives the page and the total (count over the whole window).
+    listing = text(f"SELECT m.sid, count(*) OVER () {matched} ORDER BY m.rank, m.sid DESC "
+                   "LIMIT :limit OFFSET :offset").bindparams(*binds)
+    page = max(page, 1)
+    offset = (page - 1) * PER_PAGE
+    found = list(session.connection().execute(listing, {**params, "limit": PER_PAGE, "offset": offset}))
+    if not found and page > 1:
+        # Past the last page: the total decides which page is the last.
+        count = text(f"SELECT count(*) {matched}").bindparams(*binds)
+        total = int(session.connection().execute(count, params).scalar_one())
+        return full_text(session, q=q, case=case, flag=flag, since=since, until=until,
+                         page=max(1, -(-total // PER_PAGE))) if total else TextSearch([], 0, 1, 1, words)
+    ids = [int(r[0]) for r in found]
+    total = int(found[0][1]) if found else 0
     pages = max(1, -(-total // PER_PAGE))
-    page = min(max(page, 1), pages)
-    listing = text(f"SELECT m.sid {matched} ORDER BY m.rank, m.sid DESC LIMIT :limit OFFSET :offset").bindparams(*binds)
-    ids = [int(r[0]) for r in session.connection().execute(
-        listing, {**params, "limit": PER_PAGE, "offset": (page - 1) * PER_PAGE})]
     subs = {s.id: s for s in session.exec(select(Submission).where(col(Submission.id).in_(ids)))} if ids else {}
     rows = _rows(session, [subs[i] for i in ids if i in subs])
     snippets = _snippets(session, dialect, ids, params["q"])
