@@ -11,7 +11,7 @@ in-process by the real application, each timed as the server's time for the requ
 - a bulk «Godta for sene svar» of 100 selected rows; target ≤ 2 s;
 - one PDF page as an image, the first time (rendered) and cached (median of 5); targets ≤ 300 ms / ≤ 20 ms.
 
-    python bench/web.py [--database POSTGRESQL_URL | --sqlite-only] [--submissions 10000]
+    python bench/web.py [--database POSTGRESQL_URL] [--only sqlite|postgresql] [--submissions 10000]
 
 Every figure is printed with its target, the ratio to it and the machine's load average.
 """
@@ -168,10 +168,13 @@ def run(url: str, folder: Path, total: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", default=PG_ADMIN_URL, help="a PostgreSQL server's URL")
-    parser.add_argument("--sqlite-only", action="store_true", help="skip PostgreSQL")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), help="run on one database only")
     parser.add_argument("--submissions", type=int, default=10_000)
     args = parser.parse_args()
-    for server in [None] if args.sqlite_only else [None, args.database]:
+    servers = {"sqlite": None, "postgresql": args.database}
+    for name, server in servers.items():
+        if args.only not in (None, name):
+            continue
         with ExitStack() as stack:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="intake-bench-web-")))
             run(stack.enter_context(database(server, folder)), folder, args.submissions)

@@ -3,7 +3,7 @@
 The browser never gets the PDF itself (a sender's PDF can carry script and forms). A page is
 rendered with pdfium the first time someone looks at it, at most ``MAX_PIXELS`` big whatever
 size the sender gave the page, and kept in the store beside the original bytes
-(``previews/<sha256>-<page>.png``, written as tmp, fsync, rename), so the second look is a
+(``previews/<submission>/<attachment>-<page>.png``, written as tmp, fsync, rename), so the second look is a
 file read.
 """
 
@@ -36,15 +36,17 @@ def is_pdf(attachment: Attachment) -> bool:
     return attachment.content_type.lower() in PDF_TYPES or attachment.filename.lower().endswith(".pdf")
 
 
-def _cached(store: RawStore, attachment: Attachment, page: int) -> Path:
-    return store.root / "previews" / attachment.sha256[:2] / f"{attachment.sha256}-{page}.png"
+def cached_page(store: RawStore, submission_id: int, attachment_id: int, page: int) -> Path:
+    """Where a rendered page is kept. By row ids, which never change their bytes, so a cached page is
+    found without asking the database."""
+    return store.root / "previews" / str(submission_id) / f"{attachment_id}-{page}.png"
 
 
 def page_png(store: RawStore, attachment: Attachment, page: int) -> bytes:
     """Page ``page`` (from 1) of a PDF attachment as PNG; rendered once, then read from the store."""
     if not is_pdf(attachment) or not 1 <= page <= MAX_PAGE:
         raise PreviewError("siden finnes ikke")
-    path = _cached(store, attachment, page)
+    path = cached_page(store, attachment.submission_id, attachment.id or 0, page)
     try:
         return path.read_bytes()
     except FileNotFoundError:

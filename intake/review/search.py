@@ -25,6 +25,7 @@ from intake.review.search_schema import ATTACHMENT_DOCUMENT, CONFIG, INDEXED_CHA
 MAX_QUERY = 300
 MAX_WORDS = 12
 PER_PAGE = 25
+RANK_LIMIT = 2000
 # Where a snippet marks a hit; private-use characters, so no text of a sender becomes markup.
 START, STOP = "\ue000", "\ue001"
 _WORD = re.compile(r"\w+")
@@ -80,16 +81,21 @@ def _filters(case: str, flag: str, since: date | None, until: date | None) -> tu
     return (" AND ".join(clauses) or "1 = 1"), params, binds
 
 
-def _matches_sql(dialect: str) -> str:
-    """(sid, rank) of every matching submission; a lower rank is a better hit."""
+def _matches_sql(dialect: str, *, ranked: bool = True) -> str:
+    """(sid, rank) of every matching submission; a lower rank is a better hit.
+
+    Unranked (PostgreSQL, more than RANK_LIMIT texts match), the newest come first instead: words
+    that common rank every text alike, and ranking them all would cost more than the page may."""
     if dialect == "postgresql":
         query = f"plainto_tsquery('{CONFIG}', :q)"
+        rank_s = f"-ts_rank({SUBMISSION_DOCUMENT}, {query})" if ranked else "0"
+        rank_a = f"-ts_rank({ATTACHMENT_DOCUMENT}, {query})" if ranked else "0"
         return (
             "SELECT sid, min(rank) AS rank FROM ("
-            f"SELECT submissions.id AS sid, -ts_rank({SUBMISSION_DOCUMENT}, {query}) AS rank FROM submissions "
+            f"SELECT submissions.id AS sid, {rank_s} AS rank FROM submissions "
             f"WHERE {SUBMISSION_DOCUMENT} @@ {query} "
             "UNION ALL "
-            f"SELECT attachments.submission_id, -ts_rank({ATTACHMENT_DOCUMENT}, {query}) FROM attachments "
+            f"SELECT attachments.submission_id, {rank_a} FROM attachments "
             f"WHERE {ATTACHMENT_DOCUMENT} @@ {query}"
             ") u GROUP BY sid"
         )
@@ -122,7 +128,13 @@ def full_text(
     dialect = session.get_bind().dialect.name
     where, params, binds = _filters(case[:64], flag[:64], since, until)
     params["q"] = _match_param(dialect, words)
-    matched = f"FROM ({_matches_sql(dialect)}) m JOIN submissions s ON s.id = m.sid WHERE {where}"
+    ranked = True
+    if dialect == "postgresql":
+        query = f"plainto_tsquery('{CONFIG}', :q)"
+        texts = text(f"SELECT (SELECT count(*) FROM submissions WHERE {SUBMISSION_DOCUMENT} @@ {query}) + "
+                     f"(SELECT count(*) FROM attachments WHERE {ATTACHMENT_DOCUMENT} @@ {query})")
+        ranked = int(session.connection().execute(texts, {"q": params["q"]}).scalar_one()) <= RANK_LIMIT
+    matched = f"FROM ({_matches_sql(dialect, ranked=ranked)}) m JOIN submissions s ON s.id = m.sid WHERE {where}"
     # One pass over the matches gives the page and the total (count over the whole window).
     listing = text(f"SELECT m.sid, count(*) OVER () {matched} ORDER BY m.rank, m.sid DESC "
                    "LIMIT :limit OFFSET :offset").bindparams(*binds)

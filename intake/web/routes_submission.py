@@ -16,7 +16,7 @@ from intake.receipts.resend import resend_refusal
 from intake.review.claims import holder, take
 from intake.review.duplicates import comparisons
 from intake.review.labels import DECISION_LABELS, status_label
-from intake.review.preview import PAGES_AT_ONCE, PreviewError, is_pdf, page_png
+from intake.review.preview import MAX_PAGE, PAGES_AT_ONCE, PreviewError, cached_page, is_pdf, page_png
 from intake.review.queue import next_in_queue
 from intake.web import queue_state
 from intake.web.deps import RtDep, StaffDep, render
@@ -141,6 +141,10 @@ def attachment(submission_id: int, attachment_id: int, rt: RtDep, staff: StaffDe
 @router.get("/submissions/{submission_id}/attachments/{attachment_id}/pages/{page}.png")
 def attachment_page(submission_id: int, attachment_id: int, page: int, rt: RtDep, staff: StaffDep) -> Response:
     """One page of a PDF attachment as an image, so it is read without the PDF reaching the browser."""
+    headers = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    cached = cached_page(rt.store, submission_id, attachment_id, page)
+    if 1 <= page <= MAX_PAGE and cached.is_file():
+        return Response(cached.read_bytes(), media_type="image/png", headers=headers)
     with session_scope(rt.engine) as session:
         att = session.get(Attachment, attachment_id)
         if att is None or att.submission_id != submission_id:
@@ -150,5 +154,4 @@ def attachment_page(submission_id: int, attachment_id: int, page: int, rt: RtDep
         png = page_png(rt.store, att, page)
     except PreviewError as err:
         raise HTTPException(404, str(err)) from err
-    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=86400",
-                                                          "X-Content-Type-Options": "nosniff"})
+    return Response(png, media_type="image/png", headers=headers)
