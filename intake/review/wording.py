@@ -239,3 +239,27 @@ def human_size(size: int) -> str:
     if size < 1024 * 1024:
         return f"{size / 1024:.0f} kB".replace(".", ",")
     return f"{size / 1024 / 1024:.1f} MB".replace(".", ",")
+
+
+def mailbox_error(error: str | None) -> str:
+    """Why a mailbox could not be read, for the mailboxes page (the technical text goes beside it)."""
+    if not error:
+        return ""
+    lowered = error.lower()
+    if "login" in lowered or "auth" in lowered:
+        return "Postkassen avviste innloggingen. Sjekk brukernavn og passord i oppsettet."
+    if "refused" in lowered or "timed out" in lowered or "unreachable" in lowered or "resolve" in lowered:
+        return "Postkassens tjener svarte ikke. Det prøves igjen automatisk."
+    return "Postkassen kunne ikke leses. Det prøves igjen automatisk."
+
+
+def delivery_error(error: str | None) -> str:
+    """Why a receipt was not delivered, from the mail server's reply."""
+    if not error:
+        return ""
+    code = error.strip()[:1]
+    if code == "5":
+        return "Mottakerens e-posttjener avviste kvitteringen."
+    if code == "4":
+        return "Mottakerens e-posttjener ba oss vente; det prøves igjen."
+    return "Kvitteringen kunne ikke leveres ennå; det prøves igjen."

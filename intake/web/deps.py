@@ -135,6 +135,8 @@ def _environment() -> jinja2.Environment:
     env.filters["pages"] = wording.pages
     env.filters["extraction_label"] = lambda status: wording.EXTRACTION_LABELS.get(status, status)
     env.filters["address"] = address_breaks
+    env.filters["mailbox_error"] = wording.mailbox_error
+    env.filters["delivery_error"] = wording.delivery_error
     env.filters["match_place"] = lambda place: wording.MATCH_PLACES.get(place or "", "–")
     env.filters["receipt_label"] = lambda status: RECEIPT_LABELS.get(status or "", status or "–")
     env.filters["size"] = human_size
