@@ -19,18 +19,13 @@ from tests.builders import make_email
 from tests.pdf_builder import make_pdf, text_page
 from tests.test_resend import BOUNCE
 from tests.test_summary_browser import axe_violations
-from tests.test_web_browser import A11Y_CHECK, browser_page  # noqa: F401  (the browser fixture)
+from tests.test_web_browser import A11Y_CHECK, WIDER_THAN_THE_WINDOW, browser_page  # noqa: F401  (the fixture)
 from tests.web_server import running_server
 from tests.web_support import PASSWORD, _ingest, add_user, seed, submission
 
 SHOTS = Path("/tmp/intake-shots")
 PDF = make_pdf([text_page(["Uttalelse fra Bergen kommune", "Vi er bekymret for legemiddelmangel."])])
 LATE = datetime(2022, 10, 3, 8, 0, tzinfo=UTC)
-# The elements that reach past the window's right edge (outside a scrollable table region).
-WIDER_THAN_THE_WINDOW = """() => document.documentElement.scrollWidth <= window.innerWidth ? [] :
-  [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1
-    && !e.closest(".table-scroll, .compare-text, pre")).slice(0, 5)
-    .map(e => e.tagName + "." + e.className + "#" + e.id)"""
 
 
 def checked(page: Any, name: str, counts: dict[str, int]) -> None:
