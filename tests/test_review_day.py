@@ -104,6 +104,19 @@ def test_a_rejected_late_response_leaves_the_publication_list(
     assert "for sent, avvist" in left_out
     csv_text = client.get(url + ".csv").content.decode("utf-8-sig")
     assert "Datatilsynet" not in csv_text
+    # It stays out when it is also a second response from its organisation: no duplicate decision
+    # (the older «Behold» or the choice of which counts) brings it back.
+    earlier = _ingest(rt, make_email(sender="Datatilsynet <postkasse@datatilsynet.no>",
+                                     subject="Høringsuttalelse sak 22/414", body="Vårt første svar."),
+                      datetime(2022, 9, 30, 9, 0, tzinfo=UTC))
+    kept = client.post(f"/submissions/{seeded.late}/duplicate", data={"csrf_token": csrf, "decision": "keep"})
+    chosen = client.post(f"/submissions/{earlier}/duplicate", data={"csrf_token": csrf, "counts": str(seeded.late)})
+    assert kept.status_code == chosen.status_code == 400 and "avvist fordi det kom for sent" in chosen.text
+    client.post(f"/submissions/{earlier}/duplicate", data={"csrf_token": csrf, "counts": str(earlier)})
+    assert submission(rt, seeded.late).decision == "late_rejected"
+    assert submission(rt, earlier).decision == "duplicate_kept"
+    published = client.get(url).text.split('id="utelatt-h"')[0]
+    assert f'/submissions/{seeded.late}"' not in published and f'/submissions/{earlier}"' in published
 
 
 def test_status_follows_the_decision_and_the_confirmation_is_on_screen(

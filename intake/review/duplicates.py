@@ -15,7 +15,15 @@ from sqlalchemy import exists
 from sqlmodel import Session, col, select
 
 from intake.db.models import Attachment, Flag, Submission
-from intake.review.actions import ReviewError, _resolve, audit, get_submission, touch
+from intake.review.actions import (
+    LATE_REJECTED,
+    ReviewError,
+    _resolve,
+    audit,
+    get_submission,
+    refuse_keeping_rejected,
+    touch,
+)
 
 # The texts compared are cut to this many characters each, and the diff to this many words:
 # a sender decides both lengths, and difflib's time grows with them.
@@ -107,9 +115,12 @@ def choose(session: Session, submission_id: int, *, counts: int, actor: str, com
     chosen = next((s for s in group if s.id == counts), None)
     if chosen is None:
         raise ReviewError(f"innsending {counts} er ikke et av svarene fra samme organisasjon i saken")
+    refuse_keeping_rejected(chosen, keep=True)
     for member in group:
         keep = member.id == chosen.id
-        member.decision = "duplicate_kept" if keep else "superseded"
+        if member.decision != LATE_REJECTED:
+            # A response rejected as late is out already, and keeps the reason.
+            member.decision = "duplicate_kept" if keep else "superseded"
         _resolve(session, member, ("duplicate_organisation",), actor,
                  "regnes med" if keep else f"erstattet av innsending {chosen.id}")
         touch(session, member)
