@@ -83,3 +83,6 @@ def test_a_hostile_query_never_breaks_or_slows_the_page(client: TestClient, csrf
     response = client.get("/search", params={"q": query})
     assert response.status_code == 200 and time.monotonic() - started < 2
     assert "<script>" not in response.text
+    # Paging and filters typed by hand are never an error page either.
+    assert client.get("/search", params={"q": query, "page": query[:50], "since": query[:20]}).status_code == 200
+    assert client.get("/queue", params={"page": query[:50], "per_page": "-1", "sort": query[:50]}).status_code == 200

@@ -144,6 +144,12 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def number(value: str, default: int) -> int:
+    """A whole number from the URL; anything else (typed or hostile) is the default, never an error page."""
+    text = value.strip()[:9]
+    return int(text) if text.isdigit() else default
+
+
 def address_breaks(address: str | None) -> Markup:
     """An e-mail address that may wrap after its @ and its dots, never inside a word (WCAG 1.4.10)."""
     text = str(escape(address or ""))

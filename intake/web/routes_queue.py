@@ -17,7 +17,7 @@ from intake.review.bulk import BULK_ACTIONS, apply_bulk
 from intake.review.queries import COUNT_MEANINGS
 from intake.review.wording import FLAG_LABELS
 from intake.web import queue_state
-from intake.web.deps import PostDep, RtDep, StaffDep, refused, render
+from intake.web.deps import PostDep, RtDep, StaffDep, number, refused, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,14 +32,14 @@ def queue(
     mailbox: str = "",
     sort: str = "received",
     archive: str = "",
-    page: int = 1,
-    per_page: int = 50,
-    n: int = 0,
-    skipped: int = 0,
+    page: str = "1",
+    per_page: str = "50",
+    n: str = "0",
+    skipped: str = "0",
 ) -> Response:
     filters = data.Filters(flag=flag[:64], case=case[:64], mailbox=mailbox[:64], archive=archive[:32], sort=sort[:32])
     with session_scope(rt.engine) as session:
-        result = data.queue_page(session, filters, page=page, per_page=per_page)
+        result = data.queue_page(session, filters, page=number(page, 1), per_page=number(per_page, 50))
         counts = data.flag_counts(session)
         total = data.open_total(session)
         cases = session.exec(select(Case).order_by(col(Case.number))).all()
@@ -60,7 +60,7 @@ def queue(
             queue_param=queue_state.encode(filters),
             page_url=lambda **changes: "/queue?" + urlencode({**filters.params(), **changes}),
             bulk_actions=BULK_ACTIONS,
-            bulk_done=(max(n, 0), max(skipped, 0)),
+            bulk_done=(number(n, 0), number(skipped, 0)),
             count_meanings=COUNT_MEANINGS,
             title="Til behandling",
         )

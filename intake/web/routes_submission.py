@@ -19,7 +19,7 @@ from intake.review.labels import DECISION_LABELS, status_label
 from intake.review.preview import MAX_PAGE, PAGES_AT_ONCE, PreviewError, cached_page, is_pdf, page_png
 from intake.review.queue import next_in_queue
 from intake.web import queue_state
-from intake.web.deps import RtDep, StaffDep, render
+from intake.web.deps import RtDep, StaffDep, number, render
 from intake.web.downloads import download
 
 router = APIRouter(include_in_schema=False)
@@ -45,7 +45,7 @@ def _stored_entry(message: Message | None, audit: Sequence[AuditLog]) -> list[Au
 
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse)
 def submission_page(submission_id: int, request: Request, rt: RtDep, staff: StaffDep, queue: str = "",
-                    pages: int = PAGES_AT_ONCE) -> Response:
+                    pages: str = "") -> Response:
     filters = queue_state.parse(queue)
     with session_scope(rt.engine) as session:
         sub = _get(session, submission_id)
@@ -98,7 +98,7 @@ def submission_page(submission_id: int, request: Request, rt: RtDep, staff: Staf
             next_id=following,
             claim=claim,
             is_pdf=is_pdf,
-            pages_shown=min(max(pages, PAGES_AT_ONCE), 500),
+            pages_shown=min(max(number(pages, PAGES_AT_ONCE), PAGES_AT_ONCE), 500),
             pages_step=PAGES_AT_ONCE,
             duplicates=comparisons(session, sub),
             status=status_label(reviewed=sub.review_status == "reviewed", decision=sub.decision,
