@@ -84,7 +84,7 @@ def _filters(case: str, flag: str, since: date | None, until: date | None) -> tu
 def _matches_sql(dialect: str, *, ranked: bool = True) -> str:
     """(sid, rank) of every matching submission; a lower rank is a better hit.
 
-    Unranked (PostgreSQL, more than RANK_LIMIT texts match), the newest come first instead: words
+    Unranked (more than RANK_LIMIT texts match), the newest come first instead: words
     that common rank every text alike, and ranking them all would cost more than the page may."""
     if dialect == "postgresql":
         query = f"plainto_tsquery('{CONFIG}', :q)"
@@ -99,6 +99,8 @@ def _matches_sql(dialect: str, *, ranked: bool = True) -> str:
             f"WHERE {ATTACHMENT_DOCUMENT} @@ {query}"
             ") u GROUP BY sid"
         )
+    if not ranked:
+        return "SELECT submission_id AS sid, 0 AS rank FROM search_fts WHERE search_fts MATCH :q GROUP BY submission_id"
     # bm25 cannot be used inside an aggregate; the inner select ranks, the outer one groups.
     return ("SELECT sid, min(r) AS rank FROM (SELECT submission_id AS sid, bm25(search_fts) AS r "
             "FROM search_fts WHERE search_fts MATCH :q LIMIT -1) GROUP BY sid")
@@ -128,12 +130,13 @@ def full_text(
     dialect = session.get_bind().dialect.name
     where, params, binds = _filters(case[:64], flag[:64], since, until)
     params["q"] = _match_param(dialect, words)
-    ranked = True
     if dialect == "postgresql":
         query = f"plainto_tsquery('{CONFIG}', :q)"
         texts = text(f"SELECT (SELECT count(*) FROM submissions WHERE {SUBMISSION_DOCUMENT} @@ {query}) + "
                      f"(SELECT count(*) FROM attachments WHERE {ATTACHMENT_DOCUMENT} @@ {query})")
-        ranked = int(session.connection().execute(texts, {"q": params["q"]}).scalar_one()) <= RANK_LIMIT
+    else:
+        texts = text("SELECT count(*) FROM search_fts WHERE search_fts MATCH :q")
+    ranked = int(session.connection().execute(texts, {"q": params["q"]}).scalar_one()) <= RANK_LIMIT
     matched = f"FROM ({_matches_sql(dialect, ranked=ranked)}) m JOIN submissions s ON s.id = m.sid WHERE {where}"
     # One pass over the matches gives the page and the total (count over the whole window).
     listing = text(f"SELECT m.sid, count(*) OVER () {matched} ORDER BY m.rank, m.sid DESC "
