@@ -73,6 +73,9 @@ def test_both_duplicates_link_each_other_show_a_diff_and_let_staff_choose(
     earlier = client.get(f"/submissions/{first}").text
     # Each names the other with a link, and both texts are shown side by side with their differences.
     assert f'href="/submissions/{first}"' in newer and f'href="/submissions/{second}"' in earlier
+    # The flag itself links the response it names.
+    flags = newer.split('id="flags-h"')[1].split("</section>")[0]
+    assert f'href="/submissions/{first}"' in flags
     for page in (newer, earlier):
         assert 'class="duplicate-compare"' in page and "<del" in page and "<ins" in page
         assert f'action="/submissions/{first}/duplicate"' in page or f'action="/submissions/{second}/duplicate"' in page
