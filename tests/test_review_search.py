@@ -37,6 +37,15 @@ def csrf(client: TestClient) -> str:
     return login(client)
 
 
+@pytest.fixture
+def bare(rt: Runtime) -> Iterator[TestClient]:
+    """A logged-in client on an empty database: hostile queries need nothing to find."""
+    add_user(rt, role="reviewer")
+    with TestClient(create_app(rt)) as c:
+        login(c)
+        yield c
+
+
 def _ids(rt: Runtime, q: str, **filters: object) -> list[int]:
     with session_scope(rt.engine) as session:
         return [h.row.submission.id or 0 for h in full_text(session, q=q, **filters).hits]  # type: ignore[arg-type]
@@ -76,13 +85,18 @@ def test_whole_words_ranked_and_filtered(client: TestClient, csrf: str, rt: Runt
     assert _ids(rt, "legeforeningen enig") == [once]
 
 
-@pytest.mark.parametrize("query", ['"', 'legeforeningen" OR "x', "NOT AND OR NEAR(a b) * ^ : - ( )", "a" * 10_000,
-                                   "' ; DROP TABLE submissions; --", "body:legeforeningen", "\x00\ue000<script>"])
-def test_a_hostile_query_never_breaks_or_slows_the_page(client: TestClient, csrf: str, query: str) -> None:
-    started = time.monotonic()
-    response = client.get("/search", params={"q": query})
-    assert response.status_code == 200 and time.monotonic() - started < 2
-    assert "<script>" not in response.text
-    # Paging and filters typed by hand are never an error page either.
-    assert client.get("/search", params={"q": query, "page": query[:50], "since": query[:20]}).status_code == 200
-    assert client.get("/queue", params={"page": query[:50], "per_page": "-1", "sort": query[:50]}).status_code == 200
+HOSTILE = ('"', 'legeforeningen" OR "x', "NOT AND OR NEAR(a b) * ^ : - ( )", "a" * 10_000,
+           "' ; DROP TABLE submissions; --", "body:legeforeningen", "\x00\ue000<script>")
+
+
+def test_a_hostile_query_never_breaks_or_slows_the_page(bare: TestClient) -> None:
+    client = bare
+    for query in HOSTILE:
+        started = time.monotonic()
+        response = client.get("/search", params={"q": query})
+        assert response.status_code == 200 and time.monotonic() - started < 2, query
+        assert "<script>" not in response.text
+        # Paging and filters typed by hand are never an error page either.
+        assert client.get("/search", params={"q": query, "page": query[:50], "since": query[:20]}).status_code == 200
+        queue = client.get("/queue", params={"page": query[:50], "per_page": "-1", "sort": query[:50]})
+        assert queue.status_code == 200
