@@ -92,6 +92,9 @@ def test_the_clerks_day_by_keyboard_and_on_every_page(rt: Runtime, browser_page:
             worked.append(current)
             if len(worked) == 1:
                 checked(page, "submission-after-accept", counts)
+                page.keyboard.press("?")
+                assert page.locator("#shortcuts").is_visible()
+                page.keyboard.press("?")
             page.keyboard.press("n")
             page.wait_for_url(lambda url, current=current: f"/submissions/{current}?" not in url)
         assert worked[0] == first and len(set(worked)) == 3
