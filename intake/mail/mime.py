@@ -48,8 +48,8 @@ class Part:
     inline: bool = False
     depth: int = 0
     large: LargeBody | None = field(default=None, repr=False, compare=False)
-    # A forwarded message this parser walked into: its files are attachments of their own already,
-    # so the extractor's copies of them are not added a second time.
+    # A forwarded message this parser walked into: its files are listed beside it as well, and the
+    # extractor finds them inside it again (intake.extract.attachments keeps one of the two).
     walked: bool = False
 
     def content(self) -> bytes:
