@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/process.py
 	$(BIN)/python bench/summary.py
 	$(BIN)/python bench/archive.py
+	$(BIN)/python bench/web.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -131,11 +131,11 @@ def test_the_queue_filter_ikke_arkivert_lists_what_the_archive_lacks(art: Runtim
     client.post(f"/submissions/{done}/archive", data={"csrf_token": csrf})
     page = client.get("/queue?archive=not_archived").text
     assert "1 innsending som ikke er arkivert" in page
-    assert f'href="/submissions/{waiting}"' in page
-    assert f'href="/submissions/{done}"' not in page and f'href="/submissions/{no_case}"' not in page
+    assert f'href="/submissions/{waiting}?' in page
+    assert f'href="/submissions/{done}?' not in page and f'href="/submissions/{no_case}?' not in page
     # The plain queue is still the flagged ones only.
     plain = client.get("/queue").text
-    assert f'href="/submissions/{no_case}"' in plain and f'href="/submissions/{waiting}"' not in plain
+    assert f'href="/submissions/{no_case}?' in plain and f'href="/submissions/{waiting}?' not in plain
 
 
 def test_the_archive_in_the_browser(art: Runtime, browser_page: Any) -> None:  # noqa: F811

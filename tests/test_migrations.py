@@ -29,14 +29,17 @@ def test_one_head() -> None:
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(connection, opts=COMPARE)
         diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
 
 
 # Every revision id a database in the field may carry; they must never change, since a
 # database names the last one applied.
-REVISIONS = ["0001", "0400", "0300", "0200", "0500", "0600", "0820", "0710", "0800", "0930", "0920", "0900"]
+REVISIONS = ["0001", "0400", "0300", "0200", "0500", "0600", "0820", "0710", "0800", "0930", "0920", "0900", "0910"]
+# The full-text search objects (intake/review/search_schema.py) are one dialect each and live
+# outside the models' metadata; every other table and index must match the models.
+COMPARE = {"compare_type": True, "include_name": lambda name, type_, parents: not (name or "").startswith("search_")}
 OLD_LAYOUT = Path(__file__).parent / "fixtures" / "old-layout"
 
 
@@ -69,7 +72,7 @@ def test_a_database_of_the_previous_layout_upgrades_cleanly(backend: str, tmp_pa
         upgrade(engine)
         upgrade(engine)  # a second run finds nothing to do
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            context = MigrationContext.configure(connection, opts=COMPARE)
             assert context.get_current_revision() == script_head()
             assert compare_metadata(context, SQLModel.metadata) == []
         with Session(engine) as session:

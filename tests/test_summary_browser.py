@@ -81,7 +81,7 @@ def test_summary_pages_are_accessible_wide_and_narrow(
         page.get_by_text("Vis tallene for q1 som tabell").click()
         assert page.get_by_role("table", name="Svar på q1").is_visible()
         # Filtering the answers needs no script: a form that reloads the page.
-        page.get_by_label("Kategori").select_option("Statlige etater")
+        page.get_by_label("Kategori", exact=True).select_option("Statlige etater")
         page.get_by_role("button", name="Vis", exact=True).click()
         page.wait_for_url("**kategori=Statlige**")
         answers = page.locator("ol.answers").inner_text()

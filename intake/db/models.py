@@ -442,3 +442,17 @@ class ArchiveExport(SQLModel, table=True):
     claimed_until: datetime | None = _ts(nullable=True)
     created_at: datetime = _now_ts()
     written_at: datetime | None = _ts(nullable=True)
+
+
+class ReviewClaim(SQLModel, table=True):
+    """Who has a submission open («tatt av kari»), so two clerks do not work the same response.
+
+    One row per submission; a clerk holds one at a time. A claim not seen for
+    ``intake.review.claims.IDLE`` is free again.
+    """
+
+    __tablename__ = "review_claims"
+    submission_id: int = Field(foreign_key="submissions.id", primary_key=True)
+    staff: str = Field(index=True, max_length=128)
+    claimed_at: datetime = _now_ts()
+    seen_at: datetime = _now_ts()

@@ -67,7 +67,18 @@ def unpack(rt: Runtime, parts: Sequence[Part]) -> list[Unpacked]:
     for part in parts:
         if len(part.data) > BY_PATH:
             part.data = b""  # stored and read: a large file is not kept in memory until the decision
-    return unpacked
+    return _once(unpacked)
+
+
+def _once(unpacked: list[Unpacked]) -> list[Unpacked]:
+    """Each file of a forwarded message once: as the forward's own file, linked to it.
+
+    The MIME parser walks into a forward it can read and lists its files beside the forward; the
+    extractor finds the same files inside it. The copy inside the forward is kept, so a file says
+    where it came from, and the parser's copy is left out (kept only where the extractor found none).
+    """
+    inside = {(c.sha256, c.part.filename) for u in unpacked if u.part.walked for c in flatten(u.children)}
+    return [u for u in unpacked if not (u.part.depth > 0 and (u.sha256, u.part.filename) in inside)]
 
 
 def _cap_message_text(extractions: Sequence[Extraction | None], limit: int) -> None:
@@ -88,7 +99,7 @@ def _unpacked(
     rt: Runtime, part: Part, extraction: Extraction | None, stored: tuple[str, str, int] | None = None
 ) -> Unpacked:
     sha256, blob, size = stored or (*rt.store.put(part.data), len(part.data))
-    children = []
+    children: list[Unpacked] = []
     for child_input, child_extraction in (extraction.children if extraction is not None else []):
         child = Part(child_input.filename, child_input.content_type, child_input.data, depth=part.depth + 1)
         children.append(_unpacked(rt, child, child_extraction))

@@ -58,6 +58,9 @@ class Part:
     inline: bool = False
     depth: int = 0
     large: LargeBody | None = field(default=None, repr=False, compare=False)
+    # A forwarded message this parser walked into: its files are listed beside it as well, and the
+    # extractor finds them inside it again (intake.extract.attachments keeps one of the two).
+    walked: bool = False
 
     def content(self) -> bytes:
         return self.large.content() if self.large is not None else self.data
@@ -472,7 +475,7 @@ def _forwarded(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedM
     title = _clean_line(decode_words(subject, parsed.charset_hint)) if subject is not None else None
     name = _filename(part, parsed.charset_hint) or f"{title or _described(part) or 'videresendt'}.eml"
     parsed.attachments.append(Part(_UNSAFE_FILENAME.sub("_", name)[:200], "message/rfc822", _as_bytes(inner),
-                                   inline=False, depth=depth))
+                                   inline=False, depth=depth, walked=True))
     lines = ["---------- Videresendt melding ----------"]
     for wanted in ("From", "Date", "Subject", "To"):
         value = next((v for name, v in inner_headers if name == wanted.lower()), None)

@@ -26,6 +26,7 @@ CASE_FLAGS = ("unmatched", "unknown_case", "ambiguous_case")
 # Flags only their own decision clears (review/personal_data.py, review/campaigns.py): marking a
 # response reviewed leaves them open, so nothing is published or grouped by a general "done".
 DECISION_FLAGS = ("personal_data", "campaign")
+LATE_REJECTED = "late_rejected"
 
 
 class ReviewError(IntakeError):
@@ -110,11 +111,25 @@ def decide_late(session: Session, submission_id: int, *, accept: bool, actor: st
 def decide_duplicate(session: Session, submission_id: int, *, keep: bool, actor: str, comment: str = "") -> Submission:
     """Marks a second response from the same organisation as kept, or superseded (not published)."""
     sub = get_submission(session, submission_id)
+    refuse_keeping_rejected(sub, keep=keep)
+    if sub.decision == LATE_REJECTED:
+        # Rejected as late, it is out already; superseding it must not erase why.
+        _resolve(session, sub, ("duplicate_organisation",), actor, "erstattet")
+        touch(session, sub)
+        audit(session, actor, "submission.superseded", "submission", sub.id, comment=comment or None)
+        return sub
     sub.decision = "duplicate_kept" if keep else "superseded"
     _resolve(session, sub, ("duplicate_organisation",), actor, "beholdt" if keep else "erstattet")
     touch(session, sub)
     audit(session, actor, "submission." + sub.decision, "submission", sub.id, comment=comment or None)
     return sub
+
+
+def refuse_keeping_rejected(sub: Submission, *, keep: bool) -> None:
+    """A late response staff rejected stays out: keeping it as the duplicate that counts would publish it."""
+    if keep and sub.decision == LATE_REJECTED:
+        raise ReviewError("svaret er avvist fordi det kom for sent; godta det for sene svaret først "
+                          "om det skal regnes med")
 
 
 def mark_reviewed(session: Session, submission_id: int, *, actor: str, comment: str) -> Submission:

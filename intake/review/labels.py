@@ -89,3 +89,15 @@ LETTER_LABELS = {
     "sent": "Sendt til avsenderen",
     "status": {"pending": "Venter", "sending": "Sendes", "sent": "Sendt", "failed": "Feilet"},
 }
+
+
+def status_label(*, reviewed: bool, decision: str | None, open_flags: int) -> str:
+    """Where a submission stands: open until decided, done when nothing is left to decide."""
+    if reviewed:
+        return "Gjennomgått"
+    if open_flags == 0:
+        return "Ferdig behandlet"
+    if decision:
+        left = "1 merknad" if open_flags == 1 else f"{open_flags} merknader"
+        return f"Delvis behandlet ({left} igjen)"
+    return "Åpen"

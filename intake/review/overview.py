@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
-from intake.db.models import Case, Flag, Invitation, Organisation, Submission
-from intake.localtime import oslo_day
-
-# Auto-replies, bounces and list mail are not responses, whatever case number they quote.
-NOT_RESPONSES = {"auto_reply"}
+from intake.db.models import Case, Invitation, Organisation
+from intake.review.queries import case_counts
 
 
 @dataclass
@@ -30,30 +26,10 @@ class CaseOverview:
     per_day: list[tuple[date, int]] = field(default_factory=list)
 
 
-def _responses(session: Session, case: Case) -> tuple[list[Submission], dict[int, set[str]]]:
-    subs = list(session.exec(select(Submission).where(Submission.case_id == case.id)).all())
-    ids = [s.id for s in subs if s.id is not None]
-    open_flags: dict[int, set[str]] = {}
-    all_flags: dict[int, set[str]] = {}
-    if ids:
-        for flag in session.exec(select(Flag).where(col(Flag.submission_id).in_(ids))):
-            all_flags.setdefault(flag.submission_id, set()).add(flag.name)
-            if flag.resolved_at is None:
-                open_flags.setdefault(flag.submission_id, set()).add(flag.name)
-    responses = [s for s in subs if not (all_flags.get(s.id or 0, set()) & NOT_RESPONSES)]
-    return responses, open_flags
-
-
 def case_overview(session: Session, case: Case) -> CaseOverview:
-    responses, open_flags = _responses(session, case)
-    view = CaseOverview(case=case, received=len(responses))
-    view.late = sum(1 for s in responses if s.late)
-    view.on_time = view.received - view.late
-    view.flagged = sum(1 for s in responses if open_flags.get(s.id or 0))
-    # A response whose sender is still in doubt (an open suspicious_sender flag) does not yet count
-    # as the invited body's: a forged From must not tick the body off as having answered.
-    responded_orgs = {s.organisation_id for s in responses if s.organisation_id is not None
-                      and "suspicious_sender" not in open_flags.get(s.id or 0, set())}
+    counts = case_counts(session, case)
+    view = CaseOverview(case=case, received=counts.received, on_time=counts.on_time, late=counts.late,
+                        flagged=counts.flagged)
     invited = session.exec(
         select(Organisation)
         .join(Invitation, col(Invitation.organisation_id) == col(Organisation.id))
@@ -62,9 +38,8 @@ def case_overview(session: Session, case: Case) -> CaseOverview:
     ).all()
     view.invited = len(invited)
     for org in invited:
-        (view.invited_responded if org.id in responded_orgs else view.invited_missing).append(org.name)
-    days = Counter(oslo_day(s.received_at) for s in responses)
-    view.per_day = sorted(days.items())
+        (view.invited_responded if org.id in counts.responded else view.invited_missing).append(org.name)
+    view.per_day = sorted(counts.days.items())
     return view
 
 

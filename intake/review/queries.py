@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from intake.db.models import Acknowledgement, Attachment, Case, Flag, Invitation, Submission
+from intake.localtime import oslo_day
 
 
 def list_submissions(
@@ -36,7 +38,7 @@ def list_submissions(
         query = query.where(Submission.mailbox == mailbox)
     if search:
         # % and _ typed by a person are literal characters, not wildcards.
-        text = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        text = search.replace("\x00", "").strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         like = f"%{text}%"
         query = query.where(
             or_(
@@ -82,6 +84,61 @@ def case_numbers(session: Session) -> dict[int, str]:
     return {c.id: c.number for c in session.exec(select(Case)) if c.id is not None}
 
 
+# Auto-replies, bounces and list mail are not responses, whatever case number they quote.
+NOT_RESPONSES = ("auto_reply",)
+# What each count means, said the same way on every page that shows it.
+COUNT_MEANINGS = {
+    "received": "svar i saken; autosvar, returmeldinger og listepost er ikke med",
+    "flagged": "svar med minst én merknad som ikke er avgjort",
+    "invited_responded": "inviterte høringsinstanser med minst ett svar fra en bekreftet avsender",
+}
+
+
+@dataclass
+class CaseCounts:
+    """The counts of one case: the one definition the CLI, the API and the pages share."""
+
+    received: int = 0
+    on_time: int = 0
+    late: int = 0
+    flagged: int = 0
+    responded: set[int] = field(default_factory=set)
+    days: Counter[date] = field(default_factory=Counter)
+
+
+def case_counts(session: Session, case: Case) -> CaseCounts:
+    """Responses of the case (no auto-replies), how many late and flagged, who responded, per day."""
+    rows = session.exec(
+        select(Submission.id, Submission.late, Submission.organisation_id, Submission.received_at)
+        .where(Submission.case_id == case.id)
+    ).all()
+    flags: dict[int, set[str]] = defaultdict(set)
+    open_flags: dict[int, set[str]] = defaultdict(set)
+    if rows:
+        in_case = select(col(Submission.id)).where(Submission.case_id == case.id)
+        for submission_id, name, resolved_at in session.exec(
+            select(Flag.submission_id, Flag.name, Flag.resolved_at).where(col(Flag.submission_id).in_(in_case))
+        ):
+            flags[submission_id].add(name)
+            if resolved_at is None:
+                open_flags[submission_id].add(name)
+    counts = CaseCounts()
+    for row_id, late, organisation_id, received_at in rows:
+        submission_id = row_id or 0
+        if flags[submission_id] & set(NOT_RESPONSES):
+            continue
+        counts.received += 1
+        counts.late += int(late)
+        counts.flagged += int(bool(open_flags[submission_id]))
+        # A response whose sender is still in doubt (an open suspicious_sender flag) does not yet count
+        # as the invited body's: a forged From must not tick the body off as having answered.
+        if organisation_id is not None and "suspicious_sender" not in open_flags[submission_id]:
+            counts.responded.add(organisation_id)
+        counts.days[oslo_day(received_at)] += 1
+    counts.on_time = counts.received - counts.late
+    return counts
+
+
 @dataclass
 class CaseSummary:
     case: Case
@@ -99,26 +156,17 @@ def list_cases(session: Session, *, active_only: bool = False) -> list[CaseSumma
         query = query.where(Case.active == True)  # noqa: E712
     summaries = []
     for case in session.exec(query).all():
-        subs = session.exec(select(Submission).where(Submission.case_id == case.id)).all()
-        ids = [s.id for s in subs if s.id is not None]
-        flagged = set()
-        if ids:
-            flagged = set(
-                session.exec(
-                    select(Flag.submission_id).where(col(Flag.submission_id).in_(ids), col(Flag.resolved_at).is_(None))
-                ).all()
-            )
+        counts = case_counts(session, case)
         invited = set(session.exec(select(Invitation.organisation_id).where(Invitation.case_id == case.id)).all())
-        responded = {s.organisation_id for s in subs if s.organisation_id in invited}
         summaries.append(
             CaseSummary(
                 case=case,
-                received=len(subs),
-                on_time=sum(1 for s in subs if not s.late),
-                late=sum(1 for s in subs if s.late),
-                flagged=len(flagged),
+                received=counts.received,
+                on_time=counts.on_time,
+                late=counts.late,
+                flagged=counts.flagged,
                 invited=len(invited),
-                invited_responded=len(responded),
+                invited_responded=len(invited & counts.responded),
             )
         )
     return summaries

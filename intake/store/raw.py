@@ -149,6 +149,17 @@ class RawStore:
         except OSError as err:
             raise StorageError(f"cannot read blob {blob}: {err.strerror or err}") from err
 
+    def read_head(self, blob: str, limit: int = 65536) -> bytes:
+        """The first ``limit`` bytes of a blob (enough for a message's header), without reading the rest."""
+        try:
+            path = self.path_of(blob)
+            offset, length = _span(blob) if "#" in blob else (0, limit)
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                return handle.read(min(length, limit))
+        except OSError as err:
+            raise StorageError(f"cannot read blob {blob}: {err.strerror or err}") from err
+
     def read(self, blob: str) -> bytes:
         try:
             path = self.path_of(blob)

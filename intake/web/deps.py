@@ -9,11 +9,13 @@ import jinja2
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup, escape
 
 from intake.db.engine import session_scope
 from intake.localtime import oslo, oslo_date
 from intake.receipts.health import outbox_health
 from intake.receipts.outbox_state import shown_status
+from intake.review import wording
 from intake.review.labels import (
     LETTER_LABELS,
     OUTBOX_BLOCKED,
@@ -24,25 +26,13 @@ from intake.review.labels import (
     RECEIPT_UNCONFIRMED_HELP,
     THREAD_LABELS,
 )
+from intake.review.queries import COUNT_MEANINGS
+from intake.review.wording import FLAG_LABELS, human_size
 from intake.runtime import Runtime
 from intake.web.auth import Staff, cookie_name, csrf_ok, load_session
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-FLAG_LABELS = {
-    "late": "For sent",
-    "unmatched": "Uten saksnummer",
-    "unknown_case": "Ukjent sak",
-    "ambiguous_case": "Flere saker",
-    "duplicate_organisation": "Dobbelt svar",
-    "duplicate_message": "Samme e-post igjen",
-    "auto_reply": "Autosvar",
-    "extraction_failed": "Vedlegg uleselig",
-    "suspicious_sender": "Mistenkelig avsender",
-    "unreadable": "Uleselig e-post",
-    "personal_data": "Fødselsnummer",
-    "campaign": "Kampanje",
-}
 ACTION_LABELS = {
     "message.stored": "Melding lagret",
     "message.failed": "Behandling feilet",
@@ -151,9 +141,22 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["count_meanings"] = COUNT_MEANINGS
     env.filters["oslo"] = oslo
     env.filters["oslo_date"] = oslo_date
-    env.filters["flag_label"] = lambda name: FLAG_LABELS.get(name, name)
+    env.filters["flag_label"] = wording.flag_label
+    env.filters["flag_detail"] = lambda flag: wording.flag_detail(flag.name, flag.detail)
+    env.filters["rule_line"] = wording.rule_line
+    env.filters["audit_details"] = wording.audit_details
+    env.filters["failure_reason"] = wording.failure_reason
+    env.filters["source_label"] = wording.source_label
+    env.filters["file_type"] = wording.file_type
+    env.filters["pages"] = wording.pages
+    env.filters["extraction_label"] = lambda status: wording.EXTRACTION_LABELS.get(status, status)
+    env.filters["address"] = address_breaks
+    env.filters["mailbox_error"] = wording.mailbox_error
+    env.filters["delivery_error"] = wording.delivery_error
+    env.filters["match_place"] = lambda place: wording.MATCH_PLACES.get(place or "", "–")
     env.globals["thread_labels"] = THREAD_LABELS
     env.globals["receipt_text_labels"] = RECEIPT_TEXT_LABELS
     env.globals["letter_labels"] = LETTER_LABELS
@@ -165,12 +168,16 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    if size < 1024 * 1024:
-        return f"{size / 1024:.0f} kB".replace(".", ",")
-    return f"{size / 1024 / 1024:.1f} MB".replace(".", ",")
+def number(value: str, default: int) -> int:
+    """A whole number from the URL; anything else (typed or hostile) is the default, never an error page."""
+    text = value.strip()[:9]
+    return int(text) if text.isdigit() else default
+
+
+def address_breaks(address: str | None) -> Markup:
+    """An e-mail address that may wrap after its @ and its dots, never inside a word (WCAG 1.4.10)."""
+    text = str(escape(address or ""))
+    return Markup(text.replace("@", "@<wbr>").replace(".", ".<wbr>"))
 
 
 ENV = _environment()
@@ -207,6 +214,7 @@ NOTICES = {
     "late_rejected": "Det for sene svaret er avvist.",
     "superseded": "Svaret er markert som erstattet.",
     "duplicate_kept": "Svaret er beholdt.",
+    "duplicate_chosen": "Valget er lagret: svaret som regnes med er beholdt, det andre er erstattet.",
     "reviewed": "Innsendingen er markert som gjennomgått.",
     "follow_up": "Innsendingen er lagt til det tidligere svaret som et tillegg.",
     "letter": "E-posten til avsenderen er lagt i kø og sendes straks.",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import Session
 
@@ -14,21 +15,39 @@ from intake.receipts.letters import LetterError
 from intake.receipts.letters import queue as queue_letter
 from intake.review import actions as review
 from intake.review.campaigns import decide_member
+from intake.review.claims import release_if_done
+from intake.review.duplicates import choose
 from intake.review.personal_data import decide_personal_data
 from intake.review.threads import choose_version, decide_follow_up
+from intake.web import queue_state
 from intake.web.deps import AdminPostDep, PostDep, RowId, RtDep, refused
 
-router = APIRouter(include_in_schema=False)
+
+async def _queue_of(request: Request) -> str:
+    """The queue the clerk came from, as the submission page passed it on (empty when none)."""
+    form = await request.form()
+    filters = queue_state.parse(str(form.get("queue") or ""))
+    return "&queue=" + quote(queue_state.encode(filters)) if filters is not None else ""
+
+
+async def keep_queue(request: Request) -> None:
+    request.state.queue = await _queue_of(request)
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(keep_queue)])
 Text = Annotated[str, Form()]
 
 
 def _act(request: Request, rt: RtDep, submission_id: int, notice: str, change: Callable[[Session], object]) -> Response:
+    queue = getattr(request.state, "queue", "")
     try:
         with session_scope(rt.engine) as session:
             change(session)
+            release_if_done(session, submission_id)
     except review.ReviewError as err:
         return refused(request, err, f"/submissions/{submission_id}")
-    return RedirectResponse(f"/submissions/{submission_id}?ok={notice}#handlinger", status_code=303)
+    # No fragment: the confirmation is at the top of the page, where the reader starts, beside «Neste».
+    return RedirectResponse(f"/submissions/{submission_id}?ok={notice}{queue}", status_code=303)
 
 
 @router.post("/submissions/{submission_id}/case")
@@ -58,8 +77,22 @@ def late(
 
 @router.post("/submissions/{submission_id}/duplicate")
 def duplicate(
-    submission_id: RowId, request: Request, rt: RtDep, staff: PostDep, decision: Text = "", comment: Text = ""
+    submission_id: RowId,
+    request: Request,
+    rt: RtDep,
+    staff: PostDep,
+    decision: Text = "",
+    comment: Text = "",
+    counts: Text = "",
 ) -> Response:
+    """Which of two responses from one organisation counts (``counts``: its id), chosen from either page.
+
+    The older form's ``decision`` (keep / supersede this one) still works."""
+    if counts:
+        if not counts.isdigit() or len(counts) > 18:
+            return refused(request, review.ReviewError("velg et av svarene"), f"/submissions/{submission_id}")
+        return _act(request, rt, submission_id, "duplicate_chosen",
+                    lambda s: choose(s, submission_id, counts=int(counts), actor=staff.name, comment=comment))
     keep = decision == "keep"
     return _act(
         request,

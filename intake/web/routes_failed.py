@@ -9,7 +9,7 @@ from intake.db.engine import session_scope
 from intake.db.models import Message
 from intake.pipeline import run as pipeline
 from intake.review import actions as review
-from intake.review import queue as data
+from intake.review.failed import failed_messages
 from intake.web.deps import AdminPostDep, RowId, RtDep, StaffDep, refused, render
 from intake.web.downloads import download
 
@@ -19,8 +19,8 @@ router = APIRouter(include_in_schema=False)
 @router.get("/failed", response_class=HTMLResponse)
 def failed(request: Request, rt: RtDep, staff: StaffDep) -> Response:
     with session_scope(rt.engine) as session:
-        messages = data.failed_messages(session)
-        return render(request, "failed.html", messages=messages, title="Feilede meldinger")
+        rows = failed_messages(session, rt.store)
+        return render(request, "failed.html", rows=rows, title="Feilede meldinger")
 
 
 @router.get("/failed/{message_pk}/original.eml")

@@ -27,10 +27,15 @@ from intake.receipts.letters import TEMPLATES, draft
 from intake.receipts.preview import corrected_receipt
 from intake.receipts.render import Rendered
 from intake.receipts.resend import resend_refusal
-from intake.review.labels import DECISION_LABELS
+from intake.review.claims import holder, take
+from intake.review.duplicates import comparisons
+from intake.review.labels import DECISION_LABELS, status_label
+from intake.review.preview import MAX_PAGE, PAGES_AT_ONCE, PreviewError, cached_page, is_pdf, page_png
+from intake.review.queue import next_in_queue
 from intake.review.threads import thread_documents, thread_of
 from intake.runtime import Runtime
-from intake.web.deps import RowId, RtDep, StaffDep, render
+from intake.web import queue_state
+from intake.web.deps import RowId, RtDep, StaffDep, number, render
 from intake.web.downloads import download
 
 router = APIRouter(include_in_schema=False)
@@ -55,9 +60,16 @@ def _stored_entry(message: Message | None, audit: Sequence[AuditLog]) -> list[Au
 
 
 @router.get("/submissions/{submission_id}", response_class=HTMLResponse)
-def submission_page(submission_id: RowId, request: Request, rt: RtDep, staff: StaffDep) -> Response:
+def submission_page(submission_id: RowId, request: Request, rt: RtDep, staff: StaffDep, queue: str = "",
+                    pages: str = "") -> Response:
+    filters = queue_state.parse(queue)
     with session_scope(rt.engine) as session:
         sub = _get(session, submission_id)
+        following = next_in_queue(session, filters, sub) if filters is not None else None
+        # Opening a submission with something left to decide takes it, unless another clerk has it.
+        open_left = sub.review_status != "reviewed" and session.exec(
+            select(Flag.id).where(Flag.submission_id == sub.id, col(Flag.resolved_at).is_(None)).limit(1)).first()
+        claim = take(session, submission_id, staff.name) if open_left is not None else holder(session, submission_id)
         message = session.get(Message, sub.message_ref)
         case = session.get(Case, sub.case_id) if sub.case_id is not None else None
         flags = session.exec(select(Flag).where(Flag.submission_id == sub.id).order_by(col(Flag.created_at))).all()
@@ -98,6 +110,15 @@ def submission_page(submission_id: RowId, request: Request, rt: RtDep, staff: St
                 select(CampaignMember).where(CampaignMember.submission_id == sub.id)
             ).first(),
             decision_labels=DECISION_LABELS,
+            queue_param=queue_state.encode(filters) if filters is not None else "",
+            next_id=following,
+            claim=claim,
+            is_pdf=is_pdf,
+            pages_shown=min(max(number(pages, PAGES_AT_ONCE), PAGES_AT_ONCE), 500),
+            pages_step=PAGES_AT_ONCE,
+            duplicates=comparisons(session, sub),
+            status=status_label(reviewed=sub.review_status == "reviewed", decision=sub.decision,
+                                open_flags=sum(1 for f in flags if f.resolved_at is None)),
             form_questions=_questions(case),
             resend_refusal=resend_refusal(session, submission_id, own_addresses=rt.own_addresses),
             archive=archive_panel(session, rt, sub),
@@ -148,3 +169,22 @@ def attachment(submission_id: RowId, attachment_id: RowId, rt: RtDep, staff: Sta
             raise HTTPException(404, "Vedlegget finnes ikke")
         blob, filename, content_type = att.blob, att.filename, att.content_type
     return download(rt.store.read(blob), filename=filename, content_type=content_type)
+
+
+@router.get("/submissions/{submission_id}/attachments/{attachment_id}/pages/{page}.png")
+def attachment_page(submission_id: int, attachment_id: int, page: int, rt: RtDep, staff: StaffDep) -> Response:
+    """One page of a PDF attachment as an image, so it is read without the PDF reaching the browser."""
+    headers = {"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    cached = cached_page(rt.store, submission_id, attachment_id, page)
+    if 1 <= page <= MAX_PAGE and cached.is_file():
+        return Response(cached.read_bytes(), media_type="image/png", headers=headers)
+    with session_scope(rt.engine) as session:
+        att = session.get(Attachment, attachment_id)
+        if att is None or att.submission_id != submission_id:
+            raise HTTPException(404, "Vedlegget finnes ikke")
+        session.expunge(att)
+    try:
+        png = page_png(rt.store, att, page)
+    except PreviewError as err:
+        raise HTTPException(404, str(err)) from err
+    return Response(png, media_type="image/png", headers=headers)
