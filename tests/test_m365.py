@@ -241,6 +241,20 @@ def test_a_secret_expiring_in_five_days_turns_the_mailbox_unhealthy(
     assert answer.status_code == 503
     [entry] = answer.json()["mailboxes"]
     assert entry["credential"] == health["credential"] and entry["problem"] == health["problem"]
+    # The mailboxes page says it in Norwegian, for a clerk, with the technical line folded away.
+    page = client_page(rt, "/mailboxes")
+    assert f"Klienthemmeligheten for innlogging i Microsoft 365 går ut {expires:%d.%m.%Y}" in page
+    assert "IT må fornye den i Entra ID" in page
+
+
+def client_page(rt: Runtime, path: str) -> str:
+    """A page as an admin sees it (the mailboxes page is theirs)."""
+    add_user(rt, name="anne", role="admin")
+    with TestClient(create_app(rt)) as client:
+        login(client, "anne")
+        answer = client.get(path)
+    assert answer.status_code == 200
+    return answer.text
 
 
 @SQLITE
@@ -253,6 +267,7 @@ def test_an_unreadable_certificate_is_unhealthy_before_any_poll(
     [health] = mailbox_health(rt, started_at=datetime.now(UTC))
     assert health["credential"] == {"kind": "certificate", "expires_at": None, "days_left": None, "warning_days": 14}
     assert health["problem"] == "mailbox broken: the Microsoft 365 certificate cannot be read for its expiry date"
+    assert "Sertifikatet for innlogging i Microsoft 365 kan ikke leses" in client_page(rt, "/mailboxes")
 
 
 @pytest.mark.parametrize(

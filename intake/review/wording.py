@@ -253,6 +253,29 @@ def mailbox_error(error: str | None) -> str:
     return "Postkassen kunne ikke leses. Det prøves igjen automatisk."
 
 
+def mailbox_problem(problem: str | None) -> str:
+    """Why a mailbox counts as not working (the health check's line), for the mailboxes page."""
+    if not problem:
+        return ""
+    lowered = problem.lower()
+    if "microsoft 365" in lowered:
+        what = "Sertifikatet" if "certificate" in lowered else "Klienthemmeligheten"
+        day = re.search(r"(\d{4})-(\d{2})-(\d{2})", problem)
+        when = f"{day.group(3)}.{day.group(2)}.{day.group(1)}" if day else ""
+        if "cannot be read" in lowered:
+            return f"{what} for innlogging i Microsoft 365 kan ikke leses. IT må sjekke filen i oppsettet."
+        if "expired" in lowered:
+            return f"{what} for innlogging i Microsoft 365 gikk ut {when}. IT må fornye den i Entra ID."
+        return (f"{what} for innlogging i Microsoft 365 går ut {when}. IT må fornye den i Entra ID før det, "
+                "ellers stopper innhentingen av e-post.")
+    if "database unreachable" in lowered:
+        return "Databasen svarer ikke, så det kan ikke sies om postkassen blir lest."
+    if "no successful poll" in lowered:
+        return "Postkassen er ikke lest på en stund. " + (mailbox_error(problem.split("last error:", 1)[1])
+                                                          if "last error:" in lowered else "")
+    return mailbox_error(problem)
+
+
 def delivery_error(error: str | None) -> str:
     """Why a receipt was not delivered, from the mail server's reply."""
     if not error:

@@ -155,6 +155,7 @@ def _environment() -> jinja2.Environment:
     env.filters["extraction_label"] = lambda status: wording.EXTRACTION_LABELS.get(status, status)
     env.filters["address"] = address_breaks
     env.filters["mailbox_error"] = wording.mailbox_error
+    env.filters["mailbox_problem"] = wording.mailbox_problem
     env.filters["delivery_error"] = wording.delivery_error
     env.filters["match_place"] = lambda place: wording.MATCH_PLACES.get(place or "", "–")
     env.globals["thread_labels"] = THREAD_LABELS
