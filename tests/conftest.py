@@ -35,6 +35,10 @@ SHARED = REPO.parent / "shared"
 BACKENDS = ["sqlite", "postgresql"]
 
 
+# The staff pages' fixtures (seeded, client, csrf), for every module that does not define its own.
+pytest_plugins = ["tests.seeded_pages"]
+
+
 def need(what: str, reason: str) -> None:
     """Skips a test for a missing external part, except under CI where it must fail."""
     message = f"{what} unavailable: {reason}"

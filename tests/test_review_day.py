@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
@@ -16,10 +14,9 @@ from intake.pipeline.run import process_message
 from intake.review import queries
 from intake.runtime import Runtime
 from intake.store.messages import Source, store_message
-from intake.web.app import create_app
 from tests.builders import make_email
 from tests.consultation import forwarded
-from tests.web_support import Seeded, _ingest, add_user, login, seed, submission
+from tests.web_support import Seeded, _ingest, submission
 
 AUTO_REPLY = make_email(
     sender="Per Hansen <per@legemiddelverket.no>",
@@ -29,21 +26,6 @@ AUTO_REPLY = make_email(
 )
 
 
-@pytest.fixture
-def seeded(rt: Runtime) -> Seeded:
-    add_user(rt, role="admin")
-    return seed(rt)
-
-
-@pytest.fixture
-def client(rt: Runtime, seeded: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(rt)) as c:
-        yield c
-
-
-@pytest.fixture
-def csrf(client: TestClient) -> str:
-    return login(client)
 
 
 def _case_id(rt: Runtime, number: str) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,26 +14,14 @@ from intake.db.models import ReviewClaim, utcnow
 from intake.runtime import Runtime
 from intake.web.app import create_app
 from tests.builders import make_email
-from tests.web_support import Seeded, _ingest, add_user, login, seed, submission
+from tests.web_support import Seeded, _ingest, add_user, login, submission
 
 LATE = datetime(2022, 10, 3, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def seeded(rt: Runtime) -> Seeded:
-    add_user(rt, role="reviewer")
-    return seed(rt)
-
-
-@pytest.fixture
-def client(rt: Runtime, seeded: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(rt)) as c:
-        yield c
-
-
-@pytest.fixture
-def csrf(client: TestClient) -> str:
-    return login(client)
+def staff_role() -> str:
+    return "reviewer"
 
 
 def _late(rt: Runtime, count: int) -> list[int]:

@@ -15,26 +15,17 @@ from intake.runtime import Runtime
 from intake.web.app import create_app
 from tests.builders import make_email
 from tests.pdf_builder import make_pdf, text_page
-from tests.web_support import Seeded, _ingest, add_user, login, seed
+from tests.web_support import Seeded, _ingest, add_user, login
 
 PDF = make_pdf([text_page(["Innspill til strategien", "Vi er bekymret for legemiddelmangel i kommunene."])])
 
 
-@pytest.fixture
-def seeded(rt: Runtime) -> Seeded:
-    add_user(rt, role="reviewer")
-    return seed(rt)
+
 
 
 @pytest.fixture
-def client(rt: Runtime, seeded: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(rt)) as c:
-        yield c
-
-
-@pytest.fixture
-def csrf(client: TestClient) -> str:
-    return login(client)
+def staff_role() -> str:
+    return "reviewer"
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
@@ -18,25 +16,7 @@ from intake.runtime import Runtime
 from intake.store.messages import Source, store_message
 from intake.web.app import create_app
 from tests.builders import make_email
-from tests.web_support import IDENTITY_NUMBER, XSS, Seeded, add_user, login, seed, seed_xss, submission
-
-
-@pytest.fixture
-def seeded(rt: Runtime) -> Seeded:
-    # An admin, who may use every page; what a reviewer may not is tests/test_web_roles.py's.
-    add_user(rt, role="admin")
-    return seed(rt)
-
-
-@pytest.fixture
-def client(rt: Runtime, seeded: Seeded) -> Iterator[TestClient]:
-    with TestClient(create_app(rt)) as c:
-        yield c
-
-
-@pytest.fixture
-def csrf(client: TestClient) -> str:
-    return login(client)
+from tests.web_support import IDENTITY_NUMBER, XSS, Seeded, seed_xss, submission
 
 
 def _flags(rt: Runtime, submission_id: int, *, open_only: bool = True) -> set[str]:
