@@ -115,8 +115,10 @@ def test_docx_shows_headings_lists_tables_and_boxes_and_is_cached(client: TestCl
     assert re.search(r"<ul><li>Bedre deling av journal</li><li>Felles &lt;script&gt;alert\(1\)&lt;/script&gt; "
                      r"løsninger</li></ul>", html)
     assert "<script>alert" not in response.text
-    cells = re.findall(r"<td><p>([^<]+)</p>\s*</td>", html)
-    assert cells == ["Tiltak", "Kostnad", "Opplæring", "2 mill."]
+    # The first row is the header row, as the table's style (Word's default) says.
+    assert re.findall(r'<th scope="col"><p>([^<]+)</p>\s*</th>', html) == ["Tiltak", "Kostnad"]
+    assert re.findall(r"<td><p>([^<]+)</p>\s*</td>", html) == ["Opplæring", "2 mill."]
+    assert '<caption class="visually-hidden">Tabell i Svar.docx</caption>' in html
     assert 'role="region" tabindex="0" aria-label="Tabell i Svar.docx"' in html
     # A box is a visible mark and words for a screen reader, not a glyph alone.
     assert re.search(r'<span class="box" aria-hidden="true">☒</span><span class="visually-hidden"> '

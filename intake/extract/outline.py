@@ -10,7 +10,8 @@ A block is one of
 ``{"kind": "heading", "level": 1..3, "parts": P}``, ``{"kind": "p", "parts": P}``,
 ``{"kind": "list", "ordered": bool, "items": [P, ...]}`` and
 ``{"kind": "table", "rows": [[{"head": bool, "span": n, "blocks": [block, ...]}, ...], ...]}``,
-where P is a list of strings (text) and booleans (a checkbox: true when checked).
+where a head cell is in a header row (marked so, or the first row by the table's style), and
+P is a list of strings (text) and booleans (a checkbox: true when checked).
 The text of a paragraph is read exactly as for the extracted text (intake.extract.docx).
 """
 
@@ -235,11 +236,12 @@ class _Reader:
         rows: list[list[Block]] = []
         block: Block = {"kind": "table", "rows": rows}
         out.append(block)
+        first_row = _first_row_is_head(tbl)
         for tr in tbl.iter(W + "tr"):
             # Rows of this table only: those of a table inside a cell are read with that table.
             if _owner(tr) is not tbl:
                 continue
-            head = tr.find(f"{W}trPr/{W}tblHeader") is not None
+            head = tr.find(f"{W}trPr/{W}tblHeader") is not None or (first_row and not rows)
             cells: list[Block] = []
             for tc in tr.iter(W + "tc"):
                 if _owner(tc) is not tbl:
@@ -253,6 +255,19 @@ class _Reader:
                 self._count(0)
                 self.blocks(tc, inner, depth)
             rows.append(cells)
+
+
+def _first_row_is_head(tbl: etree._Element) -> bool:
+    """Whether the table's style options make its first row a header row (``w:tblLook``, as Word sets by default)."""
+    look = tbl.find(f"{W}tblPr/{W}tblLook")
+    if look is None:
+        return False
+    if (flag := look.get(W + "firstRow")) is not None:
+        return flag in ("1", "true", "on")
+    try:
+        return bool(int(look.get(W + "val") or "0", 16) & 0x20)
+    except ValueError:
+        return False
 
 
 def _owner(element: etree._Element) -> etree._Element | None:
