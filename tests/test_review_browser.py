@@ -16,9 +16,9 @@ from intake.db.models import Case, Message
 from intake.runtime import Runtime
 from intake.store.messages import Source, store_message
 from tests.builders import make_email
+from tests.docx_builder import DOCX_TYPE, form_docx
 from tests.pdf_builder import make_pdf, text_page
 from tests.test_resend import BOUNCE
-from tests.test_review_docx import DOCX_TYPE, form_docx
 from tests.test_summary_browser import axe_violations
 from tests.test_web_browser import A11Y_CHECK, WIDER_THAN_THE_WINDOW, browser_page  # noqa: F401  (the fixture)
 from tests.web_server import running_server

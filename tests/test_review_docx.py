@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import docx
 import pytest
-from docx.oxml import parse_xml
 from fastapi.testclient import TestClient
 
 from intake.extract import Extraction, FileInput, Limits, extract_one
@@ -19,63 +16,10 @@ from intake.extract.pool import PoolExtractor
 from intake.runtime import Runtime
 from intake.web.app import create_app
 from tests.builders import make_email
+from tests.docx_builder import DOCX_TYPE, form_docx, huge_docx, nested_tables_docx
 from tests.web_support import _ingest, add_user, login
 
-W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-W14_NS = "http://schemas.microsoft.com/office/word/2010/wordml"
-DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 WHEN = datetime(2022, 9, 28, 8, 15, tzinfo=UTC)
-
-
-def _box(checked: bool, label: str) -> str:
-    """A paragraph with a ``w14:checkbox`` content control, as Word writes a form's box."""
-    glyph = "☒" if checked else "☐"
-    return (f'<w:p xmlns:w="{W_NS}" xmlns:w14="{W14_NS}"><w:sdt><w:sdtPr><w14:checkbox>'
-            f'<w14:checked w14:val="{int(checked)}"/></w14:checkbox></w:sdtPr>'
-            f'<w:sdtContent><w:r><w:t>{glyph}</w:t></w:r></w:sdtContent></w:sdt>'
-            f'<w:r><w:t xml:space="preserve"> {label}</w:t></w:r></w:p>')
-
-
-def form_docx() -> bytes:
-    """A response form as a clerk gets it: two heading levels, a list, a table and filled-in boxes."""
-    document = docx.Document()
-    document.add_heading("Høringssvar fra Legeforeningen", level=1)
-    document.add_paragraph("Vi viser til høringsbrevet.")
-    document.add_heading("Mål 1: Samhandling", level=2)
-    for point in ("Bedre deling av journal", "Felles <script>alert(1)</script> løsninger"):
-        document.add_paragraph(point, style="List Bullet")
-    table = document.add_table(rows=2, cols=2)
-    table.rows[0].cells[0].text, table.rows[0].cells[1].text = "Tiltak", "Kostnad"
-    table.rows[1].cells[0].text, table.rows[1].cells[1].text = "Opplæring", "2 mill."
-    body = document.element.body
-    for xml in (_box(True, "Ja, vi støtter forslaget"), _box(False, "Nei")):
-        body.insert(len(body) - 1, parse_xml(xml))
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
-
-
-def nested_tables_docx(depth: int) -> bytes:
-    """Tables inside tables, ``depth`` deep: cheap to send, a stack of markup to show."""
-    document = docx.Document()
-    cell = document.add_table(rows=1, cols=1).rows[0].cells[0]
-    for level in range(depth):
-        cell.paragraphs[0].text = f"Nivå {level}"
-        cell = cell.add_table(rows=1, cols=1).rows[0].cells[0]
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
-
-
-def huge_docx(paragraphs: int) -> bytes:
-    document = docx.Document()
-    body = document.element.body
-    chunk = "".join(f"<w:p><w:r><w:t>Avsnitt {n}</w:t></w:r></w:p>" for n in range(paragraphs))
-    for child in parse_xml(f'<w:body xmlns:w="{W_NS}">{chunk}</w:body>'):
-        body.insert(len(body) - 1, child)
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
 
 
 class SlowOutline(DocxOutline):
