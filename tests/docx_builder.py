@@ -56,8 +56,9 @@ def huge_docx(paragraphs: int) -> bytes:
     document = docx.Document()
     body = document.element.body
     chunk = "".join(f"<w:p><w:r><w:t>Avsnitt {n}</w:t></w:r></w:p>" for n in range(paragraphs))
-    for child in parse_xml(f'<w:body xmlns:w="{W_NS}">{chunk}</w:body>'):
-        body.insert(len(body) - 1, child)
+    section = body[-1]
+    for child in list(parse_xml(f'<w:body xmlns:w="{W_NS}">{chunk}</w:body>')):
+        section.addprevious(child)
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
