@@ -16,6 +16,7 @@ from intake.db.models import Case, Message
 from intake.runtime import Runtime
 from intake.store.messages import Source, store_message
 from tests.builders import make_email
+from tests.docx_builder import DOCX_TYPE, form_docx
 from tests.pdf_builder import make_pdf, text_page
 from tests.test_resend import BOUNCE
 from tests.test_summary_browser import axe_violations
@@ -50,6 +51,9 @@ def test_the_clerks_day_by_keyboard_and_on_every_page(rt: Runtime, browser_page:
     pdf = _ingest(rt, make_email(sender="Bergen kommune <post@bergen.kommune.no>", body="Se vedlegg.",
                                  attachments=[("Uttalelse.pdf", "application/pdf", PDF)]),
                   datetime(2022, 9, 29, 10, 0, tzinfo=UTC))
+    word = _ingest(rt, make_email(sender="Legeforeningen <post@legeforeningen.no>", body="Skjemaet er vedlagt.",
+                                  attachments=[("Skjema.docx", DOCX_TYPE, form_docx())]),
+                   datetime(2022, 9, 29, 11, 0, tzinfo=UTC))
     broken = store_message(rt, make_email(subject="Ødelagt svar"), Source(kind="file"),
                            datetime(2022, 9, 30, 9, 0, tzinfo=UTC))
     with session_scope(rt.engine) as session:
@@ -143,7 +147,7 @@ def test_the_clerks_day_by_keyboard_and_on_every_page(rt: Runtime, browser_page:
 
         others = {"cases": "/cases", "case": f"/cases/{case_id}", "failed": "/failed", "mailboxes": "/mailboxes",
                   "publication": f"/cases/{case_id}/publication",
-                  "submission-unmatched": f"/submissions/{seeded.unmatched}"}
+                  "submission-unmatched": f"/submissions/{seeded.unmatched}", "submission-docx": f"/submissions/{word}"}
         for name, path in others.items():
             page.goto(base + path)
             checked(page, name, counts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from intake.extract.limits import Limits
@@ -42,8 +42,11 @@ class WorkerTask(FileInput):
     reading the file, so the task is held to the per-file time and memory limits like
     any hostile file (the archive's PDF/A renditions use this). ``run`` answers with an
     Extraction: ``ok``, ``skipped`` or ``failed`` with the reason; it may raise, and is
-    then failed like a broken file.
+    then failed like a broken file. ``seconds``, when set, is a shorter time limit than the
+    per-file timeout, for a task someone waits for (the outline of a document a page shows).
     """
+
+    seconds: ClassVar[float | None] = None
 
     def run(self, limits: Limits) -> Extraction:
         raise NotImplementedError

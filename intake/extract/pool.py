@@ -95,6 +95,12 @@ def _main_module_hidden() -> Iterator[None]:
             names.update(saved)
 
 
+def _own_limit(file: FileInput) -> float:
+    """A task's own, shorter time limit (WorkerTask.seconds); no limit of its own for a file."""
+    seconds = file.seconds if isinstance(file, WorkerTask) else None
+    return math.inf if seconds is None else seconds
+
+
 class _Worker:
     """One worker process and our end of its pipe; used by one thread at a time."""
 
@@ -253,7 +259,8 @@ class PoolExtractor:
                 result = Extraction.failed(f"{self._budget_spent()} before this file")
             else:
                 try:
-                    result = self._run(job.files[index], min(self._limits.timeout_seconds, left))
+                    file = job.files[index]
+                    result = self._run(file, min(self._limits.timeout_seconds, left, _own_limit(file)))
                 except Exception as err:  # a dispatcher that died would leave its message waiting for ever
                     log.exception("extraction of %r failed in the pool", job.files[index].filename)
                     result = Extraction.failed(f"extraction failed: {type(err).__name__}")

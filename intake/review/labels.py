@@ -101,3 +101,20 @@ def status_label(*, reviewed: bool, decision: str | None, open_flags: int) -> st
         left = "1 merknad" if open_flags == 1 else f"{open_flags} merknader"
         return f"Delvis behandlet ({left} igjen)"
     return "Åpen"
+
+# A Word attachment shown with its structure on the submission page (templates/_docx.html).
+DOCX_LABELS = {
+    "checked": "(krysset av)",
+    "unchecked": "(ikke krysset av)",
+    "table": "Tabell i {name}",
+    "text": "Uthentet tekst ({chars} tegn)",
+    "cut": "Dokumentet er langt: bare begynnelsen vises her. Hele teksten står under «Uthentet tekst» "
+           "og i filen du kan laste ned.",
+    "fallback": "{reason}, så det vises bare som tekst.",
+    # Why a document is shown only as its text.
+    "too_deep": "Dokumentet har tabeller inni tabeller i for mange nivåer",
+    "too_large": "Dokumentet er for stort til å vises med overskrifter og tabeller",
+    "broken": "Filen er skadet eller er ikke et Word-dokument",
+    "timed_out": "Det tok for lang tid å lese dokumentet",
+    "unavailable": "Dokumentet kan ikke leses her nå",
+}

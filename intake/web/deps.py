@@ -17,6 +17,7 @@ from intake.receipts.health import outbox_health
 from intake.receipts.outbox_state import shown_status
 from intake.review import wording
 from intake.review.labels import (
+    DOCX_LABELS,
     LETTER_LABELS,
     OUTBOX_BLOCKED,
     OUTBOX_DOWN,
@@ -161,6 +162,7 @@ def _environment() -> jinja2.Environment:
     env.globals["thread_labels"] = THREAD_LABELS
     env.globals["receipt_text_labels"] = RECEIPT_TEXT_LABELS
     env.globals["letter_labels"] = LETTER_LABELS
+    env.globals["docx_labels"] = DOCX_LABELS
     env.filters["receipt_kind"] = lambda kind: RECEIPT_KIND_LABELS.get(kind or "", kind or "–")
     env.filters["receipt_state"] = shown_status
     env.filters["receipt_label"] = lambda status: RECEIPT_LABELS.get(status or "", status or "–")

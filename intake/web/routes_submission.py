@@ -28,6 +28,7 @@ from intake.receipts.preview import corrected_receipt
 from intake.receipts.render import Rendered
 from intake.receipts.resend import resend_refusal
 from intake.review.claims import holder, take
+from intake.review.docx_preview import docx_views
 from intake.review.duplicates import comparisons
 from intake.review.labels import DECISION_LABELS, status_label
 from intake.review.preview import MAX_PAGE, PAGES_AT_ONCE, PreviewError, cached_page, is_pdf, page_png
@@ -63,6 +64,12 @@ def _stored_entry(message: Message | None, audit: Sequence[AuditLog]) -> list[Au
 def submission_page(submission_id: RowId, request: Request, rt: RtDep, staff: StaffDep, queue: str = "",
                     pages: str = "") -> Response:
     filters = queue_state.parse(queue)
+    # Word attachments are outlined (by a worker, the first time) before the page's own transaction,
+    # which takes the claim: no database lock is held while a worker reads a sender's file.
+    with session_scope(rt.engine) as session:
+        files = list(session.exec(select(Attachment).where(Attachment.submission_id == submission_id)).all())
+        session.expunge_all()
+    outlines = docx_views(rt.store, rt.extractor, files)
     with session_scope(rt.engine) as session:
         sub = _get(session, submission_id)
         following = next_in_queue(session, filters, sub) if filters is not None else None
@@ -114,6 +121,7 @@ def submission_page(submission_id: RowId, request: Request, rt: RtDep, staff: St
             next_id=following,
             claim=claim,
             is_pdf=is_pdf,
+            docx_views=outlines,
             pages_shown=min(max(number(pages, PAGES_AT_ONCE), PAGES_AT_ONCE), 500),
             pages_step=PAGES_AT_ONCE,
             duplicates=comparisons(session, sub),
