@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from intake.db.engine import session_scope
-from intake.db.models import Case, Message
+from intake.db.models import Case, Message, Submission
 from intake.pipeline.run import process_message
 from intake.review import queries
+from intake.review.duplicates import diff
 from intake.runtime import Runtime
 from intake.store.messages import Source, store_message
 from tests.builders import make_email
@@ -76,6 +78,31 @@ def test_both_duplicates_link_each_other_show_a_diff_and_let_staff_choose(
     refused = client.post(f"/submissions/{second}/duplicate",
                           data={"csrf_token": csrf, "counts": str(seeded.on_time)})
     assert refused.status_code == 400
+
+
+def test_two_long_repetitive_duplicates_are_compared_in_bounded_time(
+    client: TestClient, csrf: str, rt: Runtime, seeded: Seeded
+) -> None:
+    # A sender decides both texts: the same paragraphs again and again, with changes spread through,
+    # made the word diff take 30 s on every view of either page.
+    paragraph = "Helsetjenesten trenger bedre samhandling mellom kommunene og sykehusene om pasientene. "
+    earlier = "\n".join(paragraph for _ in range(300))
+    newer = "\n".join(paragraph if i % 2 else paragraph.replace("bedre", "mye bedre") for i in range(300))
+    with session_scope(rt.engine) as session:
+        for pk, text in ((seeded.first_duplicate, earlier), (seeded.second_duplicate, newer)):
+            row = session.get(Submission, pk)
+            assert row is not None
+            row.body_text = text
+            session.add(row)
+    started = time.monotonic()
+    page = client.get(f"/submissions/{seeded.second_duplicate}").text
+    assert time.monotonic() - started < 2
+    assert 'class="duplicate-compare"' in page
+    assert re.search(r"<ins[^>]*>[^<]*mye bedre", page)
+    # The small change at the end of two otherwise equal texts is still found word by word.
+    left, right = diff(paragraph * 100 + "slutt.", paragraph * 100 + "slutt, rettet.")
+    assert [p.kind for p in left] == ["same", "del"] and [p.kind for p in right] == ["same", "ins"]
+    assert right[-1].text == "slutt, rettet."
 
 
 def test_a_rejected_late_response_leaves_the_publication_list(

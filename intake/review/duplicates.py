@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exists
@@ -29,7 +30,13 @@ from intake.review.actions import (
 # a sender decides both lengths, and difflib's time grows with them.
 MAX_CHARS = 20_000
 MAX_WORDS = 3_000
-_WORDS = re.compile(r"\S+|\s+")
+# difflib grows with the product of the two lengths, and far faster on repetitive text (two long
+# letters of the same paragraphs took 30 s): what the texts share at their start and end is taken
+# off first, in linear time, and a middle longer than this on either side is shown as changed whole.
+MAX_MIDDLE = 400
+# A page compares with this many other responses of the pair at most (the nearest in time).
+MAX_COMPARED = 3
+_WORDS = re.compile(r"\S+\s*|\s+")
 
 
 @dataclass
@@ -79,17 +86,32 @@ def diff(left: str, right: str) -> tuple[list[Piece], list[Piece]]:
     """Word by word: what only the left text has is "del", what only the right has is "ins"."""
     a = _WORDS.findall(left)[:MAX_WORDS]
     b = _WORDS.findall(right)[:MAX_WORDS]
-    out_a: list[Piece] = []
-    out_b: list[Piece] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    mid_a, mid_b = a[head:len(a) - tail], b[head:len(b) - tail]
+    out_a: list[Piece] = [Piece("same", "".join(a[:head]))] if head else []
+    out_b: list[Piece] = [Piece("same", "".join(b[:head]))] if head else []
+    opcodes: Sequence[tuple[str, int, int, int, int]]
+    if len(mid_a) > MAX_MIDDLE or len(mid_b) > MAX_MIDDLE:
+        opcodes = [("replace", 0, len(mid_a), 0, len(mid_b))]
+    else:
+        opcodes = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False).get_opcodes()
+    for op, i1, i2, j1, j2 in opcodes:
         if op == "equal":
-            out_a.append(Piece("same", "".join(a[i1:i2])))
-            out_b.append(Piece("same", "".join(b[j1:j2])))
+            out_a.append(Piece("same", "".join(mid_a[i1:i2])))
+            out_b.append(Piece("same", "".join(mid_b[j1:j2])))
             continue
         if i2 > i1:
-            out_a.append(Piece("del", "".join(a[i1:i2])))
+            out_a.append(Piece("del", "".join(mid_a[i1:i2])))
         if j2 > j1:
-            out_b.append(Piece("ins", "".join(b[j1:j2])))
+            out_b.append(Piece("ins", "".join(mid_b[j1:j2])))
+    if tail:
+        out_a.append(Piece("same", "".join(a[len(a) - tail:])))
+        out_b.append(Piece("same", "".join(b[len(b) - tail:])))
     return out_a, out_b
 
 
@@ -97,7 +119,10 @@ def comparisons(session: Session, sub: Submission) -> list[Comparison]:
     """This submission beside each other response of its pair, earlier text on the left."""
     out = []
     mine = _text(session, sub)
-    for other in pair_of(session, sub):
+    others = pair_of(session, sub)
+    # The nearest in time first; the rest are named in the flag, each a link of its own.
+    nearest = sorted(others, key=lambda o: abs((o.received_at - sub.received_at).total_seconds()))[:MAX_COMPARED]
+    for other in sorted(nearest, key=lambda o: (o.received_at, o.id or 0)):
         theirs = _text(session, other)
         earlier_first = (other.received_at, other.id or 0) < (sub.received_at, sub.id or 0)
         if earlier_first:
