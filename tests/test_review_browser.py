@@ -24,7 +24,7 @@ from tests.test_web_browser import A11Y_CHECK, WIDER_THAN_THE_WINDOW, browser_pa
 from tests.web_server import running_server
 from tests.web_support import PASSWORD, _ingest, add_user, seed, submission
 
-SHOTS = Path("/tmp/intake-shots")
+SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "screenshots" / "review"
 PDF = make_pdf([text_page(["Uttalelse fra Bergen kommune", "Vi er bekymret for legemiddelmangel."])])
 LATE = datetime(2022, 10, 3, 8, 0, tzinfo=UTC)
 
