@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from intake.receipts.outbox import deliver_due
 from intake.receipts.transport import relay_refusal
-from intake.review.labels import OUTBOX_BLOCKED
+from intake.review.wording import OUTBOX_BLOCKED
 from intake.runtime import Runtime
 from intake.web.app import create_app
 from tests.builders import make_email

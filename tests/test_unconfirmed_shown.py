@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 from intake.db.engine import session_scope
 from intake.db.models import Acknowledgement, Submission
 from intake.receipts.outbox import deliver_due
-from intake.review.labels import RECEIPT_UNCONFIRMED, RECEIPT_UNCONFIRMED_HELP
 from intake.review.serialize import submissions_json
+from intake.review.wording import RECEIPT_UNCONFIRMED, RECEIPT_UNCONFIRMED_HELP
 from intake.web.app import create_app
 from tests.builders import make_email
 from tests.receipt_helpers import RuntimeFactory, ingest_one, make_rt, sink  # noqa: F401  (fixtures)

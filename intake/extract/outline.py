@@ -39,7 +39,7 @@ MAX_TABLE_DEPTH = 3
 MAX_PART_BYTES = 40 * MIB
 # Seconds the outline of one file may take in a worker (the page waits for it the first time).
 SECONDS = 10.0
-# Reasons an outline is not made, as codes the page words for staff (intake.review.labels).
+# Reasons an outline is not made, as codes the page words for staff (intake.review.wording).
 TOO_DEEP = "too_deep"
 TOO_LARGE = "too_large"
 BROKEN = "broken"

@@ -19,8 +19,8 @@ from sqlmodel import Session
 
 from intake.localtime import OSLO
 from intake.review.documents import attachments_by_submission, documents
-from intake.review.labels import decisions
 from intake.review.summary import CaseSummary
+from intake.review.wording import decisions
 
 # A cell holds at most 32,767 characters; a longer answer is cut with a note.
 CELL_LIMIT = 32_000

@@ -16,8 +16,10 @@ from intake.localtime import oslo, oslo_date
 from intake.receipts.health import outbox_health
 from intake.receipts.outbox_state import shown_status
 from intake.review import wording
-from intake.review.labels import (
+from intake.review.queries import COUNT_MEANINGS
+from intake.review.wording import (
     DOCX_LABELS,
+    FLAG_LABELS,
     LETTER_LABELS,
     OUTBOX_BLOCKED,
     OUTBOX_DOWN,
@@ -26,9 +28,8 @@ from intake.review.labels import (
     RECEIPT_UNCONFIRMED,
     RECEIPT_UNCONFIRMED_HELP,
     THREAD_LABELS,
+    human_size,
 )
-from intake.review.queries import COUNT_MEANINGS
-from intake.review.wording import FLAG_LABELS, human_size
 from intake.runtime import Runtime
 from intake.web.auth import Staff, cookie_name, csrf_ok, load_session
 

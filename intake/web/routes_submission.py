@@ -30,10 +30,10 @@ from intake.receipts.resend import resend_refusal
 from intake.review.claims import holder, take
 from intake.review.docx_preview import docx_views
 from intake.review.duplicates import comparisons
-from intake.review.labels import DECISION_LABELS, status_label
 from intake.review.preview import MAX_PAGE, PAGES_AT_ONCE, PreviewError, cached_page, is_pdf, page_png
 from intake.review.queue import next_in_queue
 from intake.review.threads import thread_documents, thread_of
+from intake.review.wording import DECISION_LABELS, status_label
 from intake.runtime import Runtime
 from intake.web import queue_state
 from intake.web.deps import RowId, RtDep, StaffDep, number, render
