@@ -47,6 +47,15 @@ def need(what: str, reason: str) -> None:
     pytest.skip(message)
 
 
+def start_or_need(what: str, server: Any) -> None:
+    """Starts a server a test drives (Dovecot, Postfix); when it will not start, ``need`` says why."""
+    try:
+        server.start()
+    except RuntimeError as err:
+        server.close()
+        need(what, str(err))
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A PostgreSQL database for this run, migrated once, dropped at the end."""
@@ -149,11 +158,7 @@ def dovecot_server():  # type: ignore[no-untyped-def]
     if binary is None:
         need("Dovecot", "dovecot or its IMAP server /usr/lib/dovecot/imap is missing (Debian: dovecot-imapd)")
     server = Dovecot(binary)
-    try:
-        server.start()
-    except RuntimeError as err:
-        server.close()
-        need("Dovecot", str(err))
+    start_or_need("Dovecot", server)
     yield server
     server.close()
 
@@ -175,11 +180,7 @@ def postfix_server():  # type: ignore[no-untyped-def]
     if reason is not None:
         need("Postfix", reason)
     server = Postfix()
-    try:
-        server.start()
-    except RuntimeError as err:
-        server.close()
-        need("Postfix", str(err))
+    start_or_need("Postfix", server)
     yield server
     server.close()
 

@@ -25,7 +25,7 @@ from intake.sources.health import mailbox_health
 from intake.sources.imap import poll_mailbox
 from intake.sources.imap_connect import connect, disconnect
 from intake.web.app import create_app
-from tests.conftest import need
+from tests.conftest import need, start_or_need
 from tests.dovecot import Dovecot, dovecot_binary
 from tests.entra import Entra
 from tests.ports import free_port
@@ -64,11 +64,7 @@ def imap(entra_server: Entra) -> Iterator[Dovecot]:
     if binary is None:
         need("Dovecot", "dovecot or its IMAP server /usr/lib/dovecot/imap is missing (Debian: dovecot-imapd)")
     server = Dovecot(binary, oauth2_introspection=entra_server.introspection_url)
-    try:
-        server.start()
-    except RuntimeError as err:
-        server.close()
-        need("Dovecot", str(err))
+    start_or_need("Dovecot", server)
     yield server
     server.close()
 

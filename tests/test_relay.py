@@ -24,7 +24,7 @@ from intake.review.wording import OUTBOX_BLOCKED
 from intake.runtime import Runtime
 from intake.web.app import create_app
 from tests.builders import make_email
-from tests.conftest import REPO, need
+from tests.conftest import REPO, need, start_or_need
 from tests.postfix import Postfix, unavailable
 from tests.receipt_helpers import RuntimeFactory, acks, ingest_one, make_rt  # noqa: F401  (fixture)
 from tests.smtpsink import Sink
@@ -40,11 +40,7 @@ def tls_relay() -> Iterator[Postfix]:
     if reason is not None:
         need("Postfix", reason)
     server = Postfix(require_tls=True)
-    try:
-        server.start()
-    except RuntimeError as err:
-        server.close()
-        need("Postfix", str(err))
+    start_or_need("Postfix", server)
     yield server
     server.close()
 

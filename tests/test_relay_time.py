@@ -26,7 +26,7 @@ from intake.runtime import Runtime
 from intake.sources.relay_time import received_fields, relay_received_at
 from intake.sources.smtp import SmtpReceiver
 from tests.builders import make_email
-from tests.conftest import build_settings, need
+from tests.conftest import build_settings, need, start_or_need
 from tests.ports import free_port
 from tests.postfix import Postfix, unavailable
 
@@ -152,11 +152,7 @@ def test_behind_a_real_postfix_with_intake_stopped_the_relay_time_counts(
         need("Postfix", reason)
     rt = _runtime(database_url, tmp_path, ["relay.test.example"])
     relay = Postfix(relay_port=rt.settings.receiver.port)
-    try:
-        relay.start()
-    except RuntimeError as err:
-        relay.close()
-        need("Postfix", str(err))
+    start_or_need("Postfix", relay)
     server: SmtpReceiver | None = None
     try:
         before = utcnow().replace(microsecond=0)
