@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
 from intake.config import Settings
 from intake.db.engine import make_engine
+from intake.decide.reference import ReferenceCache
 from intake.store.raw import RawStore
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ class Runtime:
     extractor: Extractor | None = None
     # The sender check's DNS (DKIM, DMARC and SPF lookups); None: the machine's resolver.
     dns: Resolver | None = None
+    # The active cases and invited bodies, kept between messages while no sync changes them.
+    reference: ReferenceCache = field(default_factory=ReferenceCache)
 
     @classmethod
     def open(cls, settings: Settings, *, extract: bool = True) -> Runtime:

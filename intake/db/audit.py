@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import Session
 
 from intake.db.models import AuditLog
+from intake.db.rows import insert_rows
 
 
 def record(
@@ -18,6 +19,7 @@ def record(
     *,
     actor: str = "system",
 ) -> AuditLog:
+    """Writes one entry in the session's transaction, at once (``db/rows.py``)."""
     entry = AuditLog(actor=actor, action=action, entity=entity, entity_id=entity_id, detail=detail)
-    session.add(entry)
+    insert_rows(session, [entry])
     return entry

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from intake.db.audit import record
@@ -38,14 +39,17 @@ def is_late(received_at: datetime, deadline: date, timezone: str) -> bool:
     return received_at >= deadline_end(deadline, timezone)
 
 
+# Read for every message with a case: built once.
+_EXTENSION = select(DeadlineExtension).where(
+    col(DeadlineExtension.case_id) == bindparam("case_id"),
+    col(DeadlineExtension.organisation_id) == bindparam("organisation_id"),
+)
+
+
 def extension_for(session: Session, case: Case, organisation_id: int | None) -> DeadlineExtension | None:
     if organisation_id is None or case.id is None:
         return None
-    return session.exec(
-        select(DeadlineExtension).where(
-            DeadlineExtension.case_id == case.id, DeadlineExtension.organisation_id == organisation_id
-        )
-    ).first()
+    return session.execute(_EXTENSION, {"case_id": case.id, "organisation_id": organisation_id}).scalars().first()
 
 
 def deadline_for(session: Session, case: Case, organisation_id: int | None) -> date:

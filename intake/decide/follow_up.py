@@ -35,11 +35,11 @@ def suggested_parent(session: Session, submission: Submission, parsed: ParsedMes
         return None
     if not says_it_follows_up(parsed.subject, parsed.body_text):
         return None
-    return session.exec(
+    query = (
         select(Submission.id)
         .where(Submission.case_id == submission.case_id, Submission.organisation_id == submission.organisation_id)
-        .where(col(Submission.follow_up_of).is_(None), col(Submission.id) != submission.id)
-        .where(col(Submission.received_at) <= submission.received_at)
-        .order_by(col(Submission.received_at), col(Submission.id))
-        .limit(1)
-    ).first()
+        .where(col(Submission.follow_up_of).is_(None), col(Submission.received_at) <= submission.received_at)
+    )
+    if submission.id is not None:  # asked before the submission is written, there is no row of its own to skip
+        query = query.where(col(Submission.id) != submission.id)
+    return session.exec(query.order_by(col(Submission.received_at), col(Submission.id)).limit(1)).first()

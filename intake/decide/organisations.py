@@ -7,9 +7,10 @@ is the person. The key is what duplicate detection compares.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from intake.db.models import Invitation, Organisation
@@ -53,8 +54,8 @@ class Invited:
 def invited_bodies(session: Session) -> list[Invited]:
     """Every invited body, oldest first: a few hundred at most, however much mail there is.
 
-    Read afresh on every call, never cached, so a ``workflows sync`` in another process
-    counts from the next message on.
+    Read afresh on every call; the pipeline keeps them between messages only while no
+    ``workflows sync`` has changed them (``decide/reference.py``).
     """
     rows = session.exec(
         select(Organisation.id, Organisation.name, Organisation.domains)
@@ -64,6 +65,10 @@ def invited_bodies(session: Session) -> list[Invited]:
     return [Invited(org_id, name, tuple(domains or ())) for org_id, name, domains in rows if org_id is not None]
 
 
+# Read for nearly every message: built once.
+_BY_KEY = select(Organisation).where(col(Organisation.key) == bindparam("key"))
+
+
 def resolve(
     session: Session,
     *,
@@ -71,10 +76,12 @@ def resolve(
     sender_name: str | None,
     case_id: int | None,
     invited: Sequence[Invited] | None = None,
+    bodies: Mapping[int, Organisation] | None = None,
 ) -> Organisation | None:
     """Finds or creates the organisation of a sender; None without a usable address.
 
-    ``invited`` is ``invited_bodies(session)`` when the caller has it already.
+    ``invited`` is ``invited_bodies(session)`` when the caller has it already, and ``bodies``
+    their rows by id (``decide/reference.py``); an invited body found there is not read again.
     """
     domain = domain_of(sender)
     if domain is None or sender is None:
@@ -82,12 +89,12 @@ def resolve(
     found = _invited_for(session, invited_bodies(session) if invited is None else invited, domain, sender_name,
                          case_id)
     if found is not None:
-        return session.get(Organisation, found)
+        return bodies[found] if bodies is not None and found in bodies else session.get(Organisation, found)
     if domain in PUBLIC_PROVIDERS:
         key, name, kind = f"person:{sender.lower()}", (sender_name or sender), "person"
     else:
         key, name, kind = f"domain:{domain}", domain, "domain"
-    org = session.exec(select(Organisation).where(Organisation.key == key)).first()
+    org = session.execute(_BY_KEY, {"key": key}).scalars().first()
     if org is None:
         org = Organisation(key=key, name=name, kind=kind, domains=[domain] if kind == "domain" else [])
         session.add(org)

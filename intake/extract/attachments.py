@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from intake.db.models import Attachment
+from intake.db.rows import insert_rows
 from intake.mail.filenames import shown_filename
 from intake.mail.mime import Part
 from intake.runtime import Runtime
@@ -114,13 +115,19 @@ def flatten(items: list[Unpacked]) -> list[Unpacked]:
     return out
 
 
+def extraction_errors(items: list[Unpacked]) -> list[tuple[str, str]]:
+    """The file name and error of every attachment that could not be read, nested ones included, in order."""
+    return [(item.part.filename, item.extraction.error or "unknown error") for item in flatten(items)
+            if item.extraction is not None and item.extraction.status == "failed"]
+
+
 def add_rows(
     session: Session, submission_id: int, items: list[Unpacked], parent_id: int | None
-) -> list[tuple[str, str]]:
-    errors: list[tuple[str, str]] = []
-    for position, item in enumerate(items):
-        extraction = item.extraction
-        row = Attachment(
+) -> list[Attachment]:
+    """Writes the attachment rows of a submission, in the order of ``flatten`` (a container
+    before its members), and returns the rows of ``items`` themselves."""
+    rows = [
+        Attachment(
             submission_id=submission_id,
             position=position,
             parent_id=parent_id,
@@ -131,18 +138,21 @@ def add_rows(
             blob=item.blob,
             inline=item.part.inline,
             depth=item.part.depth,
-            text=db_text(extraction.text) if extraction else None,
-            text_chars=len(extraction.text or "") if extraction else 0,
-            pages=extraction.pages if extraction else None,
-            extraction_status=extraction.status if extraction else "pending",
-            extraction_error=db_text(extraction.error) if extraction else None,
+            text=db_text(item.extraction.text) if item.extraction else None,
+            text_chars=len(item.extraction.text or "") if item.extraction else 0,
+            pages=item.extraction.pages if item.extraction else None,
+            extraction_status=item.extraction.status if item.extraction else "pending",
+            extraction_error=db_text(item.extraction.error) if item.extraction else None,
         )
-        session.add(row)
-        session.flush()
-        if extraction is not None and extraction.status == "failed":
-            errors.append((item.part.filename, extraction.error or "unknown error"))
-        errors.extend(add_rows(session, submission_id, item.children, row.id))
-    return errors
+        for position, item in enumerate(items)
+    ]
+    if not any(item.children for item in items):
+        insert_rows(session, rows)  # one statement for them all
+        return rows
+    for item, row in zip(items, rows, strict=True):
+        insert_rows(session, [row])  # its members come next, and need its id
+        add_rows(session, submission_id, item.children, row.id)
+    return rows
 
 
 def read_form_answers(questions: list[dict[str, Any]], texts: list[str]) -> dict[str, Any] | None:

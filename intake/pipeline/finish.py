@@ -11,24 +11,28 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from intake import metrics
 from intake.db.audit import record
 from intake.db.engine import session_scope
-from intake.db.models import Case, Flag, Message, Submission, utcnow
+from intake.db.models import Flag, Message, Submission, UTCDateTime, utcnow
+from intake.db.rows import insert_rows
 from intake.decide import authres, organisations
 from intake.decide.follow_up import suggested_parent
 from intake.decide.matching import MatchResult, match
+from intake.decide.reference import Reference
 from intake.decide.rules import RuleContext, run_chain
 from intake.decide.thread import thread_case, thread_parent
-from intake.extract.attachments import Unpacked, add_rows, db_text, flatten, read_form_answers
+from intake.extract.attachments import Unpacked, add_rows, db_text, extraction_errors, flatten, read_form_answers
 from intake.mail.mime import ParsedMessage
 from intake.pipeline.prepare import Prepared, submission_of
 from intake.receipts.plan import plan_receipt
+from intake.receipts.render import Known
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -58,11 +62,9 @@ def finish_message(rt: Runtime, prepared: Prepared) -> int | None:
         with metrics.cpu_stage("decide"):
             # Matching reads only: it runs before the write transaction opens.
             texts = _texts(prepared.unpacked)
-            result = _match(rt, prepared.parsed, texts)
+            result, reference = _match(rt, prepared.parsed, texts)
             with session_scope(rt.engine) as session:
-                outcome = _decide(rt, session, message_pk, prepared.parsed, prepared.unpacked,
-                                  prepared.received_at, prepared.mailbox, result, texts, prepared.own_check,
-                                  prepared.source)
+                outcome = _decide(rt, session, prepared, result, reference, texts)
         clock.append(clock[-1] + time.monotonic() - decide_started)
     except IntegrityError:
         # Two processes decided the same message at once; the first commit won.
@@ -121,48 +123,55 @@ def _texts(unpacked: list[Unpacked]) -> list[str]:
     return [db_text(e.text) or "" for e in extractions if e is not None and e.text]
 
 
-def _match(rt: Runtime, parsed: ParsedMessage, texts: list[str]) -> MatchResult:
+def _match(rt: Runtime, parsed: ParsedMessage, texts: list[str]) -> tuple[MatchResult, Reference]:
     """Matches before the write transaction opens: its reads are short, and the matching takes no lock."""
     with Session(rt.engine) as session:
-        known = set(session.exec(select(Case.number).where(Case.active == True)).all())  # noqa: E712
+        reference = rt.reference.current(session)
         thread = thread_case(session, parsed)
-    return match(
+    result = match(
         [("subject", [parsed.subject or ""]), ("body", [parsed.body_text]), ("attachment", texts)],
-        known=known.__contains__,
+        known=reference.cases.__contains__,
         thread_case=thread,
     )
+    return result, reference
 
 
 def _decide(
     rt: Runtime,
     session: Session,
-    message_pk: int,
-    parsed: ParsedMessage,
-    unpacked: list[Unpacked],
-    received_at: datetime,
-    mailbox: str | None,
+    prepared: Prepared,
     result: MatchResult,
+    reference: Reference,
     texts: list[str],
-    own_check: authres.SenderAuthentication | None = None,
-    source: str | None = None,
 ) -> _Outcome:
-    cases = {c.number: c for c in session.exec(select(Case).where(Case.active == True)).all()}  # noqa: E712
+    """The decision's writes: the rules run first, so the submission is written once, whole."""
+    parsed, unpacked, message_pk = prepared.parsed, prepared.unpacked, prepared.message_pk
+    assert parsed is not None and unpacked is not None and prepared.received_at is not None
+    received_at = prepared.received_at
     attachments = flatten(unpacked)
-    case = cases.get(result.case) if result.case else None
+    case = reference.cases.get(result.case) if result.case else None
     # A reply to a response or to its receipt is part of that response (the same message stored
     # again is not: it is the same submission, or a duplicate_message).
     parent = thread_parent(session, parsed)
-    invited = organisations.invited_bodies(session)
     organisation = organisations.resolve(
         session, sender=parsed.sender, sender_name=parsed.sender_name, case_id=case.id if case else None,
-        invited=invited,
+        invited=reference.invited, bodies=reference.bodies,
     )
-    message = session.get(Message, message_pk)
-    assert message is not None
+    ctx = RuleContext(
+        session=session, parsed=parsed, match=result, case=case, organisation=organisation,
+        received_at=received_at, message_pk=message_pk, invited=reference.invited, own_addresses=rt.own_addresses,
+        follow_up_of=parent,
+        extraction_errors=extraction_errors(unpacked),
+        documents=[("Emnefeltet", parsed.subject), ("E-postteksten", parsed.body_text),
+                   *((a.part.filename, a.extraction.text) for a in attachments if a.extraction is not None)],
+        sender_auth=_sender_auth(rt, parsed, prepared.own_check, prepared.source),
+    )
+    hits, rule_log = run_chain(ctx)
+    flags = {hit.flag: hit.detail for hit in hits}
     submission = Submission(
         message_ref=message_pk,
         message_id=parsed.message_id,
-        mailbox=mailbox,
+        mailbox=prepared.mailbox,
         sender=parsed.sender,
         sender_name=parsed.sender_name,
         reply_to=parsed.reply_to,
@@ -175,40 +184,35 @@ def _decide(
         match_source=result.source if case else None,
         organisation_id=organisation.id if organisation else None,
         organisation=organisation.name if organisation else None,
-        receipt_ref="K-" + message.sha256[:10].upper(),
+        receipt_ref="K-" + (prepared.sha256 or "")[:10].upper(),
         follow_up_of=parent,
+        late="late" in flags,
+        rule_log=rule_log,
+        form=read_form_answers(case.form.get("questions", []), texts) if case and case.form and texts else None,
     )
-    session.add(submission)
-    session.flush()
-    assert submission.id is not None
-    errors = add_rows(session, submission.id, unpacked, None)
-    if case is not None and case.form and texts:
-        submission.form = read_form_answers(case.form.get("questions", []), texts)
-    ctx = RuleContext(
-        session=session, parsed=parsed, match=result, case=case, organisation=organisation,
-        received_at=received_at, message_pk=message_pk, invited=invited, own_addresses=rt.own_addresses,
-        follow_up_of=parent,
-        extraction_errors=errors,
-        documents=[("Emnefeltet", parsed.subject), ("E-postteksten", parsed.body_text),
-                   *((a.part.filename, a.extraction.text) for a in attachments if a.extraction is not None)],
-        sender_auth=_sender_auth(rt, parsed, own_check, source),
-    )
-    hits, rule_log = run_chain(ctx)
-    for hit in hits:
-        session.add(Flag(submission_id=submission.id, name=hit.flag, detail=hit.detail))
-    flags = {hit.flag: hit.detail for hit in hits}
-    submission.late = "late" in flags
-    submission.rule_log = rule_log
     if parent is None and case is not None and organisation is not None:
         submission.follow_up_suggested = suggested_parent(session, submission, parsed)
-    session.add(submission)
-    plan_receipt(session, submission, case, flags, rt.own_addresses, smtp=rt.settings.smtp)
-    message.status = "processed"
-    message.processed_at = utcnow()
-    message.last_error = None
-    session.add(message)
+    insert_rows(session, [submission])
+    assert submission.id is not None
+    files = add_rows(session, submission.id, unpacked, None)
+    insert_rows(session, [Flag(submission_id=submission.id, name=hit.flag, detail=hit.detail) for hit in hits])
+    session.connection().execute(_PROCESSED, {"pk": message_pk, "now": utcnow()})
+    # The receipt's text is written now, from what is at hand, rather than read back when it goes.
+    known = Known(case=case, attachments=[f for f in files if not f.inline], flags=flags,
+                  person=organisation.kind == "person" if organisation is not None else None,
+                  deadline=ctx.own_deadline)
+    plan_receipt(session, submission, case, flags, rt.own_addresses, smtp=rt.settings.smtp,
+                 text=(rt.settings.workflows.path, known))
     record(session, "submission.created", "submission", submission.id,
            {"case": case.number if case else None, "flags": sorted(flags), "match": result.source})
     session.flush()
     return _Outcome(submission.id, case.number if case else None, submission.match_source, sorted(flags),
                     len(attachments))
+
+
+# Run for every message: built once, since building a statement costs more than running it.
+_MESSAGES: Any = Message.__table__  # type: ignore[attr-defined]
+_PROCESSED = (
+    update(_MESSAGES).where(_MESSAGES.c.id == bindparam("pk"))
+    .values(status="processed", processed_at=bindparam("now", type_=UTCDateTime), last_error=None)
+)

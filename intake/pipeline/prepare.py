@@ -10,7 +10,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
 
 from intake import metrics
 from intake.db.models import Message, Submission
@@ -32,6 +34,7 @@ class Prepared:
     """
 
     message_pk: int
+    sha256: str | None = None
     answer: int | None = None
     final: bool = False
     parsed: ParsedMessage | None = None
@@ -47,17 +50,16 @@ class Prepared:
 
 def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Prepared:
     """Reads, parses and extracts one stored message; a parked one only with ``force``."""
-    with Session(rt.engine, expire_on_commit=False) as session:
-        message = session.get(Message, message_pk)
-        if message is None:
-            raise LookupError(f"no stored message {message_pk}")
-        done = submission_of(session, message_pk)
-        if done is not None:
-            return Prepared(message_pk, answer=done, final=True)
-        if message.status == "parked" and not force:
-            return Prepared(message_pk, answer=None, final=True)
-        blob, received_at, mailbox, source = message.blob, message.received_at, message.mailbox, message.source
-        envelope = Envelope(message.peer_ip, message.helo, message.mail_from)
+    with Session(rt.engine) as session:
+        row = session.execute(_STORED, {"pk": message_pk}).first()
+    if row is None:
+        raise LookupError(f"no stored message {message_pk}")
+    sha256, status, blob, received_at, mailbox, source, peer_ip, helo, mail_from, done = row
+    if done is not None:
+        return Prepared(message_pk, answer=done, final=True)
+    if status == "parked" and not force:
+        return Prepared(message_pk, answer=None, final=True)
+    envelope = Envelope(peer_ip, helo, mail_from)
     clock = [time.monotonic()]
     try:
         with metrics.cpu_stage("parse"):
@@ -82,8 +84,18 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
         return Prepared(message_pk, answer=None, final=True)
     except Exception as err:  # recorded by finish_message, in the order messages are decided
         return Prepared(message_pk, error=err)
-    return Prepared(message_pk, parsed=parsed, unpacked=unpacked, received_at=received_at, mailbox=mailbox,
-                    clock=clock, own_check=own_check, source=source)
+    return Prepared(message_pk, sha256=sha256, parsed=parsed, unpacked=unpacked, received_at=received_at,
+                    mailbox=mailbox, clock=clock, own_check=own_check, source=source)
+
+
+# The message and the submission it already became, if any; built once.
+_STORED = (
+    sa_select(col(Message.sha256), col(Message.status), col(Message.blob), col(Message.received_at),
+              col(Message.mailbox), col(Message.source), col(Message.peer_ip), col(Message.helo),
+              col(Message.mail_from), col(Submission.id))
+    .outerjoin(Submission, col(Submission.message_ref) == col(Message.id))
+    .where(col(Message.id) == bindparam("pk"))
+)
 
 
 def submission_of(session: Session, message_pk: int) -> int | None:

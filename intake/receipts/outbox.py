@@ -40,6 +40,7 @@ from email import policy
 from email.errors import MessageError
 from email.parser import BytesHeaderParser
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from intake import metrics
@@ -60,7 +61,7 @@ from intake.receipts.compose import MAX_REFERENCES, build_receipt
 from intake.receipts.health import record_run
 from intake.receipts.outbox_state import UNCONFIRMED, backoff, settle_abandoned
 from intake.receipts.plan import new_message_id
-from intake.receipts.render import render_receipt
+from intake.receipts.render import Rendered, render_receipt
 from intake.receipts.transport import Transport, make_transport
 from intake.runtime import Runtime
 
@@ -162,25 +163,40 @@ def _letters(rt: Runtime, transport: Transport, report: DeliveryReport) -> tuple
     return None, False
 
 
-def original_references(rt: Runtime, session: Session, submission: Submission) -> list[str]:
-    """The References of the message a receipt answers, read from its stored header block."""
-    message = session.get(Message, submission.message_ref)
-    if message is None:
+def original_references(rt: Runtime, blob: str | None) -> list[str]:
+    """The References of the message a receipt answers, read from the top of its stored bytes."""
+    if blob is None:
         return []
     try:
-        raw = rt.store.read(message.blob)
+        raw = rt.store.read_head(blob, HEAD_BYTES)
     except (StorageError, OSError):
         return []
-    head = raw[:HEAD_BYTES].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     parsed = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
     values = [str(v) for v in parsed.get_all("References", [])][:5]
     return [mid for value in values for mid in message_ids(value[:20_000])][-MAX_REFERENCES:]
 
 
+# A receipt due, with the Message-ID it answers and where that message's bytes are; built once.
+_DUE = (
+    select(Acknowledgement, col(Submission.message_id), col(Message.blob))
+    .join(Submission, col(Submission.id) == col(Acknowledgement.submission_id))
+    .join(Message, col(Message.id) == col(Submission.message_ref), isouter=True)
+    .where(col(Acknowledgement.id) == bindparam("ack_id"))
+)
+
+
+def _render(rt: Runtime, session: Session, ack: Acknowledgement) -> Rendered:
+    submission = session.get(Submission, ack.submission_id)
+    assert submission is not None
+    return render_receipt(session, ack, submission, rt.settings.smtp, rt.settings.workflows.path)
+
+
 def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, report: DeliveryReport) -> None:
     smtp = rt.settings.smtp
     with Session(rt.engine) as session:
-        ack = session.get(Acknowledgement, ack_id)
+        row = session.execute(_DUE, {"ack_id": ack_id}).first()
+        ack, in_reply_to, blob = row if row is not None else (None, None, None)
         if ack is None or ack.claim_token != token or ack.status != "pending":
             report.skipped += 1
             return
@@ -190,18 +206,18 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
             state.postpone(rt.engine, ack_id, token, wait.until, wait.reason)
             report.waiting += 1
             return
-        submission = session.get(Submission, ack.submission_id)
-        assert submission is not None
         try:
-            rendered = render_receipt(session, ack, submission, smtp, rt.settings.workflows.path)
+            # Written when the receipt was planned; a row without its text gets it now.
+            rendered = Rendered(ack.subject, ack.body_text, ack.body_html) if (
+                ack.subject and ack.body_text is not None and ack.body_html is not None) else _render(rt, session, ack)
             envelope = build_receipt(
                 from_address=smtp.from_address, from_name=smtp.from_name, recipient=ack.recipient or "",
                 # A row planned elsewhere without one gets its Message-ID now; the hand-off stores it
                 # before the message can be delivered.
                 message_id=ack.message_id or new_message_id(smtp.from_address),
-                in_reply_to=submission.message_id, subject=rendered.subject,
+                in_reply_to=in_reply_to, subject=rendered.subject,
                 text=rendered.text, html=rendered.html, date=utcnow(),
-                references=original_references(rt, session, submission),
+                references=original_references(rt, blob),
             )
         except (TemplateError, ValueError, MessageError) as err:
             state.finish(rt.engine, ack_id, token, "failed", error=str(err), count=True)

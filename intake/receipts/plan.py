@@ -18,15 +18,18 @@ import re
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from email.utils import make_msgid
+from pathlib import Path
 
 from sqlmodel import Session, select
 
 from intake.config import SmtpSettings
 from intake.db.audit import record
 from intake.db.models import Acknowledgement, Attachment, Case, Submission, utcnow
+from intake.db.rows import insert_rows
 from intake.decide.domains import same_organisation
 from intake.decide.rules.suspicious import blocks_receipt
 from intake.receipts.compose import valid_address
+from intake.receipts.render import Known, write_text
 
 LANGUAGES = ("nb", "nn", "en")
 KINDS = ("on_time", "late", "unmatched", "ambiguous", "unknown_case", "unreadable", "follow_up")
@@ -165,8 +168,13 @@ def plan_receipt(
     *,
     smtp: SmtpSettings | None = None,
     now: datetime | None = None,
+    text: tuple[Path, Known] | None = None,
 ) -> Acknowledgement:
-    """Adds the submission's receipt row to the session (the caller's transaction) and returns it."""
+    """Adds the submission's receipt row to the session (the caller's transaction) and returns it.
+
+    With ``text`` (the workflows folder and what the caller has at hand of the receipt's
+    context) a receipt to be sent gets its text now, in the same insert (``render.write_text``).
+    """
     assert submission.id is not None
     smtp = smtp or SmtpSettings()
     now = now or utcnow()
@@ -193,8 +201,9 @@ def plan_receipt(
         created_at=now,
         updated_at=now,
     )
-    session.add(ack)
-    session.flush()
+    if text is not None and ack.status == "pending":
+        write_text(session, ack, submission, smtp, *text)
+    insert_rows(session, [ack])
     record(session, "ack.suppressed" if reason else "ack.planned", "acknowledgement", ack.id,
            {"submission": submission.id, "kind": ack.kind, "to": recipient, "reason": reason})
     return ack

@@ -15,7 +15,8 @@ Undefined names are errors (StrictUndefined) and only HTML is autoescaped.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -58,6 +59,19 @@ MAX_QUOTED_NAME = 100
 MAX_QUOTED_FILES = 10
 # The kinds without a case: their receipt repeats nothing the sender wrote.
 NO_CASE_KINDS = ("unmatched", "ambiguous", "unknown_case")
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a receipt's context needs that the caller may have at hand (None: read it)."""
+
+    case: Case | None = None
+    # The submission's own files: top level, not inline, by position.
+    attachments: Sequence[Attachment] | None = None
+    flags: Mapping[str, str | None] | None = None
+    person: bool | None = None
+    # The organisation's own deadline for the case.
+    deadline: date | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,8 @@ def _case_numbers(detail: str | None) -> list[str]:
 
 
 def _known_cases(session: Session, numbers: list[str]) -> list[dict[str, str]]:
+    if not numbers:
+        return []
     cases = {c.number: c for c in session.exec(select(Case).where(col(Case.number).in_(numbers))).all()}
     return [{"number": n, "title": cases[n].title if n in cases else ""} for n in numbers]
 
@@ -135,12 +151,23 @@ def _open_cases(session: Session, language: str) -> list[dict[str, str]]:
 
 
 def receipt_context(
-    session: Session, ack: Acknowledgement, submission: Submission, smtp: SmtpSettings
+    session: Session,
+    ack: Acknowledgement,
+    submission: Submission,
+    smtp: SmtpSettings,
+    known: Known | None = None,
 ) -> dict[str, Any]:
-    """Everything a receipt template may use, already formatted for the receipt's language."""
+    """Everything a receipt template may use, already formatted for the receipt's language.
+
+    ``known`` is what the caller has at hand already (the pipeline, deciding the message);
+    whatever it leaves out is read from the database.
+    """
+    known = known or Known()
     language = ack.language
-    case = session.get(Case, submission.case_id) if submission.case_id is not None else None
-    attachments = session.exec(
+    case = known.case
+    if case is None and submission.case_id is not None:
+        case = session.get(Case, submission.case_id)
+    attachments = known.attachments if known.attachments is not None else session.exec(
         select(Attachment)
         .where(Attachment.submission_id == submission.id)
         .where(col(Attachment.parent_id).is_(None))
@@ -151,8 +178,12 @@ def receipt_context(
     # receipt a spammer gets, and it must carry none of the spam. The others repeat a little of it.
     repeat = ack.kind not in NO_CASE_KINDS
     names = [a for a in attachments if repeat]
-    flags = {f.name: f.detail for f in session.exec(select(Flag).where(Flag.submission_id == submission.id))}
-    person = is_person(session, submission)
+    flags = known.flags if known.flags is not None else {
+        f.name: f.detail for f in session.exec(select(Flag).where(Flag.submission_id == submission.id))}
+    person = known.person if known.person is not None else is_person(session, submission)
+    deadline = None
+    if case is not None:
+        deadline = known.deadline or deadline_for(session, case, submission.organisation_id)
     return {
         "language": language,
         "kind": ack.kind,
@@ -169,7 +200,7 @@ def receipt_context(
             "number": case.number,
             "title": case.title,
             # The organisation's own deadline, when it was granted a later one.
-            "deadline": format_date(deadline_for(session, case, submission.organisation_id), language),
+            "deadline": format_date(deadline or case.deadline, language),
         },
         "received": format_time(submission.received_at, language),
         "subject": quoted_text(bare_subject(submission.subject), MAX_QUOTED_SUBJECT) if repeat else "",
@@ -248,10 +279,28 @@ def _exists(env: jinja2.Environment, name: str) -> bool:
 
 
 def render_receipt(
-    session: Session, ack: Acknowledgement, submission: Submission, smtp: SmtpSettings, workflows_path: Path
+    session: Session, ack: Acknowledgement, submission: Submission, smtp: SmtpSettings, workflows_path: Path,
+    known: Known | None = None,
 ) -> Rendered:
     """The receipt of one outbox row, with the case's own templates when the workflow names them."""
-    case = session.get(Case, submission.case_id) if submission.case_id is not None else None
+    case = known.case if known is not None and known.case is not None else (
+        session.get(Case, submission.case_id) if submission.case_id is not None else None)
     override = (case.templates or {}).get(ack.kind) if case is not None else None
-    context = receipt_context(session, ack, submission, smtp)
+    context = receipt_context(session, ack, submission, smtp, replace(known or Known(), case=case))
     return render(context, ack.kind, ack.language, override=override, workflows_path=workflows_path)
+
+
+def write_text(
+    session: Session, ack: Acknowledgement, submission: Submission, smtp: SmtpSettings, workflows_path: Path,
+    known: Known,
+) -> None:
+    """Writes a planned receipt's text onto its row, so that delivery only sends it.
+
+    A template that fails leaves the row without text: the outbox renders it when it is
+    due and records the error there, where staff see failed receipts.
+    """
+    try:
+        rendered = render_receipt(session, ack, submission, smtp, workflows_path, known)
+    except TemplateError:
+        return
+    ack.subject, ack.body_text, ack.body_html = rendered.subject, rendered.text, rendered.html

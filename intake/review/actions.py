@@ -235,11 +235,10 @@ def resend_receipt(
     open_flags = session.exec(
         select(Flag.name).where(Flag.submission_id == sub.id).where(col(Flag.resolved_at).is_(None))
     ).all()
-    kind = receipt_kind(sub, set(open_flags))
-    if kind != ack.kind:
-        # The case or lateness changed since the receipt was written, so its text must be written again.
-        ack.kind = kind
-        ack.subject = ack.body_text = ack.body_html = None
+    # The case, lateness or deadline may have changed since the receipt was written: the outbox
+    # writes its text again when it goes.
+    ack.kind = receipt_kind(sub, set(open_flags))
+    ack.subject = ack.body_text = ack.body_html = None
     ack.recipient, ack.recipients = recipient, [recipient]
     ack.recipient_key, ack.recipient_domain = recipient_key(recipient)
     ack.message_id = new_message_id(from_address)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from intake.decide.deadlines import deadline_for, is_late
+from intake.decide.deadlines import is_late
 from intake.decide.rules.base import RuleContext
 
 
@@ -16,10 +16,9 @@ class Late:
     flag = "late"
 
     def check(self, ctx: RuleContext) -> str | None:
-        case = ctx.case
-        if case is None:
+        case, deadline = ctx.case, ctx.deadline()
+        if case is None or deadline is None:
             return None
-        deadline = deadline_for(ctx.session, case, ctx.organisation.id if ctx.organisation else None)
         if not is_late(ctx.received_at, deadline, case.timezone):
             return None
         local = ctx.received_at.astimezone(ZoneInfo(case.timezone))
