@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import cast
 
 from intake.errors import StorageError
-from intake.mail.large import LARGE_MESSAGE, open_mapped
+from intake.mail.large import MAPPED_MESSAGE, open_mapped
 
 
 def sha256_hex(data: bytes) -> str:
@@ -143,7 +143,7 @@ class RawStore:
             return self.read(blob)
         try:
             path = self.path_of(blob)
-            if path.stat().st_size < LARGE_MESSAGE:
+            if path.stat().st_size < MAPPED_MESSAGE:
                 return path.read_bytes()
             return cast(bytes, open_mapped(path))
         except OSError as err:
