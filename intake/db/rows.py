@@ -16,7 +16,7 @@ from sqlalchemy import Insert, insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel
 
-_STATEMENTS: dict[str, Insert] = {}
+_STATEMENTS: dict[tuple[str, bool], Insert] = {}
 
 
 def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:
@@ -24,12 +24,16 @@ def insert_rows(session: Session, rows: Sequence[SQLModel]) -> None:
     if not rows:
         return
     table: Any = type(rows[0]).__table__  # type: ignore[attr-defined]
-    statement = _STATEMENTS.get(table.name)
+    many = len(rows) > 1
+    statement = _STATEMENTS.get((table.name, many))
     if statement is None:
-        statement = _STATEMENTS[table.name] = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=many)
+        _STATEMENTS[(table.name, many)] = statement
     columns = [c.key for c in table.columns if c.key != "id"]
-    ids = session.execute(statement, [{key: getattr(row, key) for key in columns} for row in rows]).scalars().all()
-    for row, row_id in zip(rows, ids, strict=True):
+    values = [{key: getattr(row, key) for key in columns} for row in rows]
+    # On the session's connection, past the ORM's handling of statements: these are plain rows.
+    result = session.connection().execute(statement, values if many else values[0])
+    for row, row_id in zip(rows, result.scalars().all(), strict=True):
         row.id = row_id  # type: ignore[attr-defined]
         make_transient_to_detached(row)
         session.add(row)

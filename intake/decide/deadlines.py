@@ -39,11 +39,11 @@ def is_late(received_at: datetime, deadline: date, timezone: str) -> bool:
     return received_at >= deadline_end(deadline, timezone)
 
 
+_OF_ORGANISATION = (col(DeadlineExtension.case_id) == bindparam("case_id"),
+                    col(DeadlineExtension.organisation_id) == bindparam("organisation_id"))
+_EXTENSION = select(DeadlineExtension).where(*_OF_ORGANISATION)
 # Read for every message with a case: built once.
-_EXTENSION = select(DeadlineExtension).where(
-    col(DeadlineExtension.case_id) == bindparam("case_id"),
-    col(DeadlineExtension.organisation_id) == bindparam("organisation_id"),
-)
+_UNTIL = select(col(DeadlineExtension.until)).where(*_OF_ORGANISATION)
 
 
 def extension_for(session: Session, case: Case, organisation_id: int | None) -> DeadlineExtension | None:
@@ -54,8 +54,10 @@ def extension_for(session: Session, case: Case, organisation_id: int | None) -> 
 
 def deadline_for(session: Session, case: Case, organisation_id: int | None) -> date:
     """The last day, inclusive, on which this organisation's response to the case is on time."""
-    extension = extension_for(session, case, organisation_id)
-    return max(case.deadline, extension.until) if extension is not None else case.deadline
+    if organisation_id is None or case.id is None:
+        return case.deadline
+    until = session.connection().execute(_UNTIL, {"case_id": case.id, "organisation_id": organisation_id}).scalar()
+    return max(case.deadline, until) if until is not None else case.deadline
 
 
 def late_for(session: Session, case: Case, organisation_id: int | None, received_at: datetime) -> bool:

@@ -61,7 +61,7 @@ _VERSION = select(func.sum(when((col(Case.active).is_(True), 1), else_=0)), func
 
 
 def _version(session: Session) -> tuple[Any, ...]:
-    count, stamp = session.exec(_VERSION).one()
+    count, stamp = session.connection().execute(_VERSION).one()
     return int(count or 0), stamp.isoformat() if isinstance(stamp, datetime) else stamp
 
 

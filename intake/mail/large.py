@@ -32,6 +32,9 @@ from email.policy import compat32
 # A message this large has its large bodies cut out; a body this large is one.
 LARGE_MESSAGE = 16 * 2**10
 LARGE_BODY = 8 * 2**10
+# A cut-out body this large is decoded piece by piece into the store, never whole in memory
+# (``LargeBody``); a smaller one is decoded at once, straight from the original bytes.
+STREAMED_BODY = 1 * 2**20
 # A stored message this large is read through a memory map (``store/raw.py``).
 MAPPED_MESSAGE = 4 * 2**20
 MARKER = "X-Intake-Large-Body"

@@ -21,7 +21,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from intake.mail.charsets import LATIN, codec_name, decode_bytes, decode_words, fix_text
 from intake.mail.htmltext import html_to_text
-from intake.mail.large import MARKER, Elided, LargeBody, decode, elide, lenient_base64
+from intake.mail.large import MARKER, STREAMED_BODY, Elided, LargeBody, decode, elide, lenient_base64
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_DEPTH = 10
@@ -426,7 +426,7 @@ def _walk(part: EmailMessage, depth: int, texts: list[str], parsed: ParsedMessag
         return
     span = parsed.large.span_of(part) if parsed.large else None
     large = None
-    if span is not None and parsed.large is not None:
+    if span is not None and parsed.large is not None and span[1] - span[0] >= STREAMED_BODY:
         large = LargeBody(parsed.large.raw, span, str(part.get("Content-Transfer-Encoding", "")))
     inline = disposition == "inline" or (disposition is None and part.get("Content-ID") is not None)
     parsed.attachments.append(

@@ -43,7 +43,7 @@ class DuplicateOrganisation:
             return None
         if ctx.parsed.not_mime:
             return None
-        first = ctx.session.execute(
+        first = ctx.session.connection().execute(
             _FIRST_RESPONSE, {"case_id": ctx.case.id, "organisation_id": ctx.organisation.id, "pk": ctx.message_pk}
         ).first()
         if first is None:
@@ -60,7 +60,7 @@ class DuplicateMessage:
         message_id = ctx.parsed.message_id
         if not message_id:
             return None
-        other = ctx.session.execute(_SAME_ID, {"message_id": message_id, "pk": ctx.message_pk}).scalar()
+        other = ctx.session.connection().execute(_SAME_ID, {"message_id": message_id, "pk": ctx.message_pk}).scalar()
         if other is None:
             return None
         return f"samme Message-ID som innsending {other}, med andre bytes"
