@@ -195,3 +195,34 @@ def test_no_subject_can_add_a_header_or_a_recipient(subject: str, encode: bool) 
                                         "content-type"}
     assert msg["To"] == "a@b.no" and envelope.recipient == "a@b.no"
     assert "\n" not in msg["Subject"] and "\r" not in msg["Subject"]
+
+
+LINES = ["Hei,", "", ".", ".. to", "From oss", "slutt med mellomrom   ", "æøå ÆØÅ «sitat» – €", "=3D", "--",
+         "x" * 200, "\t tab", "--=_kvittering_boundary"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(lines=st.lists(st.sampled_from(LINES), max_size=30), name=st.sampled_from(
+    ["Postmottak", 'Direktoratet "for" e-helse', "Helse\\direktoratet", "Direktoratet for e-helse «Ø»", ""]))
+def test_a_receipt_carries_its_texts_exactly_in_short_lines(lines: list[str], name: str) -> None:
+    from email import message_from_bytes, policy
+
+    from intake.receipts.compose import build_receipt
+
+    text = "\n".join(lines) + "\n"
+    html = "<p>" + "<br>\n".join(lines) + "</p>\n"
+    envelope = build_receipt(from_address="postmottak@ehelse.no", from_name=name, recipient="a@b.no",
+                             message_id="<k@ehelse.no>", in_reply_to="<o@b.no>", subject="Kvittering: æøå " * 12,
+                             text=text, html=html, date=datetime(2022, 9, 28, tzinfo=UTC),
+                             references=[f"<ref{n}.abcdefghij@eksempel.no>" for n in range(20)])
+    assert all(len(line) <= 78 for line in envelope.data.split(b"\r\n"))
+    assert b"\n" not in envelope.data.replace(b"\r\n", b"")
+    msg = message_from_bytes(envelope.data, policy=policy.default)
+    assert not msg.defects and all(not part.defects for part in msg.walk())
+    (sender,) = msg["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == (name, "postmottak@ehelse.no")
+    assert msg["Subject"] == ("Kvittering: æøå " * 12).strip()
+    assert str(msg["References"]).split()[-1] == "<o@b.no>"
+    plain = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    shown = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert plain.replace("\r\n", "\n") == text and shown.replace("\r\n", "\n") == html

@@ -156,7 +156,7 @@ def build_receipt(
     # The recipient's own display name is never copied: it is the one place a sender could try
     # to smuggle in a second address.
     headers = [
-        f"From: {_phrase(sanitise_subject(from_name), 'From')}<{from_address}>",
+        _from(sanitise_subject(from_name), from_address),
         f"To: {recipient}",
         f"Subject: {_unstructured(sanitise_subject(subject), 'Subject')}",
         f"Date: {format_datetime(date)}",
@@ -170,7 +170,7 @@ def build_receipt(
         "X-Auto-Response-Suppress: All",
         "Precedence: auto_reply",
         "MIME-Version: 1.0",
-        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"',
     ]
     parts = [f"--{boundary}\r\nContent-Type: text/{kind}; charset=\"utf-8\"\r\n"
              f"Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode("ascii") + _quoted_printable(body)
@@ -188,13 +188,20 @@ def _unstructured(value: str, name: str) -> str:
     return Header(value, charset, header_name=name).encode(linesep="\r\n")
 
 
-def _phrase(value: str, name: str) -> str:
-    """A display name and the space after it: a quoted string when it is ASCII, else encoded-words."""
-    if not value:
-        return ""
-    if value.isascii():
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '" '
-    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n") + " "
+FOLD = "\r\n "
+
+
+def _from(name: str, address: str) -> str:
+    """``From: name <address>``, the name a quoted string when it is ASCII, else encoded-words."""
+    if not name:
+        return f"From: <{address}>"
+    if name.isascii():
+        phrase = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    else:
+        phrase = Header(name, "utf-8", header_name="From").encode(linesep="\r\n")
+    # The address goes on a line of its own where it would take the line past 78 characters.
+    fits = len("From: ") + len(phrase.rsplit("\n", 1)[-1]) + len(address) + 3 <= 78
+    return f"From: {phrase}{' ' if fits else FOLD}<{address}>"
 
 
 def _folded_ids(name: str, ids: list[str]) -> str:
