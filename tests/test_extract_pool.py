@@ -14,7 +14,7 @@ from intake.config import ExtractSettings
 from intake.errors import ExtractorUnavailable
 from intake.extract import FileInput, InProcessExtractor, Limits, PoolExtractor, make_extractor, read_form
 from tests.fixtures.forms.make_forms import EXPECTED, QUESTIONS
-from tests.pdf_builder import make_pdf, text_page
+from tests.pdf_builder import make_pdf, scattered_page, text_page
 
 FORMS = Path(__file__).resolve().parent / "fixtures" / "forms"
 LOREM = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore"
@@ -40,7 +40,8 @@ def test_make_extractor_follows_the_settings() -> None:
 def test_a_crashed_worker_is_replaced_and_only_its_file_fails() -> None:
     with PoolExtractor(1, Limits(timeout_seconds=30)) as pool:
         (victim,) = pool.worker_pids()
-        slow = FileInput("tung.pdf", "application/pdf", make_pdf([text_page([LOREM] * 60)] * 60))
+        # Scattered letters, each its own run: seconds of work, since PDFium reads plain pages in milliseconds.
+        slow = FileInput("tung.pdf", "application/pdf", make_pdf([scattered_page()] * 100, compress=True))
         results: list[object] = []
         runner = threading.Thread(target=lambda: results.extend(pool.extract_many([slow])))
         runner.start()
