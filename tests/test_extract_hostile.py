@@ -25,7 +25,7 @@ from tests.pdf_builder import bomb_stream, make_pdf, scattered_page, text_page
 
 FORMS = Path(__file__).resolve().parent / "fixtures" / "forms"
 PDFPLUMBER = SHARED / "corpus" / "documents" / "pdfplumber" / "tests" / "pdfs"
-LIMITS = Limits(timeout_seconds=2.0, memory_mb=384, max_pages=50)
+LIMITS = Limits(timeout_seconds=2.0, memory_mb=384, max_pages=200)
 
 
 def zip_bomb_docx(megabytes: int = 50) -> bytes:
@@ -39,8 +39,11 @@ def zip_bomb_docx(megabytes: int = 50) -> bytes:
     return buffer.getvalue()
 
 
-def slow_pdf(pages: int = 48) -> bytes:
-    """Pages of scattered letters, each its own run: a tenth of a second a page, all together far over 2 s."""
+def slow_pdf(pages: int = 160) -> bytes:
+    """Pages of scattered letters, each its own run: some 30 ms a page to PDFium, all together far over 2 s.
+
+    A page has just fewer runs than the reader orders itself (MAX_RUNS), its slowest case.
+    """
     return make_pdf([scattered_page()] * pages, compress=True)
 
 
@@ -176,7 +179,7 @@ def test_a_message_behind_four_slow_pdfs_is_read_at_once() -> None:
 
 
 def test_one_message_gets_its_budget_and_no_more() -> None:
-    limits = Limits(timeout_seconds=2.0, memory_mb=384, max_pages=50, message_budget_seconds=3.0)
+    limits = Limits(timeout_seconds=2.0, memory_mb=384, max_pages=200, message_budget_seconds=3.0)
     with PoolExtractor(2, limits) as pool:
         started = time.monotonic()
         results = pool.extract_many([FileInput(f"tung{n}.pdf", "application/pdf", slow_pdf()) for n in range(4)])
@@ -244,7 +247,7 @@ def test_zip_member_that_understates_its_size_is_refused_while_inflating() -> No
 
 
 def test_on_one_worker_a_new_message_goes_before_the_next_file_of_a_slow_one() -> None:
-    limits = Limits(timeout_seconds=2.0, memory_mb=384, max_pages=50, message_budget_seconds=5.0)
+    limits = Limits(timeout_seconds=2.0, memory_mb=384, max_pages=200, message_budget_seconds=5.0)
     out: dict[str, object] = {}
     with PoolExtractor(1, limits) as pool:
         slow = threading.Thread(target=_timed, args=(pool, [FileInput(f"tung{n}.pdf", "application/pdf", slow_pdf())

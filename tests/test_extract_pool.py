@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from intake.config import ExtractSettings
-from intake.errors import ExtractorUnavailable
+from intake.errors import ExtractionInterrupted, ExtractorUnavailable
 from intake.extract import FileInput, InProcessExtractor, Limits, PoolExtractor, make_extractor, read_form
 from tests.fixtures.forms.make_forms import EXPECTED, QUESTIONS
-from tests.pdf_builder import make_pdf, text_page
+from tests.pdf_builder import make_pdf, scattered_page
 
 FORMS = Path(__file__).resolve().parent / "fixtures" / "forms"
-LOREM = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore"
 
 
 def forms() -> list[tuple[str, FileInput]]:
@@ -40,7 +39,8 @@ def test_make_extractor_follows_the_settings() -> None:
 def test_a_crashed_worker_is_replaced_and_only_its_file_fails() -> None:
     with PoolExtractor(1, Limits(timeout_seconds=30)) as pool:
         (victim,) = pool.worker_pids()
-        slow = FileInput("tung.pdf", "application/pdf", make_pdf([text_page([LOREM] * 60)] * 60))
+        # Scattered letters, each its own run: seconds of work, since PDFium reads plain pages in milliseconds.
+        slow = FileInput("tung.pdf", "application/pdf", make_pdf([scattered_page()] * 100, compress=True))
         results: list[object] = []
         runner = threading.Thread(target=lambda: results.extend(pool.extract_many([slow])))
         runner.start()
@@ -93,3 +93,41 @@ def test_close_stops_every_worker_and_is_idempotent() -> None:
         except ProcessLookupError:
             continue
         raise AssertionError(f"worker {pid} still runs after close")
+
+
+def test_close_waits_for_the_file_a_caller_is_reading() -> None:
+    # A caller may read its own file on a free worker, outside the pool's threads: close must not
+    # stop that worker under it (the file would come back failed, as if it were broken).
+    slow = FileInput("tung.pdf", "application/pdf", make_pdf([scattered_page()] * 40, compress=True))
+    pool = PoolExtractor(1, Limits(timeout_seconds=30))
+    out: dict[str, object] = {}
+
+    def read() -> None:
+        try:
+            out["results"] = [r.status for r in pool.extract_many([slow])]
+        except ExtractionInterrupted as err:
+            out["error"] = err
+
+    runner = threading.Thread(target=read)
+    runner.start()
+    time.sleep(0.3)
+    pool.close()
+    runner.join(timeout=30)
+    assert out.get("results") == ["ok"] or isinstance(out.get("error"), ExtractionInterrupted), out
+    assert pool.worker_pids() == []
+
+
+def test_one_message_of_many_files_keeps_every_worker_it_may_hold_busy() -> None:
+    # Two files of a message that may hold both workers are read at once, not one after the other:
+    # half-way, both workers are running (R), neither waits for a file (S).
+    slow = FileInput("tung.pdf", "application/pdf", make_pdf([scattered_page()] * 100, compress=True))
+    with PoolExtractor(2, Limits(timeout_seconds=30, workers_per_message=2)) as pool:
+        pids = pool.worker_pids()
+        results: list[object] = []
+        runner = threading.Thread(target=lambda: results.extend(pool.extract_many([slow, slow])))
+        runner.start()
+        time.sleep(0.5)
+        states = [Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] for pid in pids]
+        runner.join(timeout=60)
+    assert states == ["R", "R"]
+    assert [r.status for r in results] == ["ok", "ok"]  # type: ignore[attr-defined]

@@ -15,7 +15,6 @@ import itertools
 import logging
 import math
 import multiprocessing
-import queue
 import resource
 import signal
 import sys
@@ -171,6 +170,9 @@ class _Job:
     arrived: int
     results: list[Extraction | None]
     waiting: deque[int]
+    # The caller waits on this (with the pool's lock) for its job to finish or for a free worker.
+    done: threading.Condition
+    caller_waiting: bool = False
     running: int = 0
     started: int = 0
     # Set when its first file starts: time spent waiting for a worker is not the message's.
@@ -178,6 +180,15 @@ class _Job:
 
     def finished(self) -> bool:
         return not self.waiting and self.running == 0
+
+
+@dataclass
+class _Turn:
+    """A file taken off its job together with the worker slot it runs in (None: start a new worker)."""
+
+    job: _Job
+    index: int
+    slot: _Worker | None
 
 
 class PoolExtractor:
@@ -190,6 +201,12 @@ class PoolExtractor:
     running (then the one with the fewest started, then the earlier), and with more than one
     worker no message holds them all, so a message that arrives behind four slow PDFs is read
     at once, not after them. A message's budget starts with its first file, not while it waits.
+
+    A file and a free worker are taken together, under one lock, by whichever thread finds the
+    pair: the caller itself when its own message is the fairest (a message of one file then
+    costs no hand-off between threads, which is most of the pool's cost for a file of a few
+    milliseconds), else one of the pool's threads, one per worker, woken one at a time and
+    only when there is such a pair.
     """
 
     def __init__(self, workers: int, limits: Limits) -> None:
@@ -199,21 +216,23 @@ class PoolExtractor:
         self._limits = limits
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(_PRELOAD)
-        # One entry per slot: an idle worker, or None where a worker died and none replaces it yet.
-        self._idle: queue.SimpleQueue[_Worker | None] = queue.SimpleQueue()
+        # One entry per free slot: an idle worker, or None where a worker died and none replaces it yet.
+        self._idle: list[_Worker | None] = []
         self._all: set[_Worker] = set()
         self._busy: set[_Worker] = set()
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
+        # The pool's threads wait here for a file and a free worker; close waits here for the files under way.
+        self._work = threading.Condition(self._lock)
         self._jobs: list[_Job] = []
         self._arrivals = itertools.count()
+        self._under_way = 0
         wanted = limits.workers_per_message
         self._per_message = min(workers, wanted) if wanted else max(1, workers - 1)
         self._closed = False
         self._interrupted = False
         try:
             for _ in range(workers):
-                self._idle.put(self._start())
+                self._idle.append(self._start())
         except ExtractorUnavailable:
             self._stop_all()
             raise
@@ -228,62 +247,98 @@ class PoolExtractor:
             self._all.add(worker)
         return worker
 
-    def _next(self) -> tuple[_Job, int] | None:
-        """The fairest file to read next, taken off its job; None when the pool is closing. Holds the lock."""
-        while not self._closed:
-            ready = [job for job in self._jobs if job.waiting and job.running < self._per_message]
-            if ready:
-                # Fewest running, then fewest started: a message that has had no turn yet goes
-                # before one that has had its turns, whichever came first.
-                job = min(ready, key=lambda j: (j.running, j.started, j.arrived))
-                job.running += 1
-                job.started += 1
-                if job.deadline is None:
-                    job.deadline = time.monotonic() + job.budget
-                return job, job.waiting.popleft()
-            self._changed.wait()
-        return None
+    def _fairest(self) -> _Job | None:
+        """The job whose file the next free worker should take, if any. Holds the lock."""
+        ready = [job for job in self._jobs if job.waiting and job.running < self._per_message]
+        # Fewest running, then fewest started: a message that has had no turn yet goes
+        # before one that has had its turns, whichever came first.
+        return min(ready, key=lambda j: (j.running, j.started, j.arrived)) if ready else None
+
+    def _take(self, own: _Job | None = None) -> _Turn | None:
+        """The fairest file and a free slot, taken off the pool; with ``own``, only that job's. Holds the lock."""
+        if self._closed or not self._idle:
+            return None
+        job = self._fairest()
+        if job is None or (own is not None and job is not own):
+            return None
+        job.running += 1
+        job.started += 1
+        if job.deadline is None:
+            job.deadline = time.monotonic() + job.budget
+        self._under_way += 1
+        return _Turn(job, job.waiting.popleft(), self._idle.pop())
+
+    def _wake_one(self) -> None:
+        """Wakes one thread when a file and a free worker wait for each other. Holds the lock.
+
+        The file's own caller when it is waiting, so that its answer needs no hand-off back;
+        else one of the pool's threads. Whoever takes the pair calls this again for the next.
+        """
+        job = self._fairest() if self._idle and not self._closed else None
+        if job is None:
+            return
+        if job.caller_waiting:
+            job.caller_waiting = False
+            job.done.notify()
+        else:
+            self._work.notify()
 
     def _dispatch(self) -> None:
         while True:
-            with self._changed:
-                taken = self._next()
-            if taken is None:
-                return
-            job, index = taken
-            assert job.deadline is not None
-            left = job.deadline - time.monotonic()
-            if self._interrupted:
-                result = Extraction.failed(INTERRUPTED)
-            elif left <= 0:
-                result = Extraction.failed(f"{self._budget_spent()} before this file")
-            else:
-                try:
-                    file = job.files[index]
-                    result = self._run(file, min(self._limits.timeout_seconds, left, _own_limit(file)))
-                except Exception as err:  # a dispatcher that died would leave its message waiting for ever
-                    log.exception("extraction of %r failed in the pool", job.files[index].filename)
-                    result = Extraction.failed(f"extraction failed: {type(err).__name__}")
-                if left < self._limits.timeout_seconds and (result.error or "").startswith("timeout after"):
-                    result.error = self._budget_spent()
-            with self._changed:
-                job.results[index] = result
-                job.running -= 1
-                self._changed.notify_all()
+            with self._work:
+                turn = self._take()
+                while turn is None and not self._closed:
+                    self._work.wait()
+                    turn = self._take()
+                if turn is None:
+                    return
+                # More pairs than this one (a message of many files on many workers): pass the word on.
+                self._wake_one()
+            self._serve(turn)
+
+    def _serve(self, turn: _Turn) -> None:
+        """Reads one taken file in its slot, then gives the slot back and records the result. Without the lock."""
+        job, index = turn.job, turn.index
+        assert job.deadline is not None
+        left = job.deadline - time.monotonic()
+        slot = turn.slot
+        if self._interrupted:
+            result = Extraction.failed(INTERRUPTED)
+        elif left <= 0:
+            result = Extraction.failed(f"{self._budget_spent()} before this file")
+        else:
+            try:
+                file = job.files[index]
+                result, slot = self._run(slot, file, min(self._limits.timeout_seconds, left, _own_limit(file)))
+            except Exception as err:  # a file whose error escaped would leave its message waiting for ever
+                log.exception("extraction of %r failed in the pool", job.files[index].filename)
+                result = Extraction.failed(f"extraction failed: {type(err).__name__}")
+            if left < self._limits.timeout_seconds and (result.error or "").startswith("timeout after"):
+                result.error = self._budget_spent()
+        with self._lock:
+            self._idle.append(slot)
+            job.results[index] = result
+            job.running -= 1
+            self._under_way -= 1
+            if job.finished():
+                job.done.notify()
+            if self._closed and self._under_way == 0:
+                self._work.notify_all()
+        # No wake-up here: this thread looks for the next pair itself (see _dispatch, extract_many).
 
     def _budget_spent(self) -> str:
         return f"the message's extraction time ({self._limits.message_budget_seconds:g} s) was spent"
 
-    def _run(self, file: FileInput, timeout: float) -> Extraction:
-        worker = self._idle.get()
+    def _run(self, slot: _Worker | None, file: FileInput, timeout: float) -> tuple[Extraction, _Worker | None]:
+        """The file's extraction, and what its slot holds afterwards: the worker if still fit, else None."""
+        worker = slot
         if worker is None:
             # The replacement is started by the thread that needs it, so a failing start
             # costs that file, not a thread blocked forever on an empty pool.
             try:
                 worker = self._start()
             except ExtractorUnavailable as err:
-                self._idle.put(None)
-                return Extraction.failed(str(err))
+                return Extraction.failed(str(err)), None
         with self._lock:
             self._busy.add(worker)
         result, fit = worker.run(file, timeout)
@@ -292,14 +347,12 @@ class PoolExtractor:
         if self._interrupted:
             fit, result = False, Extraction.failed(INTERRUPTED)
         if fit:
-            self._idle.put(worker)
-            return result
+            return result, worker
         with self._lock:
             self._all.discard(worker)
         worker.kill()
-        self._idle.put(None)
         log.warning("extraction of %r stopped its worker: %s; a new one takes its place", file.filename, result.error)
-        return result
+        return result, None
 
     def extract_many(self, files: Sequence[FileInput]) -> list[Extraction]:
         """The files' extractions in order; raises ExtractionInterrupted when the pool was stopped meanwhile."""
@@ -309,17 +362,32 @@ class PoolExtractor:
         ours = any(isinstance(f, WorkerTask) for f in files)
         cap = len(files) if ours else self._limits.max_attachments
         budget = math.inf if ours else self._limits.message_budget_seconds
-        job = _Job(files=files, budget=budget,
-                   arrived=next(self._arrivals), results=[None] * len(files),
-                   waiting=deque(range(min(len(files), cap))))
+        job = _Job(files=files, budget=budget, arrived=next(self._arrivals), results=[None] * len(files),
+                   waiting=deque(range(min(len(files), cap))), done=threading.Condition(self._lock))
         for index in range(cap, len(files)):
             job.results[index] = Extraction.failed(f"more than {cap} attachments: not read")
-        with self._changed:
+        with self._lock:
             self._jobs.append(job)
-            self._changed.notify_all()
-            while not job.finished() and not self._closed:
-                self._changed.wait()
-            self._jobs.remove(job)
+            try:
+                while not job.finished() and not self._closed:
+                    turn = self._take(own=job)
+                    if turn is not None:
+                        # Our own file on a free worker: read here rather than handed to a pool thread.
+                        self._wake_one()
+                        self._lock.release()
+                        try:
+                            self._serve(turn)
+                        finally:
+                            self._lock.acquire()
+                        continue
+                    self._wake_one()
+                    job.caller_waiting = True
+                    job.done.wait()
+                    job.caller_waiting = False
+            finally:
+                self._jobs.remove(job)
+                # The slot our last file freed may be another message's turn.
+                self._wake_one()
         if self._interrupted or not job.finished():
             raise ExtractionInterrupted("extraction was stopped: the service is shutting down")
         return [r if r is not None else Extraction.failed(INTERRUPTED) for r in job.results]
@@ -335,12 +403,12 @@ class PoolExtractor:
         For shutting down: a message whose extraction was interrupted is not decided, and is
         processed again on the next start.
         """
-        with self._changed:
+        with self._lock:
             self._interrupted = True
             busy = list(self._busy)
             for job in self._jobs:
                 job.waiting.clear()
-            self._changed.notify_all()
+                job.done.notify_all()
         for worker in busy:
             # Only the process: the thread waiting on its pipe sees it die and cleans up.
             if worker.process.is_alive():
@@ -348,11 +416,16 @@ class PoolExtractor:
 
     def close(self) -> None:
         """Waits for files under way, then stops every worker; safe to call twice."""
-        with self._changed:
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._changed.notify_all()
+            self._work.notify_all()
+            for job in self._jobs:
+                job.done.notify_all()
+            # Callers read files of their own too, not only the pool's threads.
+            while self._under_way:
+                self._work.wait()
         for thread in self._threads:
             thread.join()
         self._stop_all()
