@@ -72,8 +72,11 @@ class FormFields:
 
     @classmethod
     def open(cls, pdf: pdfium.PdfDocument) -> FormFields | None:
-        """The fields of a document with an AcroForm; None (at the cost of one lookup) for any other."""
-        if pdfium_c.FPDF_GetFormType(pdf) != pdfium_c.FORMTYPE_ACRO_FORM:
+        """The fields of a document with an AcroForm; None (at the cost of one lookup) for any other.
+
+        An XFA form drawn over an AcroForm ("foreground") keeps the AcroForm's fields: those are read.
+        """
+        if pdfium_c.FPDF_GetFormType(pdf) not in (pdfium_c.FORMTYPE_ACRO_FORM, pdfium_c.FORMTYPE_XFA_FOREGROUND):
             return None
         fields = cls(pdf)
         if not fields._handle:
