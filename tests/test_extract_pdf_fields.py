@@ -10,9 +10,12 @@ from intake.extract import FileInput, Limits, extract_one, read_form
 from intake.extract.pdf import MAX_RUNS
 from intake.extract.pdf_fields import MAX_ANNOTATIONS_PER_PAGE, MAX_VALUE_CHARS, MAX_VALUES_CHARS
 from tests.acroform_builder import CheckBox, Item, RadioGroup, Text, TextField, make_form_pdf
+from tests.fixtures.acroform.make_acroform import EXPECTED as ACROFORM_EXPECTED
+from tests.fixtures.acroform.make_acroform import NAME as ACROFORM_NAME
 from tests.fixtures.forms.make_forms import CHOICE_LABELS, EXPECTED, NEI_Q1, NEI_Q2, NEI_Q4, PRINTED, QUESTIONS
 
-FORMS = Path(__file__).resolve().parent / "fixtures" / "forms"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FORMS = FIXTURES / "forms"
 
 
 def text_of(data: bytes) -> str:
@@ -90,6 +93,18 @@ def test_a_response_form_answered_in_fields_reads_as_the_printed_one() -> None:
                           Limits())
     assert read_form(text_of(fields), QUESTIONS) == EXPECTED["skjema-nei"]
     assert read_form(printed.text or "", QUESTIONS) == EXPECTED["skjema-nei"]
+
+
+def test_the_form_libreoffice_wrote_reads_as_the_printed_one() -> None:
+    # Written by LibreOffice (tests/fixtures/acroform/make_acroform.py): its checked consent box
+    # has the state /Yes, while its "on" appearance is named after the export value.
+    text = text_of((FIXTURES / "acroform" / f"{ACROFORM_NAME}.pdf").read_bytes())
+    assert text.startswith("☒ Vi samtykker i at høringssvaret publiseres\n\n")
+    assert "\n\n☒ Ja, utdyp gjerne ☐ Nei, utdyp gjerne ☐ Vet ikke, utdyp gjerne\n\n" in text
+    assert read_form(text, QUESTIONS) == ACROFORM_EXPECTED == EXPECTED["skjema-ja"]
+    printed = extract_one(FileInput("skjema-ja.pdf", "application/pdf", (FORMS / "skjema-ja.pdf").read_bytes()),
+                          Limits())
+    assert read_form(printed.text or "", QUESTIONS) == ACROFORM_EXPECTED
 
 
 def test_an_unanswered_form_gives_no_choice_and_no_text() -> None:

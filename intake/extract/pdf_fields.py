@@ -129,7 +129,7 @@ class FormFields:
         box = (min(rect.left, rect.right), min(rect.bottom, rect.top),
                max(rect.left, rect.right), max(rect.bottom, rect.top))
         if kind in _BOXES:
-            checked = bool(pdfium_c.FPDFAnnot_IsChecked(self._handle, annot))
+            checked = bool(pdfium_c.FPDFAnnot_IsChecked(self._handle, annot)) or _state_on(annot)
             export = self._string(pdfium_c.FPDFAnnot_GetFormFieldExportValue, annot, MAX_EXPORT_CHARS)
             label = " ".join(export.split()) if export != "Off" else ""
             return Field(CHECKED if checked else UNCHECKED, box, label=label)
@@ -157,6 +157,23 @@ class FormFields:
         read(self._handle, annot, buffer, 2 * len(buffer))
         raw = bytes(memoryview(buffer).cast("B")[: 2 * (needed - 1)])
         return raw.decode("utf-16-le", errors="replace")[:cap]
+
+
+def _state_on(annot: ctypes.c_void_p) -> bool:
+    """Whether the box's appearance state (/AS) is set to anything but Off.
+
+    PDFium calls a box checked when its state is the one its appearances name "on"; some
+    writers (LibreOffice among them) set a checked box's state to /Yes while naming the "on"
+    appearance after the export value. A set state still says the box was checked.
+    """
+    needed = pdfium_c.FPDFAnnot_GetStringValue(annot, b"AS", None, 0)
+    if needed <= 2:
+        return False  # no state, or an empty one
+    if needed != 2 * len("Off\0"):
+        return True
+    buffer = (ctypes.c_ushort * 4)()
+    pdfium_c.FPDFAnnot_GetStringValue(annot, b"AS", buffer, 8)
+    return bytes(memoryview(buffer).cast("B")[:6]).decode("utf-16-le") != "Off"
 
 
 def _tidy(value: str) -> str:
