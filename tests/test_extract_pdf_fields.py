@@ -149,3 +149,11 @@ def test_a_page_read_in_pdfiums_order_still_shows_its_fields() -> None:
                                    CheckBox("ok", (320, 5, 330, 15), checked=True, export="Godkjent")]]))
     assert text.count("x") == MAX_RUNS + 50
     assert text.endswith("Svar i feltet\n☒ Godkjent")
+
+
+def test_a_free_answer_at_the_foot_of_a_page_ends_its_paragraph() -> None:
+    first: list[Item] = [Text(50, 800, "Andre innspill og tilbakemeldinger?"),
+                         TextField("svar", (50, 40, 545, 780), "Vi viser til brevet vårt", True)]
+    text = text_of(make_form_pdf([first, [Text(50, 800, "Med vennlig hilsen")]]))
+    assert text.split("\n\n") == ["Andre innspill og tilbakemeldinger?", "Vi viser til brevet vårt",
+                                  "Med vennlig hilsen"]

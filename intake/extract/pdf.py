@@ -110,8 +110,9 @@ def page_lines(pdf: pdfium.PdfDocument, number: int, fields: FormFields | None =
             count = textpage.count_rects()
             if count > MAX_RUNS:
                 plain = _plain_lines(textpage)
-                return plain + [Line(f"{w.text} {w.label}".strip(), float(len(plain) + n), float(len(plain) + n) + 1.0,
-                                     0.0, 1.0) for n, w in enumerate(widgets)]
+                at = float(len(plain))
+                return plain + [Line(f"{w.text} {w.label}".strip(), at + n, at + n + 1.0, 0.0, 1.0)
+                                for n, w in enumerate(widgets)]
             boxes = [textpage.get_rect(index) for index in range(count)]
             upright = _upright(page, boxes)
             runs = [upright.line(box) for box in boxes]
@@ -239,7 +240,7 @@ def _read(textpage: pdfium.PdfTextPage, upright: Upright, runs: Sequence[Line],
     ordered = sorted(runs, key=lambda r: r.x0)
     for number, run in enumerate(ordered):
         if run.field is not None:
-            text = f"{text} {_field_text(run, ordered[number + 1:])} "
+            text = f"{text} {_field_text(run.field, run, ordered[number + 1:])} "
             continue
         if run.x1 <= end + WORD_GAP:
             continue  # wholly inside what was read already
@@ -260,10 +261,8 @@ def _read(textpage: pdfium.PdfTextPage, upright: Upright, runs: Sequence[Line],
     return Line(text, top, bottom, min(r.x0 for r in runs), max(r.x1 for r in runs))
 
 
-def _field_text(run: Line, after: Sequence[Line]) -> str:
+def _field_text(field: Field, run: Line, after: Sequence[Line]) -> str:
     """A field's text; a box's export value too when no printed label follows it closely on its line."""
-    field = run.field
-    assert field is not None
     if not field.label:
         return field.text
     label = next((r for r in after if r.field is None), None)
@@ -320,7 +319,7 @@ def add_page(lines: Sequence[Line], paragraphs: list[list[str]], ended: bool) ->
     # A wrapped line runs to the right margin; a paragraph's last line usually stops short of it.
     right = max(line.x1 for line in lines)
     last = previous.text.strip()
-    return last.endswith(SENTENCE_END) or previous.x1 < SHORT_LINE * right
+    return last.endswith(SENTENCE_END) or previous.x1 < SHORT_LINE * right or _tall(previous)
 
 
 def _tall(line: Line) -> bool:
