@@ -6,7 +6,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from intake.extract import FileInput, Limits, extract_one, read_form
+from intake.extract import FileInput, Limits, PoolExtractor, extract_one, read_form
 from intake.extract.pdf import MAX_RUNS
 from intake.extract.pdf_fields import MAX_ANNOTATIONS_PER_PAGE, MAX_VALUE_CHARS, MAX_VALUES_CHARS
 from tests.acroform_builder import CheckBox, Item, RadioGroup, Text, TextField, make_form_pdf
@@ -157,3 +157,11 @@ def test_a_free_answer_at_the_foot_of_a_page_ends_its_paragraph() -> None:
     text = text_of(make_form_pdf([first, [Text(50, 800, "Med vennlig hilsen")]]))
     assert text.split("\n\n") == ["Andre innspill og tilbakemeldinger?", "Vi viser til brevet vårt",
                                   "Med vennlig hilsen"]
+
+
+def test_a_form_is_read_in_a_worker_process() -> None:
+    data = (FIXTURES / "acroform" / f"{ACROFORM_NAME}.pdf").read_bytes()
+    with PoolExtractor(1, Limits(timeout_seconds=30)) as pool:
+        (result,) = pool.extract_many([FileInput("svar.pdf", "application/pdf", data)])
+    assert result.status == "ok", result.error
+    assert read_form(result.text or "", QUESTIONS) == ACROFORM_EXPECTED
