@@ -1,8 +1,9 @@
 """Builds PDF forms (AcroForm) as a PDF reader leaves them once filled in: values in the fields, not the page.
 
-A page is printed text (``Text``) and form fields (``TextField``, ``CheckBox``, ``RadioGroup``);
-each field's widget carries its value (``/V``) and a box its state (``/AS``), with an appearance
-stream for each state as readers write them, while the page's content holds only the labels.
+A page is printed text (``Text``) and form fields (``TextField``, ``ChoiceField``, ``CheckBox``,
+``RadioGroup``); each field's widget carries its value (``/V``) and a box its state (``/AS``),
+with an appearance stream for each state as readers write them, while the page's content
+holds only the labels.
 """
 
 from __future__ import annotations
@@ -30,6 +31,16 @@ class TextField:
 
 
 @dataclass(frozen=True)
+class ChoiceField:
+    """A drop-down list (combo box) with ``value`` chosen among ``options``."""
+
+    name: str
+    rect: Rect
+    options: list[str]
+    value: str = ""
+
+
+@dataclass(frozen=True)
 class CheckBox:
     name: str
     rect: Rect
@@ -46,7 +57,7 @@ class RadioGroup:
     chosen: str | None = None
 
 
-Item = Text | TextField | CheckBox | RadioGroup
+Item = Text | TextField | ChoiceField | CheckBox | RadioGroup
 
 
 def pdf_string(text: str) -> bytes:
@@ -123,6 +134,14 @@ def make_form_pdf(pages: list[list[Item]], *, acroform: bool = True) -> bytes:
                 ref = w.add(b"<< /Type /Annot /Subtype /Widget /FT /Tx /T %s /V %s /Ff %d /F 4 /Rect %s /P %d 0 R"
                             b" /DA (/Helv 10 Tf 0 g) >>" % (pdf_string(item.name), pdf_string(item.value), flags,
                                                             _rect(item.rect), page))
+                annots.append(ref)
+                fields.append(ref)
+            elif isinstance(item, ChoiceField):
+                options = b" ".join(pdf_string(option) for option in item.options)
+                ref = w.add(b"<< /Type /Annot /Subtype /Widget /FT /Ch /Ff %d /T %s /V %s /Opt [%s] /F 4 /Rect %s"
+                            b" /P %d 0 R /DA (/Helv 10 Tf 0 g) >>" % (1 << 17, pdf_string(item.name),
+                                                                   pdf_string(item.value), options,
+                                                                   _rect(item.rect), page))
                 annots.append(ref)
                 fields.append(ref)
             elif isinstance(item, CheckBox):

@@ -9,7 +9,7 @@ from pathlib import Path
 from intake.extract import FileInput, Limits, PoolExtractor, extract_one, read_form
 from intake.extract.pdf import MAX_RUNS
 from intake.extract.pdf_fields import MAX_ANNOTATIONS_PER_PAGE, MAX_VALUE_CHARS, MAX_VALUES_CHARS
-from tests.acroform_builder import CheckBox, Item, RadioGroup, Text, TextField, make_form_pdf
+from tests.acroform_builder import CheckBox, ChoiceField, Item, RadioGroup, Text, TextField, make_form_pdf
 from tests.fixtures.acroform.make_acroform import EXPECTED as ACROFORM_EXPECTED
 from tests.fixtures.acroform.make_acroform import NAME as ACROFORM_NAME
 from tests.fixtures.forms.make_forms import CHOICE_LABELS, EXPECTED, NEI_Q1, NEI_Q2, NEI_Q4, PRINTED, QUESTIONS
@@ -28,6 +28,8 @@ def small_form() -> list[Item]:
     return [
         Text(50, 800, "Navn:"),
         TextField("navn", (90, 796, 300, 812), "Kari Nordmann"),
+        Text(320, 800, "Sektor:"),
+        ChoiceField("sektor", (360, 796, 500, 812), ["Stat", "Kommune", "Privat"], "Kommune"),
         Text(50, 770, "Kan dere stille dere bak de fem strategiske målene?"),
         RadioGroup("q1", [("Ja", (50, 748, 60, 758)), ("Nei", (150, 748, 160, 758)),
                           ("Vet ikke", (250, 748, 260, 758))], chosen="Nei"),
@@ -43,7 +45,7 @@ def small_form() -> list[Item]:
 
 def test_text_field_boxes_and_radio_buttons_are_read_where_they_are() -> None:
     assert text_of(make_form_pdf([small_form()])).split("\n\n") == [
-        "Navn: Kari Nordmann",
+        "Navn: Kari Nordmann Sektor: Kommune",
         "Kan dere stille dere bak de fem strategiske målene?",
         "☐ Ja ☒ Nei ☐ Vet ikke",
         "☒ Enig",
@@ -55,9 +57,9 @@ def test_text_field_boxes_and_radio_buttons_are_read_where_they_are() -> None:
 def test_the_printed_text_is_the_same_with_the_fields_or_without() -> None:
     with_fields = text_of(make_form_pdf([small_form()]))
     printed = text_of(make_form_pdf([small_form()], acroform=False))
-    assert printed.split("\n\n") == ["Navn:", "Kan dere stille dere bak de fem strategiske målene?",
+    assert printed.split("\n\n") == ["Navn: Sektor:", "Kan dere stille dere bak de fem strategiske målene?",
                                      "Ja Nei Vet ikke", "Vi samtykker i publisering"]
-    for word in (" Kari Nordmann", "☐ ", "☒ "):
+    for word in (" Kari Nordmann", " Kommune", "☐ ", "☒ "):
         with_fields = with_fields.replace(word, "")
     assert [p for p in with_fields.split("\n\n") if p not in ("Enig", "Uenig")] == printed.split("\n\n")
 
@@ -139,7 +141,7 @@ def test_a_page_with_too_many_annotations_shows_its_text_but_no_fields() -> None
     assert time.monotonic() - started < 2.0
     first, _, rest = text.partition("\n\n")
     assert first == "Skjema."
-    assert rest.startswith("Navn: Kari Nordmann")  # the next page's fields are read
+    assert rest.startswith("Navn: Kari Nordmann Sektor: Kommune")  # the next page's fields are read
 
 
 def test_a_page_read_in_pdfiums_order_still_shows_its_fields() -> None:
