@@ -64,6 +64,7 @@ test: system-deps lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/extract.py
+	$(BIN)/python bench/pdf_fields.py
 	$(BIN)/python bench/imap.py
 	$(BIN)/python bench/process.py
 	$(BIN)/python bench/summary.py

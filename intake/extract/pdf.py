@@ -2,7 +2,8 @@
 
 PDFium (through pypdfium2) finds the characters and groups them into runs on one line
 ("rects"); this module orders those runs into lines and the lines into paragraphs, by
-the vertical gaps between them, as a reader sees the page. PDFium is not thread-safe:
+the vertical gaps between them, as a reader sees the page. A filled-in form's field values
+(``pdf_fields``) join the lines at their widgets' places. PDFium is not thread-safe:
 this runs in the extraction workers, one document at a time per process.
 """
 
@@ -19,6 +20,7 @@ import pypdfium2.raw as pdfium_c
 
 from intake.extract.base import Extraction
 from intake.extract.limits import Limits
+from intake.extract.pdf_fields import Field, FormFields
 
 # A vertical gap between two lines larger than this share of the line's height starts a
 # new paragraph; ordinary line spacing leaves a gap of about a quarter of the height.
@@ -37,6 +39,9 @@ INSET_ALONG = 0.05
 # Runs whose vertical extents overlap by at least this share of the lower one are one line.
 SAME_LINE = 0.5
 RUN_SHAPE = 2.0
+# Printed text starting within this many box heights right of a checkbox is its label: the
+# box's export value is shown only when there is none.
+LABEL_REACH = 3.0
 SPACES = re.compile(r"[ \t\u00a0]+")
 
 
@@ -57,6 +62,8 @@ class Line:
     x0: float
     x1: float
     box: Box = (0.0, 0.0, 0.0, 0.0)
+    # A form field's widget: its text is the field's, not read from the page.
+    field: Field | None = None
 
 
 def extract_pdf(data: bytes | Path, limits: Limits) -> Extraction:
@@ -70,7 +77,9 @@ def extract_pdf(data: bytes | Path, limits: Limits) -> Extraction:
         if getattr(err, "err_code", None) in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
             return Extraction.failed("encrypted PDF")
         return Extraction.failed(f"broken PDF: {_reason(err)}")
+    fields: FormFields | None = None
     try:
+        fields = FormFields.open(pdf)
         total = len(pdf)
         paragraphs: list[list[str]] = []
         ended = True
@@ -79,31 +88,61 @@ def extract_pdf(data: bytes | Path, limits: Limits) -> Extraction:
                 return Extraction.failed(
                     f"too many pages: {total} > {limits.max_pages}", text=_join(paragraphs), pages=total
                 )
-            ended = add_page(page_lines(pdf, number), paragraphs, ended)
+            ended = add_page(page_lines(pdf, number, fields), paragraphs, ended)
     finally:
+        # The form handle refers to the document: it goes first.
+        if fields is not None:
+            fields.close()
         pdf.close()
     return Extraction(status="ok", text=_join(paragraphs), pages=total)
 
 
-def page_lines(pdf: pdfium.PdfDocument, number: int) -> list[Line]:
-    """The page's lines from top to bottom, each from PDFium's runs of characters, left to right."""
+def page_lines(pdf: pdfium.PdfDocument, number: int, fields: FormFields | None = None) -> list[Line]:
+    """The page's lines from top to bottom, each from PDFium's runs of characters, left to right.
+
+    With ``fields``, the page's form fields are runs too, their values where their widgets are.
+    """
     page = pdf[number]
     try:
+        widgets = fields.page(page) if fields is not None else []
         textpage = page.get_textpage()
         try:
             count = textpage.count_rects()
             if count > MAX_RUNS:
-                return _plain_lines(textpage)
+                plain = _plain_lines(textpage)
+                at = float(len(plain))
+                return plain + [Line(f"{w.text} {w.label}".strip(), at + n, at + n + 1.0, 0.0, 1.0)
+                                for n, w in enumerate(widgets)]
             boxes = [textpage.get_rect(index) for index in range(count)]
             upright = _upright(page, boxes)
-            lines = _lines(upright.line(box) for box in boxes)
+            runs = [upright.line(box) for box in boxes]
+            tall = [_field_line(upright, w) for w in widgets if w.tall]
+            runs += [_field_line(upright, w) for w in widgets if not w.tall]
+            lines = _lines(runs)
             # Room for every character and the line breaks PDFium adds between them.
             buffer = (ctypes.c_ushort * (2 * textpage.count_chars() + 16))()
-            return [line for line in (_read(textpage, upright, runs, buffer) for runs in lines) if line.text]
+            read = [line for line in (_read(textpage, upright, runs, buffer) for runs in lines) if line.text]
+            return _placed(read, tall) if tall else read
         finally:
             textpage.close()
     finally:
         page.close()
+
+
+def _field_line(upright: Upright, field: Field) -> Line:
+    """A form field as a run (or, for a tall text field, a line of its own) where its widget is."""
+    run = upright.line(field.box)
+    run.text, run.field = field.text, field
+    return run
+
+
+def _placed(lines: list[Line], tall: list[Line]) -> list[Line]:
+    """The page's lines with each tall field's value as its own lines, before the first line below its top."""
+    placed = list(lines)
+    for field in sorted(tall, key=lambda f: (f.top, f.x0)):
+        at = next((n for n, line in enumerate(placed) if line.field is None and line.top > field.top), len(placed))
+        placed.insert(at, field)
+    return placed
 
 
 def _plain_lines(textpage: pdfium.PdfTextPage) -> list[Line]:
@@ -192,10 +231,17 @@ def _bounded(textpage: pdfium.PdfTextPage, box: Box, buffer: ctypes.Array[ctypes
 
 def _read(textpage: pdfium.PdfTextPage, upright: Upright, runs: Sequence[Line],
           buffer: ctypes.Array[ctypes.c_ushort]) -> Line:
-    """One line's text: its runs left to right, a run overlapping the one before read only past it."""
+    """One line's text: its runs left to right, a run overlapping the one before read only past it.
+
+    A form field's run is its value, set apart by spaces; it leaves the page's own text as it is.
+    """
     text = ""
     end = float("-inf")
-    for run in sorted(runs, key=lambda r: r.x0):
+    ordered = sorted(runs, key=lambda r: r.x0)
+    for number, run in enumerate(ordered):
+        if run.field is not None:
+            text = f"{text} {_field_text(run.field, run, ordered[number + 1:])} "
+            continue
         if run.x1 <= end + WORD_GAP:
             continue  # wholly inside what was read already
         box = run.box if run.x0 >= end else upright.clipped(run.box, end)
@@ -209,8 +255,20 @@ def _read(textpage: pdfium.PdfTextPage, upright: Upright, runs: Sequence[Line],
         text += found
         end = max(end, run.x1)
     text = SPACES.sub(" ", text.replace("\r", "").replace("\n", " ")).strip()
-    top, bottom = _extent(textpage, upright, runs)
+    printed = [run for run in runs if run.field is None]
+    top, bottom = _extent(textpage, upright, printed) if printed else (min(r.top for r in runs),
+                                                                        max(r.bottom for r in runs))
     return Line(text, top, bottom, min(r.x0 for r in runs), max(r.x1 for r in runs))
+
+
+def _field_text(field: Field, run: Line, after: Sequence[Line]) -> str:
+    """A field's text; a box's export value too when no printed label follows it closely on its line."""
+    if not field.label:
+        return field.text
+    label = next((r for r in after if r.field is None), None)
+    if label is not None and label.x0 <= run.x1 + LABEL_REACH * max(1.0, run.bottom - run.top):
+        return field.text
+    return f"{field.text} {field.label}"
 
 
 def _extent(textpage: pdfium.PdfTextPage, upright: Upright, runs: Sequence[Line]) -> tuple[float, float]:
@@ -239,7 +297,8 @@ def add_page(lines: Sequence[Line], paragraphs: list[list[str]], ended: bool) ->
     """Appends a page's lines, starting a paragraph where the vertical gap is wider than line spacing.
 
     ``ended`` says whether the previous page's last line looked like the end of a
-    paragraph; the return value says the same of this page's last line.
+    paragraph; the return value says the same of this page's last line. A tall form field's
+    value (a free answer) is a paragraph of its own.
     """
     previous: Line | None = None
     for line in lines:
@@ -247,11 +306,11 @@ def add_page(lines: Sequence[Line], paragraphs: list[list[str]], ended: bool) ->
         if not text:
             continue
         if previous is None:
-            if not paragraphs or ended or text.startswith(LIST_MARKS):
+            if not paragraphs or ended or text.startswith(LIST_MARKS) or _tall(line):
                 paragraphs.append([])
         else:
             height = max(1.0, previous.bottom - previous.top)
-            if line.top - previous.bottom > PARAGRAPH_GAP * height:
+            if line.top - previous.bottom > PARAGRAPH_GAP * height or _tall(line) or _tall(previous):
                 paragraphs.append([])
         paragraphs[-1].append(text)
         previous = line
@@ -260,7 +319,11 @@ def add_page(lines: Sequence[Line], paragraphs: list[list[str]], ended: bool) ->
     # A wrapped line runs to the right margin; a paragraph's last line usually stops short of it.
     right = max(line.x1 for line in lines)
     last = previous.text.strip()
-    return last.endswith(SENTENCE_END) or previous.x1 < SHORT_LINE * right
+    return last.endswith(SENTENCE_END) or previous.x1 < SHORT_LINE * right or _tall(previous)
+
+
+def _tall(line: Line) -> bool:
+    return line.field is not None and line.field.tall
 
 
 def _join(paragraphs: list[list[str]]) -> str:
