@@ -8,7 +8,8 @@ time) p50/p95, and the peak memory (PSS) and CPU time of the service with its
 extraction workers.
 The service process's own CPU time per message is split by stage (parse, store,
 extract wait, decide, receipt; the rest is polling, fetching and threads), read
-from its /metrics page before it stops.
+from its /metrics page before it stops; beside it the CPU of the PostgreSQL
+backends serving its database and of Dovecot, which share the machine's cores.
 Then two floors, in the same run on the same mailbox: one process doing only the
 bare imapclient fetch plus text extraction, floor A with pdfplumber and
 python-docx (the floor before PDFium), floor B with pypdfium2 and python-docx.
@@ -49,6 +50,7 @@ from bench.harness import (
     USER,
     Response,
     RssSampler,
+    ServerCpu,
     Service,
     TimedSink,
     cpu_of,
@@ -114,6 +116,8 @@ def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, respons
     config = write_config(folder, url, server, sink, args.workers, idle=bool(rate))
     service = Service(config, folder / "serve.log")
     sampler = RssSampler(service)
+    servers = ServerCpu(url.rsplit("/", 1)[-1] if args.database == "postgresql" else None,
+                        server.process.pid if server.process is not None else None)
     appended: dict[str, float] = {}
     try:
         service.start()
@@ -124,6 +128,9 @@ def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, respons
         tree = tree_pids(service.process.pid)
         start_cpu, start_service = cpu_of(tree), cpu_of([service.process.pid])
         start_stages = stage_cpu(config)
+        servers.sample()
+        start_servers = servers.seconds()
+        servers.start()
         started, bench_cpu = time.time(), time.process_time()
         feeder = threading.Thread(target=append_all, args=(server, responses, appended, rate))
         feeder.start()
@@ -153,6 +160,9 @@ def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, respons
         stages = {k: v - start_stages.get(k, 0.0) for k, v in stage_cpu(config).items()}
         sampler.halt.set()
         sampler.join()
+        servers.halt.set()
+        servers.join()
+        postgres, dovecot = (b - a for a, b in zip(start_servers, servers.seconds(), strict=True))
         service.stop()
         q = statistics.quantiles(latencies, n=20) if len(latencies) > 1 else [0.0] * 19
         return {
@@ -161,7 +171,7 @@ def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, respons
             "p50": statistics.median(latencies), "p95": q[18], "peak_mb": sampler.peak / 2**20,
             "peak_pss_mb": sampler.peak_pss / 2**20, "peak_parts": sampler.peak_parts,
             "cpu": sampler.cpu_seconds - start_cpu, "cpu_service": sampler.cpu_service - start_service,
-            "cpu_bench": bench_cpu,
+            "cpu_bench": bench_cpu, "cpu_postgres": postgres, "cpu_dovecot": dovecot,
             "stages": stages,
         }
     finally:
@@ -296,6 +306,8 @@ def report(args: argparse.Namespace, responses: list[Response], result: dict[str
         ("...... the rest (polling, IMAP fetch, threads)", f"{1000 * (result['cpu_service'] - counted) / n:.2f}"),
         ("CPU ms per message, floor A / floor B", f"{1000 * floor_a[1] / n:.1f} / {1000 * floor_b[1] / n:.1f}"),
         ("CPU ms per message of this script meanwhile (APPEND, sink)", f"{1000 * result['cpu_bench'] / n:.1f}"),
+        ("CPU ms per message of PostgreSQL (this database) / Dovecot",
+         f"{1000 * result['cpu_postgres'] / n:.1f} / {1000 * result['cpu_dovecot'] / n:.1f}"),
         ("burst latency p50, s (APPEND -> receipt)", f"{result['p50']:.2f}"),
         ("burst latency p95, s", f"{result['p95']:.2f}"),
         ("peak memory, service + workers, PSS MB (target <= 250)", f"{result['peak_pss_mb']:.0f}"),

@@ -345,6 +345,45 @@ class RssSampler(threading.Thread):
                     )
 
 
+class ServerCpu(threading.Thread):
+    """CPU seconds of the servers a run uses: the PostgreSQL backends serving one database, and a
+    Dovecot with all its processes. Sampled every half second, each process's last reading kept,
+    so a backend that ends with its connection still counts."""
+
+    def __init__(self, database: str | None, dovecot_pid: int | None) -> None:
+        super().__init__(daemon=True)
+        self.database = database
+        self.dovecot_pid = dovecot_pid
+        self.postgres: dict[int, float] = {}
+        self.dovecot: dict[int, float] = {}
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            self.sample()
+            if self.halt.wait(0.5):
+                self.sample()
+                return
+
+    def sample(self) -> None:
+        if self.database:
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if cmdline.startswith(b"postgres: ") and f" {self.database} ".encode() in cmdline:
+                    self.postgres[int(entry)] = cpu_of([int(entry)])
+        if self.dovecot_pid:
+            for pid in tree_pids(self.dovecot_pid):
+                self.dovecot[pid] = max(self.dovecot.get(pid, 0.0), cpu_of([pid]))
+
+    def seconds(self) -> tuple[float, float]:
+        return sum(self.postgres.values()), sum(self.dovecot.values())
+
+
 def start_dovecot() -> Dovecot:
     binary = dovecot_binary()
     if binary is None:
