@@ -73,6 +73,9 @@ def prefetched(
                 with imap_errors(box, f"fetching {len(batch)} message(s)"):
                     response = fetch_batch(client, batch)
                 handed.put((batch, response, weight))
+                # Not kept by this thread while it waits for its next turn: a large message
+                # would stay in memory all the time the poller processes it.
+                del response
         except BaseException as err:  # handed to the poller, which raises it
             handed.put(err)
             return

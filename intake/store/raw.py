@@ -7,8 +7,8 @@ which makes every write idempotent.
 
 Mail fetched in a batch is appended to a pack file instead (``put_batch``,
 ``Pack``): a message's reference names its pack and its byte range, and its
-row keeps its sha256. Attachments and mail that arrives one at a time get a
-file each.
+row keeps its sha256. Attachments, large messages (read back through a memory
+map) and mail that arrives one at a time get a file each.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ class RawStore:
 
     def put(self, data: bytes) -> tuple[str, str]:
         """Stores ``data`` durably; returns its sha256 and its path relative to the store."""
-        digest = sha256_hex(data)
+        return self._put_file(sha256_hex(data), data)
+
+    def _put_file(self, digest: str, data: bytes) -> tuple[str, str]:
         blob = blob_name(digest)
         target = self.root / blob
         if target.is_file() and target.stat().st_size == len(data):
@@ -97,28 +99,40 @@ class RawStore:
         durable together; each reference names the pack and the blob's byte
         range: ``packs/<month>/<name>.pack#<offset>+<length>``. The same bytes
         twice in one call are written once.
+
+        A large message (``LARGE_MESSAGE`` or more) gets a file of its own instead, as
+        ``put`` writes it, so that it can be read back through a memory map
+        (``read_for_parsing``) rather than whole into memory; the poller fetches such a
+        message in a batch of its own, so the extra sync is paid once per large message.
         """
         digests = [sha256_hex(data) for data in datas]
         spans: dict[str, tuple[int, int]] = {}
+        own: dict[str, str] = {}
         parts: list[bytes] = []
         size = 0
         for digest, data in zip(digests, datas, strict=True):
-            if digest not in spans:
+            if len(data) >= LARGE_MESSAGE:
+                if digest not in own:
+                    own[digest] = self._put_file(digest, data)[1]
+            elif digest not in spans:
                 spans[digest] = (size, len(data))
                 parts.append(data)
                 size += len(data)
-        if not parts:
-            return []
-        with self._lock:
-            try:
-                if self._pack is None or self._pack.full():
-                    if self._pack is not None:
-                        self._pack.close()
-                    self._pack = Pack.create(self.root)
-                name, start = self._pack.name, self._pack.append(parts)
-            except OSError as err:
-                raise StorageError(f"cannot store {len(parts)} blobs: {err.strerror or err}") from err
-        return [(digest, f"{name}#{start + spans[digest][0]}+{spans[digest][1]}") for digest in digests]
+        name, start = "", 0
+        if parts:
+            with self._lock:
+                try:
+                    if self._pack is None or self._pack.full():
+                        if self._pack is not None:
+                            self._pack.close()
+                        self._pack = Pack.create(self.root)
+                    name, start = self._pack.name, self._pack.append(parts)
+                except OSError as err:
+                    raise StorageError(f"cannot store {len(parts)} blobs: {err.strerror or err}") from err
+        return [
+            (digest, own[digest] if digest in own else f"{name}#{start + spans[digest][0]}+{spans[digest][1]}")
+            for digest in digests
+        ]
 
     def close(self) -> None:
         with self._lock:
