@@ -189,8 +189,9 @@ def normalise_message_id(value: str | None) -> str | None:
 def peek_message_id(raw: bytes) -> str | None:
     """The normalised Message-ID of raw bytes, read off the header block without parsing the message."""
     # find, not split: splitting would copy the whole body (68 MB for a 50 MB attachment) to drop it.
-    ends = [at for at in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if at >= 0]
-    header_block = raw[: min(ends)] if ends else raw
+    # Nor a search for a line ending the message lacks through all of it (find_first: window by window).
+    end, _ = find_first(raw, (b"\r\n\r\n", b"\n\n"))
+    header_block = raw[:end] if end >= 0 else raw
     found = _HEADER_MSGID.search(header_block)
     if not found:
         return None

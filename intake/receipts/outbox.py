@@ -168,10 +168,11 @@ def original_references(rt: Runtime, session: Session, submission: Submission) -
     if message is None:
         return []
     try:
-        raw = rt.store.read(message.blob)
+        # Only the head: reading the whole message held a 50 MB attachment in memory to send its receipt.
+        raw = rt.store.read_head(message.blob, HEAD_BYTES)
     except (StorageError, OSError):
         return []
-    head = raw[:HEAD_BYTES].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     parsed = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
     values = [str(v) for v in parsed.get_all("References", [])][:5]
     return [mid for value in values for mid in message_ids(value[:20_000])][-MAX_REFERENCES:]

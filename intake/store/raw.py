@@ -14,19 +14,21 @@ map) and mail that arrives one at a time get a file each.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import re
 import secrets
 import socket
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from intake.errors import StorageError
-from intake.mail.large import LARGE_MESSAGE, open_mapped
+from intake.mail.large import LARGE_MESSAGE, Mapped, open_mapped
 
 
 def sha256_hex(data: bytes) -> str:
@@ -38,6 +40,16 @@ def blob_name(digest: str) -> str:
     hundred messages storing one never has to create a folder. (Each row keeps
     its blob path, so blobs stored under an older layout are still found.)"""
     return f"{digest[:2]}/{digest}"
+
+
+class Spooled(Mapped):
+    """A message written to the store's ``incoming/`` folder as it arrived, hashed on the way and made
+    durable, and read through a memory map: ``RawStore.spool`` makes one, ``put_batch`` moves it into
+    place. A spooled message that is never stored is deleted when its map goes."""
+
+    digest: str
+    spool_path: Path
+    _finalizer: weakref.finalize[Any, Any]
 
 
 class RawStore:
@@ -92,6 +104,49 @@ class RawStore:
             raise StorageError(f"cannot store a file of {size} bytes: {err.strerror or err}") from err
         return digest.hexdigest(), blob, size
 
+    def spool(self, chunks: Iterable[bytes]) -> bytes:
+        """Writes a message that arrives in pieces to ``incoming/``, durably; returns it as a ``Spooled`` map.
+
+        For a large message read off a connection: it is never whole in memory, and
+        ``put_batch`` later only renames the file into place.
+        """
+        digest = hashlib.sha256()
+        folder = self.root / "incoming"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".spool-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    for chunk in chunks:
+                        digest.update(chunk)
+                        handle.write(chunk)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                with open(tmp, "rb") as handle:
+                    spooled = Spooled(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as err:
+            raise StorageError(f"cannot spool a message: {err.strerror or err}") from err
+        spooled.digest, spooled.spool_path = digest.hexdigest(), Path(tmp)
+        spooled._finalizer = weakref.finalize(spooled, Path(tmp).unlink, missing_ok=True)
+        return cast(bytes, spooled)
+
+    def _adopt(self, spooled: Spooled) -> str:
+        """Moves a spooled message into place under its content's name; returns its path in the store."""
+        blob = blob_name(spooled.digest)
+        target = self.root / blob
+        # Once moved (or found stored already), the spooled file is no longer ours to delete.
+        spooled._finalizer.detach()
+        if target.is_file() and target.stat().st_size == len(spooled):
+            spooled.spool_path.unlink(missing_ok=True)
+            return blob
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(spooled.spool_path, target)
+        _fsync_dir(target.parent)
+        return blob
+
     def put_batch(self, datas: Sequence[bytes]) -> list[tuple[str, str]]:
         """Stores several blobs durably with one sync; returns a sha256 and a reference per blob.
 
@@ -105,13 +160,20 @@ class RawStore:
         (``read_for_parsing``) rather than whole into memory; the poller fetches such a
         message in a batch of its own, so the extra sync is paid once per large message.
         """
-        digests = [sha256_hex(data) for data in datas]
+        # A spooled message was hashed as it was written; hashing it again would read all of it.
+        digests = [data.digest if isinstance(data, Spooled) else sha256_hex(data) for data in datas]
         spans: dict[str, tuple[int, int]] = {}
         own: dict[str, str] = {}
         parts: list[bytes] = []
         size = 0
         for digest, data in zip(digests, datas, strict=True):
-            if len(data) >= LARGE_MESSAGE:
+            if isinstance(data, Spooled):
+                if digest not in own:
+                    try:
+                        own[digest] = self._adopt(data)
+                    except OSError as err:
+                        raise StorageError(f"cannot store a spooled message: {err.strerror or err}") from err
+            elif len(data) >= LARGE_MESSAGE:
                 if digest not in own:
                     own[digest] = self._put_file(digest, data)[1]
             elif digest not in spans:
