@@ -46,8 +46,9 @@ def prefetched(
     the poller has it, so at most one large message is in memory. A failed
     FETCH is raised (as ``SourceUnavailable``) from the iterator where its
     batch would have come. Leaving the block, early or not, waits for the
-    thread, so the connection is the caller's again afterwards. A batch fetched alone
-    is read with ``spool`` (see ``fetch_batch``): its body goes to disk, not into memory.
+    thread, so the connection is the caller's again afterwards. Batches are read with
+    ``spool`` (see ``fetch_batch``): a large body goes to disk, not into memory, also when it
+    arrived too late for the search that sets large messages apart.
     """
     handed: queue.Queue[object] = queue.Queue()
     # A batch holds one token from its fetch until the poller asks for the next batch; a
@@ -69,12 +70,11 @@ def prefetched(
     def fetch_all() -> None:
         try:
             for batch in batches:
-                large = alone(batch)
-                weight = AHEAD if large else 1
+                weight = AHEAD if alone(batch) else 1
                 if stop() or not take(weight):
                     break
                 with imap_errors(box, f"fetching {len(batch)} message(s)"):
-                    response = fetch_batch(client, batch, spool if large else None)
+                    response = fetch_batch(client, batch, spool)
                 handed.put((batch, response, weight))
                 # Not kept by this thread while it waits for its next turn: a large message
                 # would stay in memory all the time the poller processes it.
