@@ -237,7 +237,11 @@ class Service:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [str(INTAKE), "--config", str(self.config), "serve"], stdout=out, stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+                # The code of this checkout, not whichever the installed ``intake`` script points to
+                # (a venv shared between checkouts runs another checkout's code otherwise).
+                env={**os.environ, "PYTHONUNBUFFERED": "1",
+                     "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))},
+                start_new_session=True)
         self.starts += 1
 
     def kill(self) -> None:

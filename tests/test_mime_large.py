@@ -177,3 +177,19 @@ def test_storing_and_parsing_a_50_mb_attachment_costs_the_process_a_few_mb(tmp_p
     size, grown = (float(x) for x in out.stdout.split())
     assert size > 65
     assert grown < 20, f"storing and parsing a {size:.0f} MB message grew the process by {grown:.0f} MB"
+
+
+@pytest.mark.parametrize("mapped", [False, True], ids=["bytes", "map"])
+def test_find_first_finds_what_find_finds_across_its_windows(
+    mapped: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mime_large, "CHUNK", 7)  # windows far shorter than the text, cut everywhere
+    text = b"Subject: x\nTo: y\r\nA: b\r\n\r\nbody\n\nmore\r\n\r\nend"
+    path = tmp_path / "text"
+    path.write_bytes(text)
+    raw = mime_large.open_mapped(path) if mapped else text
+    needles = (b"\r\n\r\n", b"\n\n")
+    for start in range(len(text)):
+        for end in (len(text), len(text) - 3, start + 5):
+            hits = [(at, n) for n in needles if (at := text.find(n, start, end)) >= 0]
+            assert mime_large.find_first(raw, needles, start, end) == min(hits, default=(-1, b"")), (start, end)
