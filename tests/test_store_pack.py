@@ -90,3 +90,16 @@ def test_a_large_message_in_a_batch_gets_a_file_of_its_own_read_through_a_map(tm
     (pack,) = packs(tmp_path / "store")
     assert pack.read_bytes() == b"small\r\n"
     store.close()
+
+
+def test_a_spooled_message_is_moved_into_place_once_and_a_second_copy_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = RawStore(tmp_path / "store")
+    data = b"Subject: stor\r\n\r\n" + os.urandom(3 * 2**20)
+    pieces = [data[at : at + 2**20] for at in range(0, len(data), 2**20)]
+    (digest, blob), = store.put_batch([store.spool(pieces)])
+    assert digest == hashlib.sha256(data).hexdigest() and "#" not in blob and store.read(blob) == data
+    again = store.spool(pieces)
+    assert len(list((tmp_path / "store" / "incoming").iterdir())) == 1
+    assert store.put_batch([again]) == [(digest, blob)]
+    assert list((tmp_path / "store" / "incoming").iterdir()) == [] and store.read(blob) == data
+    store.close()

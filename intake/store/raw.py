@@ -137,13 +137,13 @@ class RawStore:
         """Moves a spooled message into place under its content's name; returns its path in the store."""
         blob = blob_name(spooled.digest)
         target = self.root / blob
-        # Once moved (or found stored already), the spooled file is no longer ours to delete.
-        spooled._finalizer.detach()
         if target.is_file() and target.stat().st_size == len(spooled):
-            spooled.spool_path.unlink(missing_ok=True)
+            spooled._finalizer()
             return blob
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(spooled.spool_path, target)
+        # Moved: its old name is no longer ours to delete (a later spool may be given it).
+        spooled._finalizer.detach()
         _fsync_dir(target.parent)
         return blob
 
