@@ -131,3 +131,24 @@ def test_one_message_of_many_files_keeps_every_worker_it_may_hold_busy() -> None
         runner.join(timeout=60)
     assert states == ["R", "R"]
     assert [r.status for r in results] == ["ok", "ok"]  # type: ignore[attr-defined]
+
+
+def pss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no Pss line")
+
+
+def test_a_worker_does_not_keep_what_its_files_left_behind() -> None:
+    """A DOCX leaves its document in reference cycles: a worker that never collected them grew by
+    over 20 MB in 40 files (and by 45 MB in the end-to-end benchmark)."""
+    docx = [file for _, file in forms() if file.filename.endswith(".docx")]
+    with PoolExtractor(1, Limits(timeout_seconds=30)) as pool:
+        (pid,) = pool.worker_pids()
+        assert all(r.status == "ok" for r in pool.extract_many(docx))
+        start = pss_mb(pid)
+        for _ in range(10):
+            assert all(r.status == "ok" for r in pool.extract_many(docx))
+        grown = pss_mb(pid) - start
+    assert grown < 10, f"the worker grew by {grown:.0f} MB over {10 * len(docx)} DOCX files"

@@ -17,7 +17,7 @@ from intake.errors import SourceUnavailable, TokenUnavailable
 from intake.runtime import Runtime
 from intake.sources import prefetch
 from intake.sources.imap import plan_batches, poll_all, poll_mailbox
-from intake.sources.imap_fetch import Fetch, fetch_batch
+from intake.sources.imap_fetch import Fetch, Spool, fetch_batch
 from tests.builders import make_email
 from tests.dovecot import Dovecot
 
@@ -287,9 +287,9 @@ def test_large_messages_are_fetched_one_at_a_time(
     dovecot.append_many(raws, user=imap_user)
     sizes: list[int] = []
 
-    def spy(client: IMAPClient, uids: list[int]) -> Fetch:
+    def spy(client: IMAPClient, uids: list[int], spool: Spool | None = None) -> Fetch:
         sizes.append(len(uids))
-        return fetch_batch(client, uids)
+        return fetch_batch(client, uids, spool)
 
     monkeypatch.setattr(prefetch, "fetch_batch", spy)
     rt = make_rt(dovecot.mailbox_settings(imap_user, batch_size=3, large_message_kb=2))
@@ -300,3 +300,28 @@ def test_large_messages_are_fetched_one_at_a_time(
     with Session(rt.engine) as session:
         stored = session.exec(select(Message).order_by(col(Message.uid))).all()
     assert [rt.store.read(m.blob).replace(b"\r\n", b"\n") for m in stored] == [r.replace(b"\r\n", b"\n") for r in raws]
+
+
+def test_a_large_message_goes_to_a_file_of_its_own_without_a_copy_in_memory(
+    dovecot: Dovecot, imap_user: str, make_rt: MakeRt
+) -> None:
+    """Spooled to the store as it is fetched (in a batch with small mail, as when it arrives late),
+    stored as a file of its own, read through a map and processed like any other."""
+    from intake.mail.large import MAPPED_MESSAGE
+
+    attachment = b"%PDF-1.4\n" + bytes(range(256)) * (MAPPED_MESSAGE // 256)
+    raws = [make_email(message_id="<liten@a.no>", body="Kort svar."),
+            make_email(message_id="<stor@a.no>", attachments=[("stor.pdf", "application/pdf", attachment)])]
+    dovecot.append_many(raws, user=imap_user)
+    # Nothing counts as large for the search, so the large message is fetched with the small one.
+    rt = make_rt(dovecot.mailbox_settings(imap_user, large_message_kb=64 * 1024))
+    [result] = poll_all(rt)
+
+    assert (result.new, result.stored, result.processed) == (2, 2, 2)
+    with Session(rt.engine) as session:
+        small, large = session.exec(select(Message).order_by(col(Message.uid))).all()
+    assert "#" in small.blob and "#" not in large.blob
+    assert rt.store.read(large.blob).replace(b"\r\n", b"\n") == raws[1].replace(b"\r\n", b"\n")
+    assert large.size == rt.store.path_of(large.blob).stat().st_size
+    # Nothing is left behind where it was spooled.
+    assert [p.name for p in (rt.store.root / "incoming").iterdir()] == []

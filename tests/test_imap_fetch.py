@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -192,3 +194,35 @@ def test_a_refused_fetch_is_an_imap_error(dovecot: Dovecot, imap_user: str) -> N
     dovecot.append_many([make_email(message_id="<a@example.no>")], user=imap_user)
     with dovecot.client(imap_user) as client, pytest.raises(IMAPClientError):
         fetch_batch(client, [1])  # no folder selected
+
+
+def test_a_large_body_is_written_to_the_store_as_it_comes_and_a_small_one_is_read(
+    dovecot: Dovecot, imap_user: str, tmp_path: Path
+) -> None:
+    from intake.mail.large import MAPPED_MESSAGE, Mapped
+    from intake.store.raw import RawStore
+
+    raws = [make_email(message_id="<a@example.no>", body="Kort svar."),
+            make_email(message_id="<b@example.no>", body="x" * MAPPED_MESSAGE)]
+    dovecot.append_many(raws, user=imap_user)
+    store = RawStore(tmp_path / "store")
+    with dovecot.client(imap_user) as client:
+        client.select_folder("INBOX")
+        client.normalise_times = False
+        uids = sorted(client.search("ALL"))
+        ours, theirs = fetch_batch(client, uids, store.spool), client.fetch(uids, FETCH_ITEMS)
+    small, large = (ours[uid][b"BODY[]"] for uid in uids)
+    assert type(small) is bytes and isinstance(large, Mapped)
+    assert comparable({u: {**f, b"BODY[]": bytes(f[b"BODY[]"])} for u, f in ours.items()}) == comparable(theirs)
+    (spooled,) = (store.root / "incoming").iterdir()
+    # Stored: moved into place under its content's name, read back the same.
+    stored = store.put_batch([small, large])
+    assert stored[1][0] == hashlib.sha256(theirs[uids[1]][b"BODY[]"]).hexdigest()
+    assert store.read(stored[1][1]) == theirs[uids[1]][b"BODY[]"] and not spooled.exists()
+    # A spooled body that is never stored (a poll cut short) does not stay behind.
+    with dovecot.client(imap_user) as client:
+        client.select_folder("INBOX")
+        again = fetch_batch(client, uids[1:], store.spool)
+    assert len(list((store.root / "incoming").iterdir())) == 1
+    del again
+    assert list((store.root / "incoming").iterdir()) == []

@@ -117,3 +117,79 @@ def test_a_large_stored_message_is_read_through_a_map_and_given_back_as_it_is_de
     assert mapped_rss_kb(path) < 2 * 1024
     assert summary(raw)[:6] == (parsed.headers, parsed.subject, parsed.sender, parsed.message_id, parsed.body_text,
                                 parsed.content_type)
+
+
+_STORE_AND_PARSE = r"""
+import gc, sys, threading, time
+from pathlib import Path
+from intake.mail.mime import parse
+from intake.store.raw import RawStore
+from tests.builders import make_email
+
+def pss_mb():
+    for line in open("/proc/self/smaps_rollup"):
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+
+store = RawStore(Path(sys.argv[1]))
+data = bytes(range(256)) * (50 * 2**20 // 256)
+raw = make_email(attachments=[("stort.pdf", "application/pdf", data)])
+size = len(raw)
+del data
+# Stored as the poller stores a fetched batch, then fetched again in pieces, as a large body is spooled.
+(_, blob), = store.put_batch([raw])
+spooled = store.spool(raw[at : at + 2**20] for at in range(0, size, 2**20))
+del raw
+gc.collect()
+base, peak, done = pss_mb(), [0.0], threading.Event()
+
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], pss_mb())
+        time.sleep(0.005)
+
+sampler = threading.Thread(target=sample)
+sampler.start()
+(_, again), = store.put_batch([spooled])
+del spooled
+parsed = parse(store.read_for_parsing(blob))
+(part,) = parsed.attachments
+assert part.large is not None
+_, _, stored = store.put_chunks(part.large.chunks())
+done.set()
+sampler.join()
+assert again == blob and stored == 50 * 2**20, (again, blob, stored)
+print(size / 2**20, peak[0] - base)
+"""
+
+
+def test_storing_and_parsing_a_50_mb_attachment_costs_the_process_a_few_mb(tmp_path: Path) -> None:
+    """Measured in a process of its own (PSS), so this process's heap does not count.
+
+    A whole copy of the message (68 MB) anywhere on the way, as the pack read or a fetch into memory
+    once made, fails this."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", _STORE_AND_PARSE, str(tmp_path / "store")], cwd=repo,
+                         capture_output=True, text=True, timeout=120, check=True)
+    size, grown = (float(x) for x in out.stdout.split())
+    assert size > 65
+    assert grown < 20, f"storing and parsing a {size:.0f} MB message grew the process by {grown:.0f} MB"
+
+
+@pytest.mark.parametrize("mapped", [False, True], ids=["bytes", "map"])
+def test_find_first_finds_what_find_finds_across_its_windows(
+    mapped: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mime_large, "CHUNK", 7)  # windows far shorter than the text, cut everywhere
+    text = b"Subject: x\nTo: y\r\nA: b\r\n\r\nbody\n\nmore\r\n\r\nend"
+    path = tmp_path / "text"
+    path.write_bytes(text)
+    raw = mime_large.open_mapped(path) if mapped else text
+    needles = (b"\r\n\r\n", b"\n\n")
+    for start in range(len(text)):
+        for end in (len(text), len(text) - 3, start + 5):
+            hits = [(at, n) for n in needles if (at := text.find(n, start, end)) >= 0]
+            assert mime_large.find_first(raw, needles, start, end) == min(hits, default=(-1, b"")), (start, end)

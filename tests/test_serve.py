@@ -174,3 +174,12 @@ def test_poll_once_takes_new_mail(dovecot: Dovecot, imap_user: str, database_url
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "postmottak/INBOX: 1 new, 1 stored" in done.stderr
+
+
+def test_the_service_does_not_hold_numpy_and_scipy_until_staff_ask_for_what_needs_them() -> None:
+    """Campaign grouping (datasketch) and spreadsheets (openpyxl) bring numpy and scipy, some 40 MB
+    that a service holds for good once imported: they are imported when first used, not at start."""
+    script = ("import sys; import intake.cli.main, intake.scheduler, intake.web.app; "
+              "print(sorted(m for m in ('numpy', 'scipy', 'datasketch', 'openpyxl') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

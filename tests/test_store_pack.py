@@ -74,3 +74,32 @@ def test_a_reference_past_the_end_of_its_pack_is_an_error(tmp_path: Path) -> Non
         store.read("../../etc/passwd#0+1")
     assert os.path.getsize(store.path_of(ref)) == 5
     store.close()
+
+
+def test_a_large_message_in_a_batch_gets_a_file_of_its_own_read_through_a_map(tmp_path: Path) -> None:
+    from intake.mail.large import MAPPED_MESSAGE, Mapped
+
+    store = RawStore(tmp_path / "store")
+    large = b"Subject: stor\r\n\r\n" + b"y" * MAPPED_MESSAGE
+    (_, small_ref), (digest, large_ref), (_, twice) = store.put_batch([b"small\r\n", large, large])
+    assert "#" in small_ref and "#" not in large_ref and twice == large_ref
+    assert digest == hashlib.sha256(large).hexdigest() and store.read(large_ref) == large
+    mapped = store.read_for_parsing(large_ref)
+    assert isinstance(mapped, Mapped) and mapped[:12] == large[:12]
+    # Only the small one went into the pack.
+    (pack,) = packs(tmp_path / "store")
+    assert pack.read_bytes() == b"small\r\n"
+    store.close()
+
+
+def test_a_spooled_message_is_moved_into_place_once_and_a_second_copy_leaves_nothing_behind(tmp_path: Path) -> None:
+    store = RawStore(tmp_path / "store")
+    data = b"Subject: stor\r\n\r\n" + os.urandom(3 * 2**20)
+    pieces = [data[at : at + 2**20] for at in range(0, len(data), 2**20)]
+    (digest, blob), = store.put_batch([store.spool(pieces)])
+    assert digest == hashlib.sha256(data).hexdigest() and "#" not in blob and store.read(blob) == data
+    again = store.spool(pieces)
+    assert len(list((tmp_path / "store" / "incoming").iterdir())) == 1
+    assert store.put_batch([again]) == [(digest, blob)]
+    assert list((tmp_path / "store" / "incoming").iterdir()) == [] and store.read(blob) == data
+    store.close()

@@ -11,6 +11,7 @@ ends it; either way the file is marked failed and a fresh worker takes its place
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import logging
 import math
@@ -56,6 +57,10 @@ def _serve(conn: Connection, limits: Limits) -> None:
         conn.send(f"memory limit {cap // MIB} MiB is below what a worker needs ({(at_rest + HEADROOM) // MIB} MiB)")
         return
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    # What the worker starts with (the readers, imported by the forkserver) is never garbage: the
+    # collections after each file look only at what the file left behind, which costs a tenth of a
+    # millisecond, and never write to the pages shared with the forkserver.
+    gc.freeze()
     conn.send(READY)
     while True:
         try:
@@ -65,6 +70,10 @@ def _serve(conn: Connection, limits: Limits) -> None:
         if file is None:
             return
         conn.send(extract_one(file, limits))
+        del file
+        # A DOCX leaves its document in reference cycles whose lxml trees the collector does not
+        # count, so it seldom runs: without this a worker grew from 15 to 60 MB over 50 DOCX files.
+        gc.collect()
 
 
 def _address_space() -> int:

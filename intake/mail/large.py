@@ -93,6 +93,33 @@ class Elided:
         return self.spans[int(number)]
 
 
+def _find(raw: bytes, needle: bytes, start: int, end: int) -> int:
+    """``raw.find(needle, start, end)``; through a map window by window, each given back once searched,
+    so that looking for the delimiter after a 50 MB body never has the whole body resident."""
+    if not isinstance(raw, Mapped):
+        return raw.find(needle, start, end)
+    return find_first(raw, (needle,), start, end)[0]
+
+
+def find_first(raw: bytes, needles: tuple[bytes, ...], start: int = 0, end: int | None = None) -> tuple[int, bytes]:
+    """Where the first of ``needles`` occurs in ``raw[start:end]``, and which it is; (-1, b"") if none.
+
+    Searched window by window, so that finding the blank line after a header does
+    not read the whole message when only one of the two line endings occurs in it
+    (a CRLF message has no ``\n\n``); a memory map's windows are given back once searched.
+    """
+    end = len(raw) if end is None else min(end, len(raw))
+    at = start
+    while at < end:
+        # Each needle is looked for where it starts in [at, at + CHUNK), which its window holds whole.
+        hits = [(found, n) for n in needles if (found := raw.find(n, at, min(end, at + CHUNK + len(n) - 1))) >= 0]
+        if hits:
+            return min(hits, key=lambda hit: hit[0])
+        release(raw, at, at + CHUNK)
+        at += CHUNK
+    return -1, b""
+
+
 def elide(raw: bytes) -> Elided | None:
     """The message with its large leaf bodies cut out, or None when there is nothing to cut."""
     if len(raw) < LARGE_MESSAGE:
@@ -250,18 +277,15 @@ def _body_start(raw: bytes, start: int, end: int) -> int | None:
     """Where the body of the part at ``start`` begins: after the first empty line."""
     if raw.startswith((b"\r\n", b"\n"), start):
         return start + (2 if raw.startswith(b"\r\n", start) else 1)
-    found = [(at, len(sep)) for sep in (b"\r\n\r\n", b"\n\n") if (at := raw.find(sep, start, end)) >= 0]
-    if not found:
-        return None
-    at, length = min(found)
-    return at + length
+    at, found = find_first(raw, (b"\r\n\r\n", b"\n\n"), start, end)
+    return None if at < 0 else at + len(found)
 
 
 def _parts(raw: bytes, body: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
     """The spans of a multipart body's parts, between its delimiter lines."""
     delimiter = b"--" + boundary
     lines: list[tuple[int, int, bool]] = []  # (line start, after the line, closing)
-    at = raw.find(delimiter, body, end)
+    at = _find(raw, delimiter, body, end)
     while at >= 0:
         if at == body or raw[at - 1 : at] == b"\n":
             after = at + len(delimiter)
@@ -270,7 +294,7 @@ def _parts(raw: bytes, body: int, end: int, boundary: bytes) -> list[tuple[int, 
             lines.append((at, end if newline < 0 else newline + 1, closing))
             if closing:
                 break
-        at = raw.find(delimiter, at + len(delimiter), end)
+        at = _find(raw, delimiter, at + len(delimiter), end)
     spans = []
     followers: list[tuple[int, int, bool] | None] = [*lines[1:], None]
     for (_, part_start, closing), following in zip(lines, followers[: len(lines)], strict=True):

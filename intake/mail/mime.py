@@ -21,7 +21,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from intake.mail.charsets import LATIN, codec_name, decode_bytes, decode_words, fix_text
 from intake.mail.htmltext import html_to_text
-from intake.mail.large import MARKER, STREAMED_BODY, Elided, LargeBody, decode, elide, lenient_base64
+from intake.mail.large import MARKER, STREAMED_BODY, Elided, LargeBody, decode, elide, find_first, lenient_base64
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 MAX_DEPTH = 10
@@ -192,8 +192,9 @@ def normalise_message_id(value: str | None) -> str | None:
 def peek_message_id(raw: bytes) -> str | None:
     """The normalised Message-ID of raw bytes, read off the header block without parsing the message."""
     # find, not split: splitting would copy the whole body (68 MB for a 50 MB attachment) to drop it.
-    ends = [at for at in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if at >= 0]
-    header_block = raw[: min(ends)] if ends else raw
+    # Nor a search for a line ending the message lacks through all of it (find_first: window by window).
+    end, _ = find_first(raw, (b"\r\n\r\n", b"\n\n"))
+    header_block = raw[:end] if end >= 0 else raw
     found = _HEADER_MSGID.search(header_block)
     if not found:
         return None
@@ -226,10 +227,7 @@ def _repair_folding(raw: bytes) -> bytes:
     Without this, the parser ends the headers at such a line and the Subject and
     From that follow it are lost.
     """
-    end = raw.find(b"\n\n")
-    crlf_end = raw.find(b"\r\n\r\n")
-    if crlf_end >= 0 and (end < 0 or crlf_end < end):
-        end = crlf_end
+    end, _ = find_first(raw, (b"\n\n", b"\r\n\r\n"))
     if end < 0 or not _HEADER_LINE.match(raw):
         return raw
     lines = raw[:end].split(b"\n")

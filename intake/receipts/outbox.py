@@ -168,6 +168,7 @@ def original_references(rt: Runtime, blob: str | None) -> list[str]:
     if blob is None:
         return []
     try:
+        # Only the head: reading the whole message held a 50 MB attachment in memory to send its receipt.
         raw = rt.store.read_head(blob, HEAD_BYTES)
     except (StorageError, OSError):
         return []

@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from datasketch import MinHash, MinHashLSH
-
 from intake.review.letter import words
 
 
@@ -110,6 +108,10 @@ def group_letters(letters: Sequence[Letter], limits: Thresholds | None = None) -
     texts = _texts(letters, limits)
     if not texts:
         return []
+    # Imported here: datasketch brings numpy and scipy, some 60 MB that the service would
+    # otherwise hold from its start whether or not anyone ever looks at a campaign.
+    from datasketch import MinHash, MinHashLSH
+
     hashes = MinHash.bulk([sorted(t.shingles) for t in texts], num_perm=limits.num_perm)
     index = MinHashLSH(threshold=limits.candidates, num_perm=limits.num_perm)
     templates: dict[int, Group] = {}

@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import cast
 
 from imapclient import IMAPClient
 from sqlalchemy.engine import Connection
@@ -30,6 +31,7 @@ from intake.db.engine import database_errors
 from intake.db.locks import mailbox_lock
 from intake.db.models import Message, utcnow
 from intake.errors import DatabaseUnavailable, SourceUnavailable
+from intake.mail.large import Mapped
 from intake.mail.mime import peek_message_id
 from intake.pipeline.batch import process_many
 from intake.runtime import Runtime
@@ -204,7 +206,8 @@ def _poll(
             return stop is not None and stop.is_set()
 
         batches = plan_batches(uids, large, box.batch_size)
-        with prefetched(box, client, batches, stopping, alone=lambda b: b[0] in large) as fetched:
+        with prefetched(box, client, batches, stopping, alone=lambda b: b[0] in large,
+                        spool=rt.store.spool) as fetched:
             for batch, response in fetched:
                 if stopping():
                     break
@@ -287,7 +290,9 @@ def _store_batch(
         # A message expunged between SEARCH and FETCH is gone; there is nothing to store.
         if item is None or b"BODY[]" not in item:
             continue
-        raw = bytes(item[b"BODY[]"])
+        body = item[b"BODY[]"]
+        # A large body was spooled to the store as it was fetched (RawStore.spool); bytes() would read it in.
+        raw = cast(bytes, body) if isinstance(body, Mapped) else bytes(body)
         if uid < copies_below and _known_message_id(conn, box, raw, uidvalidity):
             result.known += 1
             extra_uids.append(uid)

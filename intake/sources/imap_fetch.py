@@ -19,8 +19,9 @@ to that.
 
 from __future__ import annotations
 
+import imaplib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -29,7 +30,11 @@ from imapclient.datetime_util import parse_to_datetime
 from imapclient.exceptions import IMAPClientError
 from imapclient.response_parser import parse_fetch_response
 
+from intake.mail.large import CHUNK, MAPPED_MESSAGE
+
 Fetch = dict[int, dict[bytes, Any]]
+# Writes a body that comes in pieces somewhere durable; returns it readable as bytes.
+Spool = Callable[[Iterable[bytes]], bytes]
 FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"RFC822.SIZE"]
 _FETCH_ARGUMENT = "(" + b" ".join(FETCH_ITEMS).decode() + ")"
 
@@ -56,18 +61,50 @@ _INTERNALDATE = re.compile(rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\
 _MONTHS = {m: i for i, m in enumerate(b"jan feb mar apr may jun jul aug sep oct nov dec".split(), start=1)}
 
 
-def fetch_batch(client: IMAPClient, uids: Sequence[int]) -> Fetch:
-    """``client.fetch(uids, FETCH_ITEMS)``, read faster; raises imapclient's errors as it does."""
+def fetch_batch(client: IMAPClient, uids: Sequence[int], spool: Spool | None = None) -> Fetch:
+    """``client.fetch(uids, FETCH_ITEMS)``, read faster; raises imapclient's errors as it does.
+
+    With ``spool`` (``RawStore.spool``) a body of ``MAPPED_MESSAGE`` or more is not read into
+    memory but written by ``spool`` piece by piece as it comes off the connection; the answer
+    then holds what ``spool`` returned (a memory map of the written file) in its place.
+    """
     if not uids:
         return {}
     imap = client._imap  # imaplib's connection: the same command imapclient would send
-    typ, data = imap.uid("FETCH", uid_set(uids), _FETCH_ARGUMENT)
+    if spool is None:
+        typ, data = imap.uid("FETCH", uid_set(uids), _FETCH_ARGUMENT)
+    else:
+        # imaplib reads every literal with self.read(size); for this one command, large ones are spooled.
+        imap.read = _spooling(imap.read, spool)
+        try:
+            typ, data = imap.uid("FETCH", uid_set(uids), _FETCH_ARGUMENT)
+        finally:
+            del imap.read
     if typ != "OK":
         raise IMAPClientError(f"fetch failed: {data!r}")
     answer = read_fetch(data)
     wanted = set(uids)
     # Like imapclient: unsolicited answers about other messages are dropped.
     return {uid: fields for uid, fields in answer.items() if uid in wanted}
+
+
+def _spooling(read: Callable[[int], bytes], spool: Spool) -> Callable[[int], bytes]:
+    def spooled_read(size: int) -> bytes:
+        if size < MAPPED_MESSAGE:
+            return read(size)
+
+        def pieces() -> Iterator[bytes]:
+            left = size
+            while left:
+                piece = read(min(CHUNK, left))
+                if not piece:
+                    raise imaplib.IMAP4.abort(f"connection closed with {left} bytes of a literal unread")
+                left -= len(piece)
+                yield piece
+
+        return spool(pieces())
+
+    return spooled_read
 
 
 def uid_set(uids: Iterable[int]) -> str:

@@ -23,7 +23,7 @@ from imapclient import IMAPClient
 
 from intake.config import MailboxSettings
 from intake.sources.imap_connect import imap_errors
-from intake.sources.imap_fetch import Fetch, fetch_batch
+from intake.sources.imap_fetch import Fetch, Spool, fetch_batch
 
 _DONE = object()
 # Batches in memory at once: the one being stored and the one being fetched.
@@ -37,6 +37,7 @@ def prefetched(
     batches: Sequence[list[int]],
     stop: Callable[[], bool] = lambda: False,
     alone: Callable[[list[int]], bool] = lambda _batch: False,
+    spool: Spool | None = None,
 ) -> Iterator[Iterator[tuple[list[int], Fetch]]]:
     """Yields an iterator of ``(uids, FETCH response)`` per batch, in order, one batch fetched ahead.
 
@@ -45,7 +46,9 @@ def prefetched(
     the poller has it, so at most one large message is in memory. A failed
     FETCH is raised (as ``SourceUnavailable``) from the iterator where its
     batch would have come. Leaving the block, early or not, waits for the
-    thread, so the connection is the caller's again afterwards.
+    thread, so the connection is the caller's again afterwards. Batches are read with
+    ``spool`` (see ``fetch_batch``): a large body goes to disk, not into memory, also when it
+    arrived too late for the search that sets large messages apart.
     """
     handed: queue.Queue[object] = queue.Queue()
     # A batch holds one token from its fetch until the poller asks for the next batch; a
@@ -71,8 +74,11 @@ def prefetched(
                 if stop() or not take(weight):
                     break
                 with imap_errors(box, f"fetching {len(batch)} message(s)"):
-                    response = fetch_batch(client, batch)
+                    response = fetch_batch(client, batch, spool)
                 handed.put((batch, response, weight))
+                # Not kept by this thread while it waits for its next turn: a large message
+                # would stay in memory all the time the poller processes it.
+                del response
         except BaseException as err:  # handed to the poller, which raises it
             handed.put(err)
             return

@@ -7,26 +7,28 @@ which makes every write idempotent.
 
 Mail fetched in a batch is appended to a pack file instead (``put_batch``,
 ``Pack``): a message's reference names its pack and its byte range, and its
-row keeps its sha256. Attachments and mail that arrives one at a time get a
-file each.
+row keeps its sha256. Attachments, large messages (read back through a memory
+map) and mail that arrives one at a time get a file each.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import re
 import secrets
 import socket
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from intake.errors import StorageError
-from intake.mail.large import MAPPED_MESSAGE, open_mapped
+from intake.mail.large import MAPPED_MESSAGE, Mapped, open_mapped
 
 
 def sha256_hex(data: bytes) -> str:
@@ -40,6 +42,16 @@ def blob_name(digest: str) -> str:
     return f"{digest[:2]}/{digest}"
 
 
+class Spooled(Mapped):
+    """A message written to the store's ``incoming/`` folder as it arrived, hashed on the way and made
+    durable, and read through a memory map: ``RawStore.spool`` makes one, ``put_batch`` moves it into
+    place. A spooled message that is never stored is deleted when its map goes."""
+
+    digest: str
+    spool_path: Path
+    _finalizer: weakref.finalize[Any, Any]
+
+
 class RawStore:
     """Blobs under one folder: content-addressed files ``ab/<sha256>``, and packs under ``packs/``."""
 
@@ -50,7 +62,9 @@ class RawStore:
 
     def put(self, data: bytes) -> tuple[str, str]:
         """Stores ``data`` durably; returns its sha256 and its path relative to the store."""
-        digest = sha256_hex(data)
+        return self._put_file(sha256_hex(data), data)
+
+    def _put_file(self, digest: str, data: bytes) -> tuple[str, str]:
         blob = blob_name(digest)
         target = self.root / blob
         if target.is_file() and target.stat().st_size == len(data):
@@ -90,6 +104,49 @@ class RawStore:
             raise StorageError(f"cannot store a file of {size} bytes: {err.strerror or err}") from err
         return digest.hexdigest(), blob, size
 
+    def spool(self, chunks: Iterable[bytes]) -> bytes:
+        """Writes a message that arrives in pieces to ``incoming/``, durably; returns it as a ``Spooled`` map.
+
+        For a large message read off a connection: it is never whole in memory, and
+        ``put_batch`` later only renames the file into place.
+        """
+        digest = hashlib.sha256()
+        folder = self.root / "incoming"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".spool-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    for chunk in chunks:
+                        digest.update(chunk)
+                        handle.write(chunk)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                with open(tmp, "rb") as handle:
+                    spooled = Spooled(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as err:
+            raise StorageError(f"cannot spool a message: {err.strerror or err}") from err
+        spooled.digest, spooled.spool_path = digest.hexdigest(), Path(tmp)
+        spooled._finalizer = weakref.finalize(spooled, Path(tmp).unlink, missing_ok=True)
+        return cast(bytes, spooled)
+
+    def _adopt(self, spooled: Spooled) -> str:
+        """Moves a spooled message into place under its content's name; returns its path in the store."""
+        blob = blob_name(spooled.digest)
+        target = self.root / blob
+        if target.is_file() and target.stat().st_size == len(spooled):
+            spooled._finalizer()
+            return blob
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(spooled.spool_path, target)
+        # Moved: its old name is no longer ours to delete (a later spool may be given it).
+        spooled._finalizer.detach()
+        _fsync_dir(target.parent)
+        return blob
+
     def put_batch(self, datas: Sequence[bytes]) -> list[tuple[str, str]]:
         """Stores several blobs durably with one sync; returns a sha256 and a reference per blob.
 
@@ -97,28 +154,47 @@ class RawStore:
         durable together; each reference names the pack and the blob's byte
         range: ``packs/<month>/<name>.pack#<offset>+<length>``. The same bytes
         twice in one call are written once.
+
+        A large message (``MAPPED_MESSAGE`` or more) gets a file of its own instead, as
+        ``put`` writes it, so that it can be read back through a memory map
+        (``read_for_parsing``) rather than whole into memory; the poller fetches such a
+        message in a batch of its own, so the extra sync is paid once per large message.
         """
-        digests = [sha256_hex(data) for data in datas]
+        # A spooled message was hashed as it was written; hashing it again would read all of it.
+        digests = [data.digest if isinstance(data, Spooled) else sha256_hex(data) for data in datas]
         spans: dict[str, tuple[int, int]] = {}
+        own: dict[str, str] = {}
         parts: list[bytes] = []
         size = 0
         for digest, data in zip(digests, datas, strict=True):
-            if digest not in spans:
+            if isinstance(data, Spooled):
+                if digest not in own:
+                    try:
+                        own[digest] = self._adopt(data)
+                    except OSError as err:
+                        raise StorageError(f"cannot store a spooled message: {err.strerror or err}") from err
+            elif len(data) >= MAPPED_MESSAGE:
+                if digest not in own:
+                    own[digest] = self._put_file(digest, data)[1]
+            elif digest not in spans:
                 spans[digest] = (size, len(data))
                 parts.append(data)
                 size += len(data)
-        if not parts:
-            return []
-        with self._lock:
-            try:
-                if self._pack is None or self._pack.full():
-                    if self._pack is not None:
-                        self._pack.close()
-                    self._pack = Pack.create(self.root)
-                name, start = self._pack.name, self._pack.append(parts)
-            except OSError as err:
-                raise StorageError(f"cannot store {len(parts)} blobs: {err.strerror or err}") from err
-        return [(digest, f"{name}#{start + spans[digest][0]}+{spans[digest][1]}") for digest in digests]
+        name, start = "", 0
+        if parts:
+            with self._lock:
+                try:
+                    if self._pack is None or self._pack.full():
+                        if self._pack is not None:
+                            self._pack.close()
+                        self._pack = Pack.create(self.root)
+                    name, start = self._pack.name, self._pack.append(parts)
+                except OSError as err:
+                    raise StorageError(f"cannot store {len(parts)} blobs: {err.strerror or err}") from err
+        return [
+            (digest, own[digest] if digest in own else f"{name}#{start + spans[digest][0]}+{spans[digest][1]}")
+            for digest in digests
+        ]
 
     def close(self) -> None:
         with self._lock:

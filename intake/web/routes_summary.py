@@ -14,7 +14,6 @@ from intake.review.campaigns import ensure_grouped, needs_grouping, regroup
 from intake.review.documents import own_texts
 from intake.review.draft import DOCX_TYPE, summary_docx
 from intake.review.grouping import own_additions
-from intake.review.spreadsheet import XLSX_TYPE, summary_xlsx
 from intake.review.summary import Answer, case_summary
 from intake.web.chart import choices_chart
 from intake.web.deps import PostDep, RowId, RtDep, StaffDep, render
@@ -86,6 +85,9 @@ def summary_page(
 
 @router.get("/cases/{case_id}/summary.xlsx")
 def summary_spreadsheet(case_id: RowId, rt: RtDep, staff: StaffDep) -> Response:
+    # Imported here: openpyxl brings numpy, which the service need not hold until a spreadsheet is asked for.
+    from intake.review.spreadsheet import XLSX_TYPE, summary_xlsx
+
     with session_scope(rt.engine) as session:
         case = _case(session, case_id)
         ensure_grouped(session, case)
