@@ -78,31 +78,21 @@ class RawStore:
         The pieces go to a temporary file while they are hashed, so the whole is
         never in memory; the file is then renamed to its content's name.
         """
-        digest = hashlib.sha256()
         size = 0
-        folder = self.root / "incoming"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+            tmp, digest, size = self._written(chunks, ".tmp-")
             try:
-                with os.fdopen(fd, "wb") as handle:
-                    for chunk in chunks:
-                        digest.update(chunk)
-                        handle.write(chunk)
-                        size += len(chunk)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                blob = blob_name(digest.hexdigest())
+                blob = blob_name(digest)
                 target = self.root / blob
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, target)
             except BaseException:
-                Path(tmp).unlink(missing_ok=True)
+                tmp.unlink(missing_ok=True)
                 raise
             _fsync_dir(target.parent)
         except OSError as err:
             raise StorageError(f"cannot store a file of {size} bytes: {err.strerror or err}") from err
-        return digest.hexdigest(), blob, size
+        return digest, blob, size
 
     def spool(self, chunks: Iterable[bytes]) -> bytes:
         """Writes a message that arrives in pieces to ``incoming/``, durably; returns it as a ``Spooled`` map.
@@ -110,28 +100,39 @@ class RawStore:
         For a large message read off a connection: it is never whole in memory, and
         ``put_batch`` later only renames the file into place.
         """
-        digest = hashlib.sha256()
-        folder = self.root / "incoming"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".spool-")
+            tmp, digest, _ = self._written(chunks, ".spool-")
             try:
-                with os.fdopen(fd, "wb") as handle:
-                    for chunk in chunks:
-                        digest.update(chunk)
-                        handle.write(chunk)
-                    handle.flush()
-                    os.fsync(handle.fileno())
                 with open(tmp, "rb") as handle:
                     spooled = Spooled(handle.fileno(), 0, access=mmap.ACCESS_READ)
             except BaseException:
-                Path(tmp).unlink(missing_ok=True)
+                tmp.unlink(missing_ok=True)
                 raise
         except OSError as err:
             raise StorageError(f"cannot spool a message: {err.strerror or err}") from err
-        spooled.digest, spooled.spool_path = digest.hexdigest(), Path(tmp)
-        spooled._finalizer = weakref.finalize(spooled, Path(tmp).unlink, missing_ok=True)
+        spooled.digest, spooled.spool_path = digest, tmp
+        spooled._finalizer = weakref.finalize(spooled, tmp.unlink, missing_ok=True)
         return cast(bytes, spooled)
+
+    def _written(self, chunks: Iterable[bytes], prefix: str) -> tuple[Path, str, int]:
+        """The pieces written to a new file in ``incoming/`` and flushed to disk: its path, sha256 and size."""
+        digest = hashlib.sha256()
+        size = 0
+        folder = self.root / "incoming"
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=prefix)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    handle.write(chunk)
+                    size += len(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            Path(name).unlink(missing_ok=True)
+            raise
+        return Path(name), digest.hexdigest(), size
 
     def _adopt(self, spooled: Spooled) -> str:
         """Moves a spooled message into place under its content's name; returns its path in the store."""
