@@ -396,3 +396,25 @@ def test_a_sender_whose_lease_ran_out_cannot_hand_the_receipt_off(make_rt: Runti
     with pytest.raises(state.ClaimLost):
         state.handoff(rt.engine, ack_id, "slow", envelope, "K", "t", "t", rt.settings.smtp)
     assert len(sink.messages) == 1 and acks(rt)[0].status == "sent"
+
+
+def test_a_long_run_asks_for_its_next_batch_with_a_query_of_the_same_size(make_rt: RuntimeFactory,  # noqa: F811
+                                                                          sink: Sink) -> None:  # noqa: F811
+    # Each batch of a run left out every receipt tried so far by id: at 10,000 receipts due at
+    # once, the query for the last batch carried 10,000 parameters and the run slowed with its square.
+    from sqlalchemy import event
+
+    rt = make_rt(**sink.smtp_settings(batch_size=5, rate_limit_per_hour=0, domain_limit_per_hour=0,
+                                      total_limit_per_hour=0))
+    for n in range(40):
+        ingest_one(rt, make_email(message_id=f"<svar{n}@legemiddelverket.no>", body=f"Svar {n}, sak 22/414"), ON_TIME)
+    sizes: list[int] = []
+
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if "ORDER BY acknowledgements.next_attempt_at" in statement:  # the query for the next batch
+            sizes.append(len(parameters))
+
+    event.listen(rt.engine, "before_cursor_execute", count)
+    assert deliver_due(rt).sent == 40
+    assert len(sink.messages) == 40
+    assert len(sizes) >= 8 and max(sizes) == min(sizes), sizes

@@ -105,12 +105,15 @@ def _deliver_due(rt: Runtime, transport: Transport | None, limit: int | None) ->
     report = DeliveryReport()
     report.unconfirmed += settle_abandoned(rt.engine)
     transport = transport or make_transport(smtp)
-    seen: set[int] = set()
+    # Each receipt is tried once a run. One that went or failed is no longer due; the others
+    # (waiting, to retry at once, taken by another process) are left out of this run's later
+    # batches by id. Leaving out every id tried made each batch's query as long as the run so far.
+    tried, again = 0, set[int]()
     talked = False
     try:
-        while limit is None or len(seen) < limit:
-            batch = min(smtp.batch_size, limit - len(seen)) if limit is not None else smtp.batch_size
-            due = state.due_ids(rt.engine, seen, batch)
+        while limit is None or tried < limit:
+            batch = min(smtp.batch_size, limit - tried) if limit is not None else smtp.batch_size
+            due = state.due_ids(rt.engine, again, batch)
             if not due:
                 break
             # Connect before claiming anything: when the server is down, no row is touched.
@@ -122,10 +125,12 @@ def _deliver_due(rt: Runtime, transport: Transport | None, limit: int | None) ->
             talked = True
             token = uuid.uuid4().hex
             claimed = state.claim(rt.engine, due, token, smtp)
-            seen.update(due)
+            tried += len(due)
+            again.update(set(due) - set(claimed))
             for position, ack_id in enumerate(claimed):
                 try:
-                    _deliver_one(rt, transport, ack_id, token, report)
+                    if not _deliver_one(rt, transport, ack_id, token, report):
+                        again.add(ack_id)
                 except TransportUnavailable as err:
                     # A relay refusal concerns every receipt: this one and the rest stay due, untouched.
                     report.error, report.blocked = str(err), isinstance(err, RelayRefused)
@@ -193,20 +198,21 @@ def _render(rt: Runtime, session: Session, ack: Acknowledgement) -> Rendered:
     return render_receipt(session, ack, submission, rt.settings.smtp, rt.settings.workflows.path)
 
 
-def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, report: DeliveryReport) -> None:
+def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, report: DeliveryReport) -> bool:
+    """Delivers one claimed receipt; True when it is settled (sent, failed or unconfirmed), not due again."""
     smtp = rt.settings.smtp
     with Session(rt.engine) as session:
         row = session.execute(_DUE, {"ack_id": ack_id}).first()
         ack, in_reply_to, blob = row if row is not None else (None, None, None)
         if ack is None or ack.claim_token != token or ack.status != "pending":
             report.skipped += 1
-            return
+            return False
         wait = cap_wait(session, ack, smtp, utcnow())
         if wait is not None:
             session.close()
             state.postpone(rt.engine, ack_id, token, wait.until, wait.reason)
             report.waiting += 1
-            return
+            return False
         try:
             # Written when the receipt was planned; a row without its text gets it now.
             rendered = Rendered(ack.subject, ack.body_text, ack.body_html) if (
@@ -223,7 +229,7 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
         except (TemplateError, ValueError, MessageError) as err:
             state.finish(rt.engine, ack_id, token, "failed", error=str(err), count=True)
             report.failed += 1
-            return
+            return True
     cleanups: list[Callable[[], None]] = []
 
     def handoff() -> None:
@@ -239,11 +245,12 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
                 cleanup()
     except state.ClaimLost:
         report.skipped += 1
+        return False
     except TemporaryDeliveryError as err:
         if state.retry(rt.engine, ack_id, token, str(err), smtp):
             report.retrying += 1
-        else:
-            report.failed += 1
+            return False
+        report.failed += 1
     except PermanentDeliveryError as err:
         state.finish(rt.engine, ack_id, token, "failed", error=err.reply or str(err), count=not cleanups)
         report.failed += 1
@@ -254,3 +261,4 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
         state.finish(rt.engine, ack_id, token, "sent", reply=reply)
         report.sent += 1
         report.ids.append(ack_id)
+    return True
