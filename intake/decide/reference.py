@@ -33,9 +33,6 @@ class Reference:
     invited: list[Invited]
     bodies: dict[int, Organisation]
 
-    def case_by_id(self, case_id: int | None) -> Case | None:
-        return next((c for c in self.cases.values() if c.id == case_id), None) if case_id is not None else None
-
 
 class ReferenceCache:
     """One process's kept ``Reference``, checked against the database on every ``current`` call."""

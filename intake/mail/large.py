@@ -5,9 +5,10 @@ several times over: a 68 MB message carrying a 50 MB PDF takes eight seconds
 and 590 MB to parse, and even a 40 kB form costs it a millisecond, line by
 line, half of parsing an ordinary response. So before a message is parsed,
 every leaf body over a few kilobytes (an attachment, as a rule) is cut out of
-the bytes the parser sees, and its part is marked with a header naming where the body lies in the original
-bytes; the parser then reads a message of a few kilobytes, and a marked body
-is decoded straight from the original bytes (``decode``) when its part is read.
+the bytes the parser sees, and its part is marked with a header naming where
+the body lies in the original bytes; the parser then reads a message of a few
+kilobytes, and a marked body is decoded straight from the original bytes
+(``decode``) when its part is read.
 
 Only the MIME structure is read here: headers of each part, multipart
 boundaries, leaves. Anything this does not understand is left for the parser

@@ -137,8 +137,7 @@ def handoff(
                 "title": subject, "text": text, "html": html, "mid": envelope.message_id})
             if done.rowcount != 1:
                 raise ClaimLost(ack_id)
-            conn.execute(_AUDIT, {"at": now, "actor": "system", "action": "ack.sending", "entity": "acknowledgement",
-                                  "entity_id": ack_id, "detail": {"to": envelope.recipient}})
+            _audit(conn, now, "ack.sending", ack_id, {"to": envelope.recipient})
     except BaseException:
         stack.close()
         raise
@@ -208,8 +207,7 @@ def finish(
         done = conn.execute(_FINISH, {"ack_id": ack_id, "token": token, "outcome": status, "error": error, "now": now,
                                       "count": 1 if count else 0})
         if done.rowcount == 1:
-            conn.execute(_AUDIT, {"at": now, "actor": "system", "action": f"ack.{status}", "entity": "acknowledgement",
-                                  "entity_id": ack_id, "detail": {"error": error, "reply": reply}})
+            _audit(conn, now, f"ack.{status}", ack_id, {"error": error, "reply": reply})
     if status == "failed":
         log.error("receipt %s failed: %s", ack_id, error)
 
@@ -236,3 +234,9 @@ _FINISH = (
                         else_=col(Acknowledgement.reason)))
 )
 _AUDIT = insert(AuditLog)
+
+
+def _audit(conn: Connection, at: datetime, action: str, ack_id: int, detail: dict[str, str | None]) -> None:
+    """The audit entry of a receipt's step, on the connection of the step's own transaction."""
+    conn.execute(_AUDIT, {"at": at, "actor": "system", "action": action, "entity": "acknowledgement",
+                          "entity_id": ack_id, "detail": detail})
