@@ -34,5 +34,14 @@ def client(rt: Runtime, seeded: Seeded) -> Iterator[TestClient]:
 
 
 @pytest.fixture
+def reviewer_client(rt: Runtime) -> Iterator[TestClient]:
+    """A reviewer logged in, on a database with nothing seeded."""
+    add_user(rt, role="reviewer")
+    with TestClient(create_app(rt)) as c:
+        login(c)
+        yield c
+
+
+@pytest.fixture
 def csrf(client: TestClient) -> str:
     return login(client)

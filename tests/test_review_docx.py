@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from fastapi.testclient import TestClient
 
 from intake.extract import Extraction, FileInput, Limits, extract_one
 from intake.extract.outline import MAX_BLOCKS, DocxOutline
 from intake.extract.pool import PoolExtractor
 from intake.runtime import Runtime
-from intake.web.app import create_app
 from tests.builders import make_email
 from tests.docx_builder import DOCX_TYPE, form_docx, huge_docx, nested_tables_docx
-from tests.web_support import _ingest, add_user, login
+from tests.web_support import _ingest
 
 WHEN = datetime(2022, 9, 28, 8, 15, tzinfo=UTC)
 
@@ -32,24 +29,16 @@ class SlowOutline(DocxOutline):
         return super().run(limits)
 
 
-@pytest.fixture
-def client(rt: Runtime) -> Iterator[TestClient]:
-    add_user(rt, role="reviewer")
-    with TestClient(create_app(rt)) as c:
-        login(c)
-        yield c
-
-
 def _attachment_html(page: str, filename: str) -> str:
     start = page.index(f'<h3 class="filename">{filename}')
     return page[start:page.index("</article>", start)]
 
 
-def test_docx_shows_headings_lists_tables_and_boxes_and_is_cached(client: TestClient, rt: Runtime) -> None:
+def test_docx_shows_headings_lists_tables_and_boxes_and_is_cached(reviewer_client: TestClient, rt: Runtime) -> None:
     data = form_docx()
     before = extract_one(FileInput("Svar.docx", DOCX_TYPE, data), Limits()).text
     sub = _ingest(rt, make_email(attachments=[("Svar.docx", DOCX_TYPE, data)]), WHEN)
-    response = client.get(f"/submissions/{sub}")
+    response = reviewer_client.get(f"/submissions/{sub}")
     assert response.status_code == 200
     html = _attachment_html(response.text, "Svar.docx")
     # Headings under the attachment's own h3, in the document's order and levels.
@@ -79,14 +68,14 @@ def test_docx_shows_headings_lists_tables_and_boxes_and_is_cached(client: TestCl
     # The second look reads the store: the outline is not made again.
     cached[0].write_text(cached[0].read_text(encoding="utf-8").replace("Vi viser til", "Vi har lest"),
                          encoding="utf-8")
-    assert "<p>Vi har lest høringsbrevet.</p>" in client.get(f"/submissions/{sub}").text
+    assert "<p>Vi har lest høringsbrevet.</p>" in reviewer_client.get(f"/submissions/{sub}").text
 
 
-def test_hostile_docx_gives_a_norwegian_message_fast(client: TestClient, rt: Runtime) -> None:
+def test_hostile_docx_gives_a_norwegian_message_fast(reviewer_client: TestClient, rt: Runtime) -> None:
     sub = _ingest(rt, make_email(attachments=[("Dypt.docx", DOCX_TYPE, nested_tables_docx(40)),
                                               ("Stort.docx", DOCX_TYPE, huge_docx(MAX_BLOCKS + 2000))]), WHEN)
     started = time.monotonic()
-    page = client.get(f"/submissions/{sub}")
+    page = reviewer_client.get(f"/submissions/{sub}")
     first = time.monotonic() - started
     assert page.status_code == 200
     deep = _attachment_html(page.text, "Dypt.docx")
@@ -96,7 +85,7 @@ def test_hostile_docx_gives_a_norwegian_message_fast(client: TestClient, rt: Run
     assert "Dokumentet er langt: bare begynnelsen vises her." in big
     assert big.count("<p>Avsnitt ") == MAX_BLOCKS
     started = time.monotonic()
-    again = client.get(f"/submissions/{sub}")
+    again = reviewer_client.get(f"/submissions/{sub}")
     cached = time.monotonic() - started
     assert again.status_code == 200 and "for mange nivåer" in again.text
     assert first < 10 and cached < 2, (first, cached)
