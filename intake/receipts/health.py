@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, select
 
 from intake.db.engine import session_scope
@@ -26,14 +26,22 @@ NAME = "smtp"
 def record_run(engine: Engine, error: str | None, *, blocked: bool = False) -> None:
     """Notes one delivery run's outcome: ``error`` None for a run the server took part in without refusing."""
     now = utcnow()
-    with session_scope(engine) as session:
-        state = session.exec(select(OutboxState).where(OutboxState.name == NAME)).first() or OutboxState(name=NAME)
-        state.last_attempt_at = now
-        if error is None:
-            state.last_success_at, state.blocked = now, False
-        else:
-            state.last_error, state.last_error_at, state.blocked = error[:1000], now, blocked
-        session.add(state)
+    for attempt in (1, 2):
+        try:
+            with session_scope(engine) as session:
+                state = (session.exec(select(OutboxState).where(OutboxState.name == NAME)).first()
+                         or OutboxState(name=NAME))
+                state.last_attempt_at = now
+                if error is None:
+                    state.last_success_at, state.blocked = now, False
+                else:
+                    state.last_error, state.last_error_at, state.blocked = error[:1000], now, blocked
+                session.add(state)
+            return
+        except IntegrityError:
+            # Two senders' first runs ended at once and both wrote the first row: the second try finds it.
+            if attempt == 2:
+                raise
 
 
 def problem_of(state: OutboxState | None) -> str | None:
