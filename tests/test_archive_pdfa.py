@@ -20,6 +20,7 @@ from intake.archive.convert import OfficeToPdfa, pdfa_level
 from intake.archive.render import MailToPdfa, mail_html
 from intake.extract import Limits, PoolExtractor, extract_one
 from tests.archive_support import need_soffice
+from tests.docx_builder import long_docx
 
 FORMS = Path(__file__).resolve().parent / "fixtures" / "forms"
 PDFAID = "{http://www.aiim.org/pdfa/ns/id/}"
@@ -126,9 +127,11 @@ def test_a_plain_pdf_is_not_taken_for_pdfa() -> None:
 def test_a_conversion_runs_in_a_worker_under_its_time_limit_and_leaves_no_libreoffice(tmp_path: Path) -> None:
     need_soffice()
     out = tmp_path / "skjema.pdf"
-    task = OfficeToPdfa("skjema.docx", "application/octet-stream", b"", path=str(FORMS / "skjema-ja.docx"),
-                        out=str(out))
-    # LibreOffice needs seconds to start with a new profile; a 1.5 s limit stops it, and the worker lives on.
+    # 300 pages take LibreOffice many seconds; the two-page form took it under the second on a quiet
+    # machine. A 1.5 s limit stops it, and the worker lives on.
+    long = tmp_path / "lang.docx"
+    long.write_bytes(long_docx(300))
+    task = OfficeToPdfa("lang.docx", "application/octet-stream", b"", path=str(long), out=str(out))
     with PoolExtractor(1, Limits(timeout_seconds=1.5)) as pool:
         (worker,) = pool.worker_pids()
         (result,) = pool.extract_many([task])
