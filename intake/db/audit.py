@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlmodel import Session
 
 from intake.db.models import AuditLog
 from intake.db.rows import insert_rows
+
+_GATHERED = "intake.audit.gathered"
 
 
 def record(
@@ -19,7 +23,31 @@ def record(
     *,
     actor: str = "system",
 ) -> AuditLog:
-    """Writes one entry in the session's transaction, at once (``db/rows.py``)."""
+    """Writes one entry in the session's transaction: at once, or at the end of ``gathered``."""
     entry = AuditLog(actor=actor, action=action, entity=entity, entity_id=entity_id, detail=detail)
-    insert_rows(session, [entry])
+    pending: list[AuditLog] | None = session.info.get(_GATHERED)
+    if pending is not None:
+        pending.append(entry)
+    else:
+        insert_rows(session, [entry])
     return entry
+
+
+@contextmanager
+def gathered(session: Session) -> Iterator[None]:
+    """Holds the entries recorded in ``session`` within the block and writes them with one statement at its end.
+
+    Still in the same transaction as the changes they describe; for a batch of
+    decisions, whose entries nothing reads back before the commit. An error in
+    the block writes none of them (the transaction is rolled back anyway).
+    """
+    if _GATHERED in session.info:
+        yield
+        return
+    entries: list[AuditLog] = []
+    session.info[_GATHERED] = entries
+    try:
+        yield
+    finally:
+        del session.info[_GATHERED]
+    insert_rows(session, entries)

@@ -1,7 +1,8 @@
-"""Decides a prepared message in one transaction: match, flag, submission, receipt row.
+"""Decides prepared messages, a few at a time in one transaction: match, flag, submission, receipt row.
 
 A crash at any point leaves either no submission (and the message is processed
-again later) or a whole one. An error is recorded on the message with an
+again later) or a whole one. A batch is all or nothing: when one of its messages
+fails, each is decided again in a transaction of its own. An error is recorded on the message with an
 attempt count; after ``processing.max_attempts`` it is parked for a person.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from intake import metrics
-from intake.db.audit import record
+from intake.db.audit import gathered, record
 from intake.db.engine import session_scope
 from intake.db.models import Flag, Message, Submission, UTCDateTime, utcnow
 from intake.db.rows import insert_rows
@@ -49,43 +51,92 @@ class _Outcome:
 
 def finish_message(rt: Runtime, prepared: Prepared) -> int | None:
     """Decides a prepared message in one transaction: match, flag, submission, receipt row."""
-    message_pk = prepared.message_pk
-    if prepared.final:
-        return prepared.answer
+    return finish_batch(rt, [prepared])[0]
+
+
+def finish_batch(rt: Runtime, batch: Sequence[Prepared]) -> list[int | None]:
+    """Decides prepared messages in order, in one transaction; each one's submission id (None: failed or parked).
+
+    A batch costs one transaction where each message alone cost one of its own, and every
+    decision sees the ones before it, as when they come one by one. When any message of
+    the batch fails, nothing of it is kept and each is decided again on its own, so that
+    a failure is recorded only on its own message and costs the others one more try.
+    """
+    answers: dict[int, int | None] = {}
+    live: list[Prepared] = []
+    for prepared in batch:
+        if prepared.final:
+            answers[id(prepared)] = prepared.answer
+        elif prepared.error is not None:
+            _record_failure(rt, prepared.message_pk, prepared.error)
+            answers[id(prepared)] = None
+        else:
+            live.append(prepared)
+    if len(live) > 1:
+        try:
+            answers.update(_decide_and_log(rt, live))
+        except Exception as err:  # one of them failed: each again on its own
+            log.info("a batch of %d messages failed (%s: %s); deciding each on its own",
+                     len(live), type(err).__name__, str(err)[:200])
+            answers.update((id(p), _finish_alone(rt, p)) for p in live)
+    elif live:
+        answers[id(live[0])] = _finish_alone(rt, live[0])
+    return [answers[id(p)] for p in batch]
+
+
+def _finish_alone(rt: Runtime, prepared: Prepared) -> int | None:
+    """One message in a transaction of its own; its failure is recorded on it, and the caller goes on."""
     try:
-        if prepared.error is not None:
-            raise prepared.error
-        assert prepared.parsed is not None and prepared.unpacked is not None and prepared.clock is not None
-        assert prepared.received_at is not None
-        # Time spent waiting for its turn after preparing is left out of the timings.
-        clock, decide_started = list(prepared.clock), time.monotonic()
-        with metrics.cpu_stage("decide"):
-            # Matching reads only: it runs before the write transaction opens.
-            texts = _texts(prepared.unpacked)
-            result, reference = _match(rt, prepared.parsed, texts)
-            with session_scope(rt.engine) as session:
-                outcome = _decide(rt, session, prepared, result, reference, texts)
-        clock.append(clock[-1] + time.monotonic() - decide_started)
-    except IntegrityError:
+        return _decide_and_log(rt, [prepared])[id(prepared)]
+    except IntegrityError as err:
         # Two processes decided the same message at once; the first commit won.
         with Session(rt.engine) as session:
-            winner = submission_of(session, message_pk)
+            winner = submission_of(session, prepared.message_pk)
         if winner is None:
-            raise
+            _record_failure(rt, prepared.message_pk, err)
         return winner
     except Exception as err:  # the per-message boundary: record, park after a few tries, go on
-        _record_failure(rt, message_pk, err)
+        _record_failure(rt, prepared.message_pk, err)
         return None
-    # One line per message, key=value, so that log tools can filter by case or flag.
-    log.info(
-        "processed message=%s submission=%s case=%s match=%s flags=%s attachments=%s "
-        "parse_ms=%.0f extract_ms=%.0f decide_ms=%.0f total_ms=%.0f",
-        message_pk, outcome.submission_id, outcome.case or "-", outcome.match_source or "-",
-        ",".join(outcome.flags) or "-", outcome.attachments,
-        *((b - a) * 1000 for a, b in itertools.pairwise(clock)), (clock[-1] - clock[0]) * 1000,
-    )
-    metrics.observe("intake_process_seconds", clock[-1] - clock[0])
-    return outcome.submission_id
+
+
+def _decide_and_log(rt: Runtime, live: Sequence[Prepared]) -> dict[int, int | None]:
+    """Decides ``live`` in one transaction, then logs one line per message; raises on any failure."""
+    # Time spent waiting for its turn after preparing is left out of the timings.
+    decide_started = time.monotonic()
+    with metrics.cpu_stage("decide"):
+        outcomes = _decide_together(rt, live)
+    # The batch's time, shared out: what one message's decision cost.
+    share = (time.monotonic() - decide_started) / len(live)
+    for prepared, outcome in zip(live, outcomes, strict=True):
+        assert prepared.clock is not None
+        clock = [*prepared.clock, prepared.clock[-1] + share]
+        # One line per message, key=value, so that log tools can filter by case or flag.
+        log.info(
+            "processed message=%s submission=%s case=%s match=%s flags=%s attachments=%s batch=%d "
+            "parse_ms=%.0f extract_ms=%.0f decide_ms=%.0f total_ms=%.0f",
+            prepared.message_pk, outcome.submission_id, outcome.case or "-", outcome.match_source or "-",
+            ",".join(outcome.flags) or "-", outcome.attachments, len(live),
+            *((b - a) * 1000 for a, b in itertools.pairwise(clock)), (clock[-1] - clock[0]) * 1000,
+        )
+        metrics.observe("intake_process_seconds", clock[-1] - clock[0])
+    return {id(p): o.submission_id for p, o in zip(live, outcomes, strict=True)}
+
+
+def _decide_together(rt: Runtime, live: Sequence[Prepared]) -> list[_Outcome]:
+    """Matches every message (reads only), then writes all their decisions in one transaction."""
+    parsed = [p.parsed for p in live if p.parsed is not None]
+    assert len(parsed) == len(live)
+    texts = [_texts(p.unpacked or []) for p in live]
+    # Matching reads only, before the write transaction opens: its reads are short, and it takes no lock.
+    with Session(rt.engine) as session:
+        reference = rt.reference.current(session)
+        threads = [thread_case(session, one) for one in parsed]
+    results = [_match(p, t, reference, thread) for p, t, thread in zip(live, texts, threads, strict=True)]
+    with session_scope(rt.engine) as session, gathered(session):
+        outcomes = [_decide(rt, session, p, r, reference, t) for p, r, t in zip(live, results, texts, strict=True)]
+        session.connection().execute(_PROCESSED, [{"pk": p.message_pk, "now": utcnow()} for p in live])
+    return outcomes
 
 
 def _sender_auth(
@@ -123,17 +174,14 @@ def _texts(unpacked: list[Unpacked]) -> list[str]:
     return [db_text(e.text) or "" for e in extractions if e is not None and e.text]
 
 
-def _match(rt: Runtime, parsed: ParsedMessage, texts: list[str]) -> tuple[MatchResult, Reference]:
-    """Matches before the write transaction opens: its reads are short, and the matching takes no lock."""
-    with Session(rt.engine) as session:
-        reference = rt.reference.current(session)
-        thread = thread_case(session, parsed)
-    result = match(
+def _match(prepared: Prepared, texts: list[str], reference: Reference, thread: str | None) -> MatchResult:
+    parsed = prepared.parsed
+    assert parsed is not None
+    return match(
         [("subject", [parsed.subject or ""]), ("body", [parsed.body_text]), ("attachment", texts)],
         known=reference.cases.__contains__,
         thread_case=thread,
     )
-    return result, reference
 
 
 def _decide(
@@ -196,7 +244,6 @@ def _decide(
     assert submission.id is not None
     files = add_rows(session, submission.id, unpacked, None)
     insert_rows(session, [Flag(submission_id=submission.id, name=hit.flag, detail=hit.detail) for hit in hits])
-    session.connection().execute(_PROCESSED, {"pk": message_pk, "now": utcnow()})
     # The receipt's text is written now, from what is at hand, rather than read back when it goes.
     known = Known(case=case, attachments=[f for f in files if not f.inline], flags=flags,
                   person=organisation.kind == "person" if organisation is not None else None,
