@@ -57,7 +57,7 @@ from intake.errors import (
 from intake.mail.mime import message_ids
 from intake.receipts import outbox_state as state
 from intake.receipts.caps import cap_wait
-from intake.receipts.compose import MAX_REFERENCES, build_receipt
+from intake.receipts.compose import MAX_REFERENCES, Envelope, build_receipt
 from intake.receipts.health import record_run
 from intake.receipts.outbox_state import UNCONFIRMED, backoff, settle_abandoned
 from intake.receipts.plan import new_message_id
@@ -127,15 +127,19 @@ def _deliver_due(rt: Runtime, transport: Transport | None, limit: int | None) ->
             claimed = state.claim(rt.engine, due, token, smtp)
             tried += len(due)
             again.update(set(due) - set(claimed))
-            for position, ack_id in enumerate(claimed):
-                try:
-                    if not _deliver_one(rt, transport, ack_id, token, report):
-                        again.add(ack_id)
-                except TransportUnavailable as err:
-                    # A relay refusal concerns every receipt: this one and the rest stay due, untouched.
-                    report.error, report.blocked = str(err), isinstance(err, RelayRefused)
-                    state.release(rt.engine, claimed[position:], token)
-                    break
+            # The batch's rows are read at once, and its steps share one connection: each receipt
+            # used to take a connection (and a round trip to check it) for each of its three steps.
+            rows = _claimed(rt, claimed)
+            with state.steps(rt.engine) as conn:
+                for position, ack_id in enumerate(claimed):
+                    try:
+                        if not _deliver_one(rt, conn, transport, rows.get(ack_id), token, report):
+                            again.add(ack_id)
+                    except TransportUnavailable as err:
+                        # A relay refusal concerns every receipt: this one and the rest stay due, untouched.
+                        report.error, report.blocked = str(err), isinstance(err, RelayRefused)
+                        state.release(rt.engine, claimed[position:], token)
+                        break
             if report.error:
                 break
         if not report.error and limit is None:
@@ -183,58 +187,78 @@ def original_references(rt: Runtime, blob: str | None) -> list[str]:
     return [mid for value in values for mid in message_ids(value[:20_000])][-MAX_REFERENCES:]
 
 
-# A receipt due, with the Message-ID it answers and where that message's bytes are; built once.
-_DUE = (
+# The receipts claimed, each with the Message-ID it answers and where that message's bytes are; built once.
+_CLAIMED = (
     select(Acknowledgement, col(Submission.message_id), col(Message.blob))
     .join(Submission, col(Submission.id) == col(Acknowledgement.submission_id))
     .join(Message, col(Message.id) == col(Submission.message_ref), isouter=True)
-    .where(col(Acknowledgement.id) == bindparam("ack_id"))
+    .where(col(Acknowledgement.id).in_(bindparam("ids", expanding=True)))
 )
+_Claimed = tuple[Acknowledgement, str | None, str | None]
 
 
-def _render(rt: Runtime, session: Session, ack: Acknowledgement) -> Rendered:
-    submission = session.get(Submission, ack.submission_id)
-    assert submission is not None
-    return render_receipt(session, ack, submission, rt.settings.smtp, rt.settings.workflows.path)
+def _claimed(rt: Runtime, ids: list[int]) -> dict[int, _Claimed]:
+    """The claimed rows by id, read once for the batch (each is fenced by its token again at the hand-off)."""
+    if not ids:
+        return {}
+    with Session(rt.engine) as session:
+        return {ack.id: (ack, in_reply_to, blob) for ack, in_reply_to, blob in session.execute(_CLAIMED, {"ids": ids})}
 
 
-def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, report: DeliveryReport) -> bool:
+def _envelope(rt: Runtime, session: Session, ack: Acknowledgement, in_reply_to: str | None,
+              blob: str | None) -> tuple[Envelope, Rendered]:
+    """The receipt as it goes, with its texts: those written when it was planned, or rendered now."""
+    smtp = rt.settings.smtp
+    if ack.subject and ack.body_text is not None and ack.body_html is not None:
+        rendered = Rendered(ack.subject, ack.body_text, ack.body_html)
+    else:
+        submission = session.get(Submission, ack.submission_id)
+        assert submission is not None
+        rendered = render_receipt(session, ack, submission, smtp, rt.settings.workflows.path)
+    envelope = build_receipt(
+        from_address=smtp.from_address, from_name=smtp.from_name, recipient=ack.recipient or "",
+        # A row planned elsewhere without one gets its Message-ID now; the hand-off stores it
+        # before the message can be delivered.
+        message_id=ack.message_id or new_message_id(smtp.from_address),
+        in_reply_to=in_reply_to, subject=rendered.subject,
+        text=rendered.text, html=rendered.html, date=utcnow(),
+        references=original_references(rt, blob),
+    )
+    return envelope, rendered
+
+
+def _deliver_one(rt: Runtime, conn: state.Steps, transport: Transport, row: _Claimed | None, token: str,
+                 report: DeliveryReport) -> bool:
     """Delivers one claimed receipt; True when it is settled (sent, failed or unconfirmed), not due again."""
     smtp = rt.settings.smtp
+    ack, in_reply_to, blob = row if row is not None else (None, None, None)
+    if ack is None or ack.id is None or ack.claim_token != token or ack.status != "pending":
+        report.skipped += 1
+        return False
+    ack_id = ack.id
+    # Opened only when a cap is to be counted or a text to be written: reading the row needed none.
+    # Closed before the row is written, so that SQLite's one writer is never this thread twice.
+    problem: str | None = None
     with Session(rt.engine) as session:
-        row = session.execute(_DUE, {"ack_id": ack_id}).first()
-        ack, in_reply_to, blob = row if row is not None else (None, None, None)
-        if ack is None or ack.claim_token != token or ack.status != "pending":
-            report.skipped += 1
-            return False
         wait = cap_wait(session, ack, smtp, utcnow())
-        if wait is not None:
-            session.close()
-            state.postpone(rt.engine, ack_id, token, wait.until, wait.reason)
-            report.waiting += 1
-            return False
-        try:
-            # Written when the receipt was planned; a row without its text gets it now.
-            rendered = Rendered(ack.subject, ack.body_text, ack.body_html) if (
-                ack.subject and ack.body_text is not None and ack.body_html is not None) else _render(rt, session, ack)
-            envelope = build_receipt(
-                from_address=smtp.from_address, from_name=smtp.from_name, recipient=ack.recipient or "",
-                # A row planned elsewhere without one gets its Message-ID now; the hand-off stores it
-                # before the message can be delivered.
-                message_id=ack.message_id or new_message_id(smtp.from_address),
-                in_reply_to=in_reply_to, subject=rendered.subject,
-                text=rendered.text, html=rendered.html, date=utcnow(),
-                references=original_references(rt, blob),
-            )
-        except (TemplateError, ValueError, MessageError) as err:
-            state.finish(rt.engine, ack_id, token, "failed", error=str(err), count=True)
-            report.failed += 1
-            return True
+        if wait is None:
+            try:
+                envelope, rendered = _envelope(rt, session, ack, in_reply_to, blob)
+            except (TemplateError, ValueError, MessageError) as err:
+                problem = str(err)
+    if wait is not None:
+        state.postpone(rt.engine, ack_id, token, wait.until, wait.reason)
+        report.waiting += 1
+        return False
+    if problem is not None:
+        state.finish(conn, ack_id, token, "failed", error=problem, count=True)
+        report.failed += 1
+        return True
     cleanups: list[Callable[[], None]] = []
 
     def handoff() -> None:
         cleanups.append(
-            state.handoff(rt.engine, ack_id, token, envelope, rendered.subject, rendered.text, rendered.html, smtp)
+            state.handoff(conn, ack_id, token, envelope, rendered.subject, rendered.text, rendered.html, smtp)
         )
 
     try:
@@ -252,13 +276,13 @@ def _deliver_one(rt: Runtime, transport: Transport, ack_id: int, token: str, rep
             return False
         report.failed += 1
     except PermanentDeliveryError as err:
-        state.finish(rt.engine, ack_id, token, "failed", error=err.reply or str(err), count=not cleanups)
+        state.finish(conn, ack_id, token, "failed", error=err.reply or str(err), count=not cleanups)
         report.failed += 1
     except UnconfirmedDelivery as err:
-        state.finish(rt.engine, ack_id, token, "sent", error=f"{UNCONFIRMED} ({err})")
+        state.finish(conn, ack_id, token, "sent", error=f"{UNCONFIRMED} ({err})")
         report.unconfirmed += 1
     else:
-        state.finish(rt.engine, ack_id, token, "sent", reply=reply)
+        state.finish(conn, ack_id, token, "sent", reply=reply)
         report.sent += 1
         report.ids.append(ack_id)
     return True

@@ -11,10 +11,13 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, insert, or_, update
+from sqlalchemy import Insert, Integer, String, Update, bindparam, insert, literal, or_, update
 from sqlalchemy import case as when
+from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from intake.config import SmtpSettings
@@ -110,13 +113,52 @@ def release(engine: Engine, ids: list[int], token: str) -> None:
         )
 
 
+class Steps:
+    """The connections one batch's hand-offs and finishes are written on (``steps``)."""
+
+    def __init__(self, handoffs: Connection, finishes: Connection, *, combined: bool) -> None:
+        self.handoffs = handoffs
+        self.finishes = finishes
+        # Each step one statement, the row's change and its audit entry together (PostgreSQL).
+        self.combined = combined
+
+
+@contextmanager
+def steps(engine: Engine) -> Iterator[Steps]:
+    """Connections for a batch of deliveries, held for the batch.
+
+    On PostgreSQL each step is one statement in autocommit: a data-modifying WITH
+    changes the row and writes its audit entry, both or neither. A step cost four or
+    five round trips before (begin, the change, the entry, commit), each a turn the
+    deliverer gives up to the other threads. Hand-offs go on a connection of their
+    own that commits without waiting for the disk (``handoff``), reset before it goes
+    back to the pool. On SQLite one connection, and each step a short transaction.
+    """
+    with engine.connect() as finishes:
+        if engine.dialect.name != "postgresql":
+            yield Steps(finishes, finishes, combined=False)
+            return
+        finishes.execution_options(isolation_level="AUTOCOMMIT")
+        with engine.connect() as handoffs:
+            handoffs.execution_options(isolation_level="AUTOCOMMIT")
+            handoffs.exec_driver_sql("SET synchronous_commit TO OFF")
+            try:
+                yield Steps(handoffs, finishes, combined=True)
+            finally:
+                try:
+                    handoffs.exec_driver_sql("RESET synchronous_commit")
+                except DBAPIError:
+                    # Never handed back still committing lazily: another user would inherit that.
+                    handoffs.invalidate()
+
+
 def handoff(
-    engine: Engine, ack_id: int, token: str, envelope: Envelope, subject: str, text: str, html: str,
+    steps: Steps, ack_id: int, token: str, envelope: Envelope, subject: str, text: str, html: str,
     smtp: SmtpSettings,
 ) -> Callable[[], None]:
     """Commits ``sending`` for a row this token still holds, or raises ClaimLost; the point of no return.
 
-    Returns the clean-up (restoring the connection and handing it back), which the
+    Returns the clean-up (restoring the connection's settings), which the
     caller runs only after the final step of the send: nothing but the return from
     the commit stands between the commit and that step. The commit is made without
     waiting for the disk (see docs/receipts.md): what it must survive is this process
@@ -125,31 +167,34 @@ def handoff(
     handed off that never reached the server from microseconds to milliseconds.
     """
     now = utcnow()
+    values = {"ack_id": ack_id, "token": token, "now": now, "until": now + timedelta(seconds=smtp.claim_seconds),
+              "title": subject, "text": text, "html": html, "mid": envelope.message_id}
+    detail: dict[str, str | None] = {"to": envelope.recipient}
+    if steps.combined:
+        if steps.handoffs.execute(_HANDOFF_LOGGED, {**values, "action": "ack.sending", "detail": detail}).rowcount != 1:
+            raise ClaimLost(ack_id)
+        return _nothing
+    conn = steps.handoffs
     stack = ExitStack()
     try:
-        conn = stack.enter_context(engine.connect())
         stack.enter_context(_fast_commit(conn))
         with conn.begin():
-            if engine.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            done = conn.execute(_HANDOFF, {
-                "ack_id": ack_id, "token": token, "now": now, "until": now + timedelta(seconds=smtp.claim_seconds),
-                "title": subject, "text": text, "html": html, "mid": envelope.message_id})
-            if done.rowcount != 1:
+            if conn.execute(_HANDOFF, values).rowcount != 1:
                 raise ClaimLost(ack_id)
-            _audit(conn, now, "ack.sending", ack_id, {"to": envelope.recipient})
+            _audit(conn, now, "ack.sending", ack_id, detail)
     except BaseException:
         stack.close()
         raise
     return stack.close
 
 
+def _nothing() -> None:
+    """The clean-up of a hand-off that changed no setting of its connection."""
+
+
 @contextmanager
 def _fast_commit(conn: Connection) -> Iterator[None]:
     """On SQLite, lets the next transaction commit without fsync; the connection is restored after."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
     # SQLite refuses to change this inside a transaction, so it is set on the raw connection first.
     raw = conn.connection.dbapi_connection
     assert raw is not None
@@ -198,16 +243,21 @@ def retry(engine: Engine, ack_id: int, token: str, error: str, smtp: SmtpSetting
 
 
 def finish(
-    engine: Engine, ack_id: int, token: str, status: str, *, error: str | None = None, reply: str | None = None,
+    steps: Steps, ack_id: int, token: str, status: str, *, error: str | None = None, reply: str | None = None,
     count: bool = False,
 ) -> None:
-    """Records how a delivery ended, where this token still holds the row: two statements, one transaction."""
+    """Records how a delivery ended, where this token still holds the row, with its audit entry."""
     now = utcnow()
-    with engine.begin() as conn:
-        done = conn.execute(_FINISH, {"ack_id": ack_id, "token": token, "outcome": status, "error": error, "now": now,
-                                      "count": 1 if count else 0})
-        if done.rowcount == 1:
-            _audit(conn, now, f"ack.{status}", ack_id, {"error": error, "reply": reply})
+    values = {"ack_id": ack_id, "token": token, "outcome": status, "error": error, "now": now,
+              "count": 1 if count else 0}
+    detail = {"error": error, "reply": reply}
+    if steps.combined:
+        steps.finishes.execute(_FINISH_LOGGED, {**values, "action": f"ack.{status}", "detail": detail})
+    else:
+        conn = steps.finishes
+        with conn.begin():
+            if conn.execute(_FINISH, values).rowcount == 1:
+                _audit(conn, now, f"ack.{status}", ack_id, detail)
     if status == "failed":
         log.error("receipt %s failed: %s", ack_id, error)
 
@@ -234,6 +284,21 @@ _FINISH = (
                         else_=col(Acknowledgement.reason)))
 )
 _AUDIT = insert(AuditLog)
+
+
+def _logged(change: Update) -> Insert:
+    """``change`` and the audit entry of each row it changed, as one statement (PostgreSQL)."""
+    audit: Any = AuditLog.__table__  # type: ignore[attr-defined]
+    done = change.returning(col(Acknowledgement.id)).cte("done")
+    entry = sa_select(_NOW, literal("system"), bindparam("action", type_=String), literal("acknowledgement"),
+                   done.c.id, bindparam("detail", type_=audit.c.detail.type))
+    # An INSERT from a SELECT keeps no row count unless asked to; the hand-off needs it.
+    return (insert(audit).from_select(["at", "actor", "action", "entity", "entity_id", "detail"], entry)
+            .execution_options(preserve_rowcount=True))
+
+
+_HANDOFF_LOGGED = _logged(_HANDOFF)
+_FINISH_LOGGED = _logged(_FINISH)
 
 
 def _audit(conn: Connection, at: datetime, action: str, ack_id: int, detail: dict[str, str | None]) -> None:
