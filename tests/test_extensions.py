@@ -129,3 +129,30 @@ def test_an_admin_grants_an_extension_in_the_review_pages(rt: Runtime, two_roles
         assert entry.actor == "anne" and (entry.detail or {})["changed"] == [ks]
     early = client.post(f"/cases/{case_id}/extensions", data={**form, "until": "2022-09-01", "csrf_token": csrf})
     assert early.status_code == 400 and "før høringsfristen" in early.text
+
+
+def test_the_deadline_and_both_duplicate_rules_are_read_in_one_statement(extended: Runtime) -> None:
+    from sqlalchemy import event
+
+    from intake.pipeline.run import ingest
+    from intake.store.messages import Source
+    from tests.builders import make_email
+
+    first = respond(extended, sender=KS, when=BETWEEN)
+    with session_scope(extended.engine) as session:
+        first_id = session.get(Submission, first).message_id  # type: ignore[union-attr]
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+        statements.append(statement)
+
+    # The same Message-ID under other bytes, from the same organisation, within its own deadline.
+    event.listen(extended.engine, "before_cursor_execute", seen)
+    again = ingest(extended, make_email(sender=KS, message_id=first_id, body="Rettet utgave."), Source(kind="file"),
+                   BETWEEN).submission_id
+    event.remove(extended.engine, "before_cursor_execute", seen)
+    assert again is not None
+    _, flags, _ = _sub(extended, again)
+    assert flags == {"duplicate_message", "duplicate_organisation"}
+    (lookup,) = [s for s in statements if "deadline_extensions" in s]
+    assert "receipt_ref" in lookup and "submissions.message_id" in lookup

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from intake.db.models import Case, Organisation
 from intake.decide.authres import NOT_CHECKED, SenderAuthentication
-from intake.decide.deadlines import deadline_for
+from intake.decide.earlier import Earlier, look_up
 from intake.decide.matching import MatchResult
 from intake.decide.organisations import Invited
 from intake.mail.mime import ParsedMessage
@@ -40,12 +40,26 @@ class RuleContext:
     # The organisation's own deadline for the case (an extension counts), read once for the
     # rules and the receipt; None: read it when asked (``deadline``).
     own_deadline: date | None = None
+    _earlier: Earlier | None = field(default=None, init=False, repr=False)
+
+    def earlier(self) -> Earlier:
+        """What came before this message that the rules ask about, read once (``decide/earlier.py``)."""
+        if self._earlier is None:
+            self._earlier = look_up(
+                self.session, case_id=self.case.id if self.case else None,
+                organisation_id=self.organisation.id if self.organisation else None,
+                message_id=self.parsed.message_id, message_pk=self.message_pk,
+                # A follow-up adds to the organisation's response, and a file that is no e-mail
+                # is no second one: duplicate_organisation does not ask for them.
+                responses=self.follow_up_of is None and not self.parsed.not_mime,
+            )
+        return self._earlier
 
     def deadline(self) -> date | None:
         """The last day, inclusive, on which the response is on time; None without a case."""
         if self.case is None:
             return None
         if self.own_deadline is None:
-            organisation_id = self.organisation.id if self.organisation else None
-            self.own_deadline = deadline_for(self.session, self.case, organisation_id)
+            until = self.earlier().extension_until
+            self.own_deadline = max(self.case.deadline, until) if until is not None else self.case.deadline
         return self.own_deadline

@@ -2,33 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, exists
-from sqlmodel import col, select
-
-from intake.db.models import Flag, Submission
 from intake.decide.rules.base import RuleContext
-
-# Built once: every message runs them, and building a statement costs more than running it.
-# An auto-reply is never a response, even once a person has looked at it. Its flag row is
-# written with its rule log in one transaction and never deleted, so the row tells what the
-# log would, without reading every earlier submission's log.
-_AUTO_REPLY = exists().where(col(Flag.submission_id) == col(Submission.id), col(Flag.name) == "auto_reply")
-_FIRST_RESPONSE = (
-    select(Submission.id, Submission.receipt_ref)
-    .where(
-        col(Submission.case_id) == bindparam("case_id"),
-        col(Submission.organisation_id) == bindparam("organisation_id"),
-        col(Submission.message_ref) != bindparam("pk"),
-        ~_AUTO_REPLY,
-    )
-    .order_by(col(Submission.received_at), col(Submission.id))
-    .limit(1)
-)
-_SAME_ID = (
-    select(Submission.id)
-    .where(col(Submission.message_id) == bindparam("message_id"), col(Submission.message_ref) != bindparam("pk"))
-    .limit(1)
-)
 
 
 class DuplicateOrganisation:
@@ -43,9 +17,7 @@ class DuplicateOrganisation:
             return None
         if ctx.parsed.not_mime:
             return None
-        first = ctx.session.connection().execute(
-            _FIRST_RESPONSE, {"case_id": ctx.case.id, "organisation_id": ctx.organisation.id, "pk": ctx.message_pk}
-        ).first()
+        first = ctx.earlier().first_response
         if first is None:
             return None
         first_id, receipt_ref = first
@@ -57,10 +29,9 @@ class DuplicateMessage:
     flag = "duplicate_message"
 
     def check(self, ctx: RuleContext) -> str | None:
-        message_id = ctx.parsed.message_id
-        if not message_id:
+        if not ctx.parsed.message_id:
             return None
-        other = ctx.session.connection().execute(_SAME_ID, {"message_id": message_id, "pk": ctx.message_pk}).scalar()
+        other = ctx.earlier().same_message_id
         if other is None:
             return None
         return f"samme Message-ID som innsending {other}, med andre bytes"
