@@ -167,3 +167,30 @@ def test_health_answers_without_the_database(tmp_path: Path) -> None:
     finally:
         rt.close()
     assert not health["healthy"] and health["problem"].startswith("database unreachable: ")
+
+
+def test_mail_that_came_during_a_poll_is_fetched_in_the_same_turn(
+    dovecot: Dovecot, imap_user: str, make_rt: MakeRt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import intake.sources.worker as worker_module
+
+    rt = make_rt(dovecot.mailbox_settings(imap_user, poll_interval_seconds=30))
+    dovecot.append(make_email(message_id="<first@a.no>"), user=imap_user)
+    real = worker_module.poll_connected
+    polls = []
+
+    def arriving(*args, **kwargs):  # type: ignore[no-untyped-def]
+        result = real(*args, **kwargs)
+        polls.append(result.new)
+        if len(polls) == 1:  # a second message arrives while the first poll is at work
+            dovecot.append(make_email(message_id="<second@a.no>"), user=imap_user)
+        return result
+
+    monkeypatch.setattr(worker_module, "poll_connected", arriving)
+    worker = MailboxWorker(rt, rt.settings.mailboxes[0], threading.Event())
+    try:
+        worker.run()  # one turn: not the next one, thirty seconds later
+    finally:
+        worker.close()
+    assert polls == [1, 1, 0]
+    assert wait_for_submissions(rt, 2, timeout=1) < 1
