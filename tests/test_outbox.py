@@ -16,8 +16,9 @@ from sqlmodel import Session, col, select
 
 from intake.config import SmtpSettings
 from intake.db.engine import session_scope
-from intake.db.models import Acknowledgement, AuditLog
+from intake.db.models import Acknowledgement, AuditLog, Message
 from intake.receipts.outbox import UNCONFIRMED, backoff, deliver_due
+from intake.runtime import Runtime
 from tests.builders import make_email
 from tests.receipt_helpers import (  # noqa: F401  (fixtures)
     RuntimeFactory,
@@ -444,3 +445,20 @@ def test_every_step_of_a_delivery_is_audited_and_the_connections_go_back_durable
     finally:
         for conn in held:
             conn.close()
+
+
+def test_a_receipt_repeats_the_references_of_a_header_longer_than_the_first_read(rt: Runtime) -> None:
+    from intake.receipts.outbox import FIRST_BYTES, original_references
+    from intake.store.messages import Source, store_message
+
+    chain = "<a@legemiddelverket.no> <b@ehelse.no>"
+    short = make_email(headers={"References": chain})
+    # Forty kilobytes of Received lines before the References: past the first read, within the second.
+    received = {f"X-Trace-{n}": "x" * 900 for n in range(45)}
+    long = make_email(headers={**received, "References": chain})
+    assert long.index(b"References") > FIRST_BYTES
+    for raw in (short, long):
+        stored = store_message(rt, raw, Source(kind="file"), datetime.now(UTC))
+        with Session(rt.engine) as session:
+            blob = session.get(Message, stored.id).blob  # type: ignore[union-attr]
+        assert original_references(rt, blob) == ["<a@legemiddelverket.no>", "<b@ehelse.no>"]

@@ -66,7 +66,8 @@ from intake.receipts.transport import Transport, make_transport
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
-# Only the top of a stored message is read for its References.
+# Only the top of a stored message is read for its References: first a little, then up to this.
+FIRST_BYTES = 16 * 1024
 HEAD_BYTES = 256 * 1024
 __all__ = ["UNCONFIRMED", "DeliveryReport", "backoff", "deliver_due", "settle_abandoned"]
 
@@ -178,7 +179,10 @@ def original_references(rt: Runtime, blob: str | None) -> list[str]:
         return []
     try:
         # Only the head: reading the whole message held a 50 MB attachment in memory to send its receipt.
-        raw = rt.store.read_head(blob, HEAD_BYTES)
+        # Most headers end within the first few kilobytes; a longer one is read again, whole.
+        raw = rt.store.read_head(blob, FIRST_BYTES)
+        if len(raw) == FIRST_BYTES and b"\n\n" not in raw and b"\n\r\n" not in raw:
+            raw = rt.store.read_head(blob, HEAD_BYTES)
     except (StorageError, OSError):
         return []
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
