@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from intake.db.models import AuditLog
-from intake.db.rows import insert_rows
+from intake.db.models import AuditLog, utcnow
+from intake.db.rows import insert_values
 
 _GATHERED = "intake.audit.gathered"
 
@@ -22,15 +22,15 @@ def record(
     detail: dict[str, Any] | None = None,
     *,
     actor: str = "system",
-) -> AuditLog:
+) -> None:
     """Writes one entry in the session's transaction: at once, or at the end of ``gathered``."""
-    entry = AuditLog(actor=actor, action=action, entity=entity, entity_id=entity_id, detail=detail)
-    pending: list[AuditLog] | None = session.info.get(_GATHERED)
+    entry = {"at": utcnow(), "actor": actor, "action": action, "entity": entity, "entity_id": entity_id,
+             "detail": detail}
+    pending: list[dict[str, Any]] | None = session.info.get(_GATHERED)
     if pending is not None:
         pending.append(entry)
     else:
-        insert_rows(session, [entry])
-    return entry
+        insert_values(session, AuditLog, [entry])
 
 
 @contextmanager
@@ -44,10 +44,10 @@ def gathered(session: Session) -> Iterator[None]:
     if _GATHERED in session.info:
         yield
         return
-    entries: list[AuditLog] = []
+    entries: list[dict[str, Any]] = []
     session.info[_GATHERED] = entries
     try:
         yield
     finally:
         del session.info[_GATHERED]
-    insert_rows(session, entries)
+    insert_values(session, AuditLog, entries)

@@ -23,7 +23,7 @@ from intake import metrics
 from intake.db.audit import gathered, record
 from intake.db.engine import session_scope
 from intake.db.models import Flag, Message, Submission, UTCDateTime, utcnow
-from intake.db.rows import insert_rows
+from intake.db.rows import insert_rows, insert_values
 from intake.decide import authres, organisations
 from intake.decide.follow_up import suggested_parent
 from intake.decide.matching import MatchResult, match
@@ -243,7 +243,8 @@ def _decide(
     insert_rows(session, [submission])
     assert submission.id is not None
     files = add_rows(session, submission.id, unpacked, None)
-    insert_rows(session, [Flag(submission_id=submission.id, name=hit.flag, detail=hit.detail) for hit in hits])
+    insert_values(session, Flag, [{"submission_id": submission.id, "name": hit.flag, "detail": hit.detail}
+                                  for hit in hits])
     # The receipt's text is written now, from what is at hand, rather than read back when it goes.
     known = Known(case=case, attachments=[f for f in files if not f.inline], flags=flags,
                   person=organisation.kind == "person" if organisation is not None else None,
