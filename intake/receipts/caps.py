@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, true
+from sqlalchemy import ColumnElement, Integer, bindparam, true
 from sqlmodel import Session, col, func, select
 
 from intake.config import SmtpSettings
-from intake.db.models import Acknowledgement
+from intake.db.models import Acknowledgement, UTCDateTime
 from intake.localtime import oslo
 
 WINDOW = timedelta(hours=1)
@@ -35,28 +36,39 @@ class Wait:
 
 def cap_wait(session: Session, ack: Acknowledgement, smtp: SmtpSettings, now: datetime) -> Wait | None:
     """The wait a cap imposes on ``ack`` now, or None when it may go."""
-    checks: list[tuple[int, ColumnElement[bool], str]] = [
-        (smtp.rate_limit_per_hour, col(Acknowledgement.recipient_key) == ack.recipient_key,
-         f"mottakeren {ack.recipient_key}"),
-        (smtp.domain_limit_per_hour, col(Acknowledgement.recipient_domain) == ack.recipient_domain,
-         f"domenet {ack.recipient_domain}"),
-        (smtp.total_limit_per_hour, true(), "alle mottakere til sammen"),
-    ]
-    for limit, matches, who in checks:
+    for limit, kind, value, who in (
+        (smtp.rate_limit_per_hour, "recipient", ack.recipient_key, f"mottakeren {ack.recipient_key}"),
+        (smtp.domain_limit_per_hour, "domain", ack.recipient_domain, f"domenet {ack.recipient_domain}"),
+        (smtp.total_limit_per_hour, "total", None, "alle mottakere til sammen"),
+    ):
         if not limit:
             continue
         # The newest ``limit`` hand-offs in the hour: when the oldest of them leaves the hour, there is room.
-        recent = session.exec(
-            select(Acknowledgement.handoff_at)
-            .where(matches, col(Acknowledgement.status).in_(_HANDED_OFF))
-            .where(col(Acknowledgement.handoff_at) >= now - WINDOW, col(Acknowledgement.id) != ack.id)
-            .order_by(col(Acknowledgement.handoff_at).desc())
-            .limit(limit)
-        ).all()
+        recent = session.connection().execute(_RECENT[kind], {
+            "value": value, "since": now - WINDOW, "ack_id": ack.id, "limit": limit}).scalars().all()
         if len(recent) >= limit and recent[-1] is not None:
             until = recent[-1] + WINDOW
             return Wait(until, f"{WAITING}{limit} kvitteringer i timen til {who} er nådd; sendes etter {oslo(until)}")
     return None
+
+
+def _recent(matches: ColumnElement[bool]) -> Any:
+    return (
+        select(col(Acknowledgement.handoff_at))
+        .where(matches, col(Acknowledgement.status).in_(_HANDED_OFF))
+        .where(col(Acknowledgement.handoff_at) >= bindparam("since", type_=UTCDateTime),
+               col(Acknowledgement.id) != bindparam("ack_id"))
+        .order_by(col(Acknowledgement.handoff_at).desc())
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+# Asked for every receipt while a cap is set: built once.
+_RECENT = {
+    "recipient": _recent(col(Acknowledgement.recipient_key) == bindparam("value")),
+    "domain": _recent(col(Acknowledgement.recipient_domain) == bindparam("value")),
+    "total": _recent(true()),
+}
 
 
 @dataclass(frozen=True)
