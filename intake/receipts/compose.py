@@ -189,8 +189,8 @@ def _unstructured(value: str, name: str) -> str:
     return _encoded_words(value)
 
 
-# UTF-8 bytes per encoded-word: a multiple of three (no padding inside the text), so that a word is
-# 12 + 56 characters and "Subject: " or "From: " and one word fit a line of 78.
+# At most this many UTF-8 bytes per encoded-word: 42 make 56 base64 characters, so that a word is
+# at most 68 and "Subject: " or "From: " and one word fit a line of 78.
 WORD_BYTES = 42
 
 
