@@ -1,7 +1,8 @@
-"""Plain rows written past the ORM: the model's defaults apply, and a required column left out is an error."""
+"""Rows past the ORM (the model's defaults apply, a required column left out is an error) and reading sessions."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -42,3 +43,18 @@ def test_gathered_entries_are_written_at_the_end_of_the_block_and_not_at_all_aft
     with Session(rt.engine) as session:
         actions = session.exec(select(AuditLog.action).where(AuditLog.entity == "test")).all()
     assert actions == ["test.gathered"]
+
+
+def test_a_reading_session_sees_what_is_committed_and_waits_for_no_writer(rt: Runtime) -> None:
+    from intake.db.engine import reading
+
+    with session_scope(rt.engine) as writer:
+        insert_values(writer, AuditLog, [{"action": "test.uncommitted", "entity": "test"}])
+        writer.flush()
+        # On SQLite a session of its own would begin with BEGIN IMMEDIATE and wait for this writer.
+        started = time.monotonic()
+        with reading(rt.engine) as session:
+            seen = session.exec(select(AuditLog.action).where(AuditLog.entity == "test")).all()
+        assert seen == [] and time.monotonic() - started < 5
+    with reading(rt.engine) as session:
+        assert session.exec(select(AuditLog.action).where(AuditLog.entity == "test")).all() == ["test.uncommitted"]

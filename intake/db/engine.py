@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +49,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return  # a reading session (``reading``): no transaction, no write lock
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -61,6 +64,21 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def reading(engine: Engine) -> Session:
+    """A session for reads only, outside any transaction: each statement sees what is committed when it runs.
+
+    For the few reads every message or receipt makes before its writes: a transaction of its
+    own cost them a BEGIN and a ROLLBACK, two round trips, and on SQLite the write lock.
+    """
+    reader = _READERS.get(engine)
+    if reader is None:
+        reader = _READERS[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return Session(reader)
+
+
+_READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from intake import metrics
 from intake.db.audit import gathered, record
-from intake.db.engine import session_scope
+from intake.db.engine import reading, session_scope
 from intake.db.models import Flag, Message, Submission, UTCDateTime, utcnow
 from intake.db.rows import insert_rows, insert_values
 from intake.decide import authres, organisations
@@ -129,7 +129,7 @@ def _decide_together(rt: Runtime, live: Sequence[Prepared]) -> list[_Outcome]:
     assert len(parsed) == len(live)
     texts = [_texts(p.unpacked or []) for p in live]
     # Matching reads only, before the write transaction opens: its reads are short, and it takes no lock.
-    with Session(rt.engine) as session:
+    with reading(rt.engine) as session:
         reference = rt.reference.current(session)
         threads = [thread_case(session, one) for one in parsed]
     results = [_match(p, t, reference, thread) for p, t, thread in zip(live, texts, threads, strict=True)]

@@ -15,6 +15,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from intake import metrics
+from intake.db.engine import reading
 from intake.db.models import Message, Submission
 from intake.decide.authres import SenderAuthentication
 from intake.decide.organisations import domain_of
@@ -50,7 +51,7 @@ class Prepared:
 
 def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Prepared:
     """Reads, parses and extracts one stored message; a parked one only with ``force``."""
-    with Session(rt.engine) as session:
+    with reading(rt.engine) as session:
         row = session.execute(_STORED, {"pk": message_pk}).first()
     if row is None:
         raise LookupError(f"no stored message {message_pk}")

@@ -44,6 +44,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from intake import metrics
+from intake.db.engine import reading
 from intake.db.models import Acknowledgement, Letter, Message, Submission, utcnow
 from intake.errors import (
     PermanentDeliveryError,
@@ -205,7 +206,7 @@ def _claimed(rt: Runtime, ids: list[int]) -> dict[int, _Claimed]:
     """The claimed rows by id, read once for the batch (each is fenced by its token again at the hand-off)."""
     if not ids:
         return {}
-    with Session(rt.engine) as session:
+    with reading(rt.engine) as session:
         return {ack.id: (ack, in_reply_to, blob) for ack, in_reply_to, blob in session.execute(_CLAIMED, {"ids": ids})}
 
 
