@@ -13,7 +13,7 @@ from intake.config import Settings
 from intake.db.engine import session_scope
 from intake.db.models import Acknowledgement, Case, Submission
 from intake.pipeline.run import ingest
-from intake.receipts.plan import plan_receipt
+from intake.receipts.plan import plan_receipt, write_planned
 from intake.runtime import Runtime
 from intake.store.messages import Source
 from tests.smtpsink import Sink
@@ -85,6 +85,7 @@ def due_receipts(rt: Runtime, count: int, *, start: int = 0) -> list[int]:
             session.add(sub)
             session.flush()
             ack = plan_receipt(session, sub, case, set(), smtp=rt.settings.smtp)
+            write_planned(session, [ack])
             assert ack.id is not None
             ids.append(ack.id)
     return ids

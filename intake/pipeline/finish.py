@@ -22,7 +22,7 @@ from sqlmodel import Session
 from intake import metrics
 from intake.db.audit import gathered, record
 from intake.db.engine import reading, session_scope
-from intake.db.models import Flag, Message, Submission, UTCDateTime, utcnow
+from intake.db.models import Acknowledgement, Flag, Message, Submission, UTCDateTime, utcnow
 from intake.db.rows import insert_rows, insert_values
 from intake.decide import authres, organisations
 from intake.decide.follow_up import suggested_parent
@@ -33,7 +33,7 @@ from intake.decide.thread import thread_case, thread_parent
 from intake.extract.attachments import Unpacked, add_rows, db_text, extraction_errors, flatten, read_form_answers
 from intake.mail.mime import ParsedMessage
 from intake.pipeline.prepare import Prepared, submission_of
-from intake.receipts.plan import plan_receipt
+from intake.receipts.plan import plan_receipt, write_planned
 from intake.receipts.render import Known
 from intake.runtime import Runtime
 
@@ -47,6 +47,7 @@ class _Outcome:
     match_source: str | None
     flags: list[str]
     attachments: int
+    receipt: Acknowledgement
 
 
 def finish_message(rt: Runtime, prepared: Prepared) -> int | None:
@@ -135,6 +136,7 @@ def _decide_together(rt: Runtime, live: Sequence[Prepared]) -> list[_Outcome]:
     results = [_match(p, t, reference, thread) for p, t, thread in zip(live, texts, threads, strict=True)]
     with session_scope(rt.engine) as session, gathered(session):
         outcomes = [_decide(rt, session, p, r, reference, t) for p, r, t in zip(live, results, texts, strict=True)]
+        write_planned(session, [o.receipt for o in outcomes])
         session.connection().execute(_PROCESSED, [{"pk": p.message_pk, "now": utcnow()} for p in live])
     return outcomes
 
@@ -249,13 +251,13 @@ def _decide(
     known = Known(case=case, attachments=[f for f in files if not f.inline], flags=flags,
                   person=organisation.kind == "person" if organisation is not None else None,
                   deadline=ctx.own_deadline)
-    plan_receipt(session, submission, case, flags, rt.own_addresses, smtp=rt.settings.smtp,
-                 text=(rt.settings.workflows.path, known))
+    receipt = plan_receipt(session, submission, case, flags, rt.own_addresses, smtp=rt.settings.smtp,
+                           text=(rt.settings.workflows.path, known))
     record(session, "submission.created", "submission", submission.id,
            {"case": case.number if case else None, "flags": sorted(flags), "match": result.source})
     session.flush()
     return _Outcome(submission.id, case.number if case else None, submission.match_source, sorted(flags),
-                    len(attachments))
+                    len(attachments), receipt)
 
 
 # Run for every message: built once, since building a statement costs more than running it.

@@ -15,7 +15,7 @@ outbox's concern (``intake.receipts.caps``). Rendering and delivery are
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from email.utils import make_msgid
 from pathlib import Path
@@ -170,7 +170,7 @@ def plan_receipt(
     now: datetime | None = None,
     text: tuple[Path, Known] | None = None,
 ) -> Acknowledgement:
-    """Adds the submission's receipt row to the session (the caller's transaction) and returns it.
+    """The submission's receipt row, not yet written: ``write_planned`` writes a batch's rows at once.
 
     With ``text`` (the workflows folder and what the caller has at hand of the receipt's
     context) a receipt to be sent gets its text now, in the same insert (``render.write_text``).
@@ -203,7 +203,16 @@ def plan_receipt(
     )
     if text is not None and ack.status == "pending":
         write_text(session, ack, submission, smtp, *text)
-    insert_rows(session, [ack])
-    record(session, "ack.suppressed" if reason else "ack.planned", "acknowledgement", ack.id,
-           {"submission": submission.id, "kind": ack.kind, "to": recipient, "reason": reason})
     return ack
+
+
+def write_planned(session: Session, acks: Sequence[Acknowledgement]) -> None:
+    """Writes planned receipt rows in the caller's transaction, one statement for them all, each with its audit entry.
+
+    Nothing reads a receipt row between its planning and the end of the decisions it
+    belongs to (a reply to it cannot have come yet), so a batch's rows go together.
+    """
+    insert_rows(session, acks)
+    for ack in acks:
+        record(session, "ack.suppressed" if ack.reason else "ack.planned", "acknowledgement", ack.id,
+               {"submission": ack.submission_id, "kind": ack.kind, "to": ack.recipient, "reason": ack.reason})
