@@ -31,7 +31,7 @@ class Prepared:
     """A message read, parsed and extracted, not yet decided: ``prepare_message``'s result.
 
     ``answer`` set means there is nothing to decide (already done, or parked);
-    ``error`` set means preparing failed and ``finish_message`` records it.
+    ``error`` set means preparing failed and ``finish_batch`` records it.
     """
 
     message_pk: int
@@ -83,7 +83,7 @@ def prepare_message(rt: Runtime, message_pk: int, *, force: bool = False) -> Pre
     except ExtractionInterrupted:
         # The service is stopping: nothing is decided or recorded; the next start processes it.
         return Prepared(message_pk, answer=None, final=True)
-    except Exception as err:  # recorded by finish_message, in the order messages are decided
+    except Exception as err:  # recorded by finish_batch, in the order messages are decided
         return Prepared(message_pk, error=err)
     return Prepared(message_pk, sha256=sha256, parsed=parsed, unpacked=unpacked, received_at=received_at,
                     mailbox=mailbox, clock=clock, own_check=own_check, source=source)
