@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlmodel import Session, col, select
 
 import intake.pipeline.finish as finish
-from intake.db.models import Acknowledgement, AuditLog, Flag, Message, Submission
+from intake.db.models import Acknowledgement, Attachment, AuditLog, Flag, Message, Submission
 from intake.pipeline.finish import finish_batch
 from intake.pipeline.prepare import prepare_message
 from intake.runtime import Runtime
@@ -108,3 +108,33 @@ def test_prepared_messages_with_nothing_to_decide_keep_their_places_in_a_batch(r
     with Session(rt.engine) as session:
         assert session.get(Message, second).status == "failed"  # type: ignore[union-attr]
         assert session.get(Message, third).status == "processed"  # type: ignore[union-attr]
+
+
+def test_a_batchs_files_are_written_with_their_own_submissions_and_a_bare_thanks_is_told_apart(rt: Runtime) -> None:
+    from intake.receipts.plan import THANKS_ONLY
+
+    note = ("notat.txt", "text/plain", "Vårt notat til sak 22/414.".encode())
+    (first,) = stored(rt, make_email(sender="Kari <kari@legemiddelverket.no>", message_id="<svar@legemiddelverket.no>"))
+    assert finish_batch(rt, [prepare_message(rt, first)])[0] is not None
+    reply = {"In-Reply-To": "<svar@legemiddelverket.no>"}
+    pks = stored(
+        rt,
+        # A thanks that brings a file is no bare thanks: its receipt goes.
+        make_email(sender="Kari <kari@legemiddelverket.no>", message_id="<fil@legemiddelverket.no>", body="Takk!",
+                   headers=reply, attachments=[note]),
+        make_email(sender="Kari <kari@legemiddelverket.no>", message_id="<takk@legemiddelverket.no>", body="Takk!",
+                   headers=reply),
+        make_email(sender="post@helsedir.no", message_id="<svar@helsedir.no>",
+                   attachments=[note, ("vedlegg.txt", "text/plain", b"Mer tekst.")]),
+    )
+    results = finish_batch(rt, [prepare_message(rt, pk) for pk in pks])
+    assert all(r is not None for r in results)
+    with Session(rt.engine) as session:
+        files = Counter(session.exec(select(Attachment.submission_id)).all())
+        receipts = {a.submission_id: (a.status, a.reason) for a in session.exec(select(Acknowledgement))}
+        follow_ups = {s.id: s.follow_up_of for s in session.exec(select(Submission))}
+    assert files == {results[0]: 1, results[2]: 2}
+    assert receipts[results[0]][0] == "pending"
+    assert receipts[results[1]] == ("suppressed", THANKS_ONLY)
+    assert receipts[results[2]][0] == "pending"
+    assert follow_ups[results[0]] is not None and follow_ups[results[1]] is not None

@@ -122,10 +122,15 @@ def extraction_errors(items: list[Unpacked]) -> list[tuple[str, str]]:
 
 
 def add_rows(
-    session: Session, submission_id: int, items: list[Unpacked], parent_id: int | None
+    session: Session, submission_id: int, items: list[Unpacked], parent_id: int | None,
+    *, later: list[Attachment] | None = None,
 ) -> list[Attachment]:
     """Writes the attachment rows of a submission, in the order of ``flatten`` (a container
-    before its members), and returns the rows of ``items`` themselves."""
+    before its members), and returns the rows of ``items`` themselves.
+
+    With ``later``, rows that need no id now (files without members) are put there for the
+    caller to write together with others, and have no id until then.
+    """
     rows = [
         Attachment(
             submission_id=submission_id,
@@ -147,7 +152,10 @@ def add_rows(
         for position, item in enumerate(items)
     ]
     if not any(item.children for item in items):
-        insert_rows(session, rows)  # one statement for them all
+        if later is not None:
+            later.extend(rows)
+        else:
+            insert_rows(session, rows)  # one statement for them all
         return rows
     for item, row in zip(items, rows, strict=True):
         insert_rows(session, [row])  # its members come next, and need its id

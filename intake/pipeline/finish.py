@@ -22,7 +22,7 @@ from sqlmodel import Session
 from intake import metrics
 from intake.db.audit import gathered, record
 from intake.db.engine import reading, session_scope
-from intake.db.models import Acknowledgement, Flag, Message, Submission, UTCDateTime, utcnow
+from intake.db.models import Acknowledgement, Attachment, Flag, Message, Submission, UTCDateTime, utcnow
 from intake.db.rows import insert_rows, insert_values
 from intake.decide import authres, organisations
 from intake.decide.follow_up import suggested_parent
@@ -134,8 +134,12 @@ def _decide_together(rt: Runtime, live: Sequence[Prepared]) -> list[_Outcome]:
         reference = rt.reference.current(session)
         threads = [thread_case(session, one) for one in parsed]
     results = [_match(p, t, reference, thread) for p, t, thread in zip(live, texts, threads, strict=True)]
+    # Rows nothing reads before the commit are written together at the end: files, receipts, audit entries.
+    files: list[Attachment] = []
     with session_scope(rt.engine) as session, gathered(session):
-        outcomes = [_decide(rt, session, p, r, reference, t) for p, r, t in zip(live, results, texts, strict=True)]
+        outcomes = [_decide(rt, session, p, r, reference, t, files)
+                    for p, r, t in zip(live, results, texts, strict=True)]
+        insert_rows(session, files)
         write_planned(session, [o.receipt for o in outcomes])
         session.connection().execute(_PROCESSED, [{"pk": p.message_pk, "now": utcnow()} for p in live])
     return outcomes
@@ -193,6 +197,7 @@ def _decide(
     result: MatchResult,
     reference: Reference,
     texts: list[str],
+    later: list[Attachment],
 ) -> _Outcome:
     """The decision's writes: the rules run first, so the submission is written once, whole."""
     parsed, unpacked, message_pk = prepared.parsed, prepared.unpacked, prepared.message_pk
@@ -244,7 +249,7 @@ def _decide(
         submission.follow_up_suggested = suggested_parent(session, submission, parsed)
     insert_rows(session, [submission])
     assert submission.id is not None
-    files = add_rows(session, submission.id, unpacked, None)
+    files = add_rows(session, submission.id, unpacked, None, later=later)
     insert_values(session, Flag, [{"submission_id": submission.id, "name": hit.flag, "detail": hit.detail}
                                   for hit in hits])
     # The receipt's text is written now, from what is at hand, rather than read back when it goes.
@@ -252,7 +257,7 @@ def _decide(
                   person=organisation.kind == "person" if organisation is not None else None,
                   deadline=ctx.own_deadline)
     receipt = plan_receipt(session, submission, case, flags, rt.own_addresses, smtp=rt.settings.smtp,
-                           text=(rt.settings.workflows.path, known))
+                           text=(rt.settings.workflows.path, known), has_files=bool(files))
     record(session, "submission.created", "submission", submission.id,
            {"case": case.number if case else None, "flags": sorted(flags), "match": result.source})
     session.flush()

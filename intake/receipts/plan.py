@@ -169,11 +169,13 @@ def plan_receipt(
     smtp: SmtpSettings | None = None,
     now: datetime | None = None,
     text: tuple[Path, Known] | None = None,
+    has_files: bool | None = None,
 ) -> Acknowledgement:
     """The submission's receipt row, not yet written: ``write_planned`` writes a batch's rows at once.
 
     With ``text`` (the workflows folder and what the caller has at hand of the receipt's
     context) a receipt to be sent gets its text now, in the same insert (``render.write_text``).
+    ``has_files``: whether the submission has any file, when the caller knows (else it is read).
     """
     assert submission.id is not None
     smtp = smtp or SmtpSettings()
@@ -182,8 +184,10 @@ def plan_receipt(
     recipient = receipt_recipient(submission)
     reason = suppression_reason(submission, flags, own)
     if reason is None and submission.follow_up_of is not None and is_bare_thanks(submission.body_text):
-        files = session.exec(select(Attachment.id).where(Attachment.submission_id == submission.id)).first()
-        if files is None:
+        if has_files is None:
+            has_files = session.exec(
+                select(Attachment.id).where(Attachment.submission_id == submission.id)).first() is not None
+        if not has_files:
             reason = THANKS_ONLY
     language = case.language if case is not None and case.language in LANGUAGES else "nb"
     ack = Acknowledgement(
