@@ -3,7 +3,7 @@
 Processing one message after the other leaves the extraction workers idle while
 a message is decided and all but one idle while one attachment is extracted; on
 two cores that made the service half as fast as a bare fetch-and-extract loop
-(bench/e2e.py). Here up to twice as many messages as there are workers are
+(bench/e2e.py). Here up to three times as many messages as there are workers are
 prepared (read, parsed, attachments extracted) in threads ahead of the ones
 being decided, so a worker never waits for a decision to get its next file, while the
 decisions (match, flags, submission, receipt row) stay sequential and in order
@@ -33,8 +33,12 @@ DECIDED_TOGETHER = 8
 
 
 def prepare_ahead(rt: Runtime) -> int:
-    """How many messages to prepare ahead: two per extraction worker, none without workers."""
-    return 2 * rt.settings.extract.workers if rt.extractor is not None else 0
+    """How many messages to prepare ahead: three per extraction worker, none without workers.
+
+    Two kept every worker busy; the third makes the decider's batches larger, and a batch of
+    six cost the decider about a sixth less CPU a message than one of four.
+    """
+    return 3 * rt.settings.extract.workers if rt.extractor is not None else 0
 
 
 def process_many(
