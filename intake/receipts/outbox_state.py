@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,14 +114,14 @@ def release(engine: Engine, ids: list[int], token: str) -> None:
         )
 
 
+@dataclass(frozen=True)
 class Steps:
     """The connections one batch's hand-offs and finishes are written on (``steps``)."""
 
-    def __init__(self, handoffs: Connection, finishes: Connection, *, combined: bool) -> None:
-        self.handoffs = handoffs
-        self.finishes = finishes
-        # Each step one statement, the row's change and its audit entry together (PostgreSQL).
-        self.combined = combined
+    handoffs: Connection
+    finishes: Connection
+    # Each step one statement, the row's change and its audit entry together (PostgreSQL).
+    combined: bool
 
 
 @contextmanager
