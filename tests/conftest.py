@@ -210,8 +210,11 @@ def own_dovecot(dovecot):  # type: ignore[no-untyped-def]
     server.close()
 
 
-def build_settings(database_url: str, tmp_path: Path, boxes: list[dict[str, Any]]) -> Settings:
-    """Settings for a test with these ``[[mailboxes]]``: its own database and store, the shipped workflows."""
+def build_settings(database_url: str, tmp_path: Path, boxes: list[dict[str, Any]], *, workers: int = 0) -> Settings:
+    """Settings for a test with these ``[[mailboxes]]``: its own database and store, the shipped workflows.
+
+    ``workers``: extraction workers (none: attachments are read in the calling thread, one message at a time).
+    """
     from intake.config import settings_from_dict
 
     return settings_from_dict(
@@ -219,7 +222,7 @@ def build_settings(database_url: str, tmp_path: Path, boxes: list[dict[str, Any]
             "database": {"url": database_url},
             "storage": {"path": str(tmp_path / "store")},
             "workflows": {"path": str(REPO / "workflows")},
-            "extract": {"workers": 0},
+            "extract": {"workers": workers},
             "web": {"port": free_port()},
             "processing": {"authserv_id": BORDER},
             "mailboxes": boxes,
@@ -230,15 +233,18 @@ def build_settings(database_url: str, tmp_path: Path, boxes: list[dict[str, Any]
 
 @pytest.fixture
 def make_rt(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Opens a Runtime (a process start, as far as the poller can tell) for the given mailboxes."""
+    """Opens a Runtime (a process start, as far as the poller can tell) for the given mailboxes.
+
+    With ``workers`` it has an extraction pool, and a poll prepares messages ahead of the decisions.
+    """
     from intake import workflows
     from intake.db.engine import session_scope
     from intake.runtime import Runtime
 
     opened: list[Runtime] = []
 
-    def make(*boxes: dict[str, Any]):  # type: ignore[no-untyped-def]
-        rt = Runtime.open(build_settings(database_url, tmp_path, list(boxes)), extract=False)
+    def make(*boxes: dict[str, Any], workers: int = 0):  # type: ignore[no-untyped-def]
+        rt = Runtime.open(build_settings(database_url, tmp_path, list(boxes), workers=workers), extract=workers > 0)
         with session_scope(rt.engine) as session:
             workflows.sync(session, rt.settings.workflows.path)
         opened.append(rt)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from imapclient import IMAPClient
@@ -15,7 +18,7 @@ from sqlmodel import Session, col, func, select
 from intake.db.models import MailboxState, Message, Submission
 from intake.errors import SourceUnavailable, TokenUnavailable
 from intake.runtime import Runtime
-from intake.sources import prefetch
+from intake.sources import imap, prefetch
 from intake.sources.imap import plan_batches, poll_all, poll_mailbox
 from intake.sources.imap_fetch import Fetch, Spool, fetch_batch
 from tests.builders import make_email
@@ -92,6 +95,59 @@ def test_mail_appended_during_a_poll_is_taken_exactly_once(
 
     assert counts(rt) == (25, 25)
     assert len(set(message_ids(rt))) == 25
+
+
+def test_one_window_of_preparations_spans_the_fetched_batches_of_a_poll(
+    dovecot: Dovecot, imap_user: str, make_rt: MakeRt, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each message fetched in a batch of its own: when every batch was processed on its own, each
+    # decision held one message and the window of preparations emptied after every one.
+    box = dovecot.mailbox_settings(imap_user, batch_size=1)
+    dovecot.append_many([make_email(message_id=f"<w{i}@a.no>") for i in range(12)], user=imap_user)
+    rt = make_rt(box, workers=2)
+    caplog.set_level(logging.INFO, logger="intake.pipeline.finish")
+
+    [result] = poll_all(rt)
+
+    assert (result.stored, result.processed, result.failed) == (12, 12, 0)
+    sizes = [int(found) for found in re.findall(r" batch=(\d+) ", caplog.text)]
+    assert len(sizes) == 12 and max(sizes) > 1, sizes
+    # In the order they came, as before.
+    with Session(rt.engine) as session:
+        refs = session.exec(select(Submission.message_ref).order_by(col(Submission.id))).all()
+        ids = session.exec(select(Message.message_id).order_by(col(Message.id))).all()
+    assert list(refs) == sorted(refs) and ids == [f"<w{i}@a.no>" for i in range(12)]
+
+
+def test_a_batch_that_cannot_be_stored_ends_the_poll_after_what_was_stored_is_processed(
+    dovecot: Dovecot, imap_user: str, make_rt: MakeRt, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = dovecot.mailbox_settings(imap_user, batch_size=2)
+    dovecot.append_many([make_email(message_id=f"<f{i}@a.no>") for i in range(8)], user=imap_user)
+    rt = make_rt(box, workers=2)
+    store_batch = imap._store_batch
+    calls: list[int] = []
+
+    def failing_third(*args: Any) -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            raise SourceUnavailable("mailbox postmottak: the connection was lost while fetching")
+        return store_batch(*args)
+
+    monkeypatch.setattr(imap, "_store_batch", failing_third)
+    with pytest.raises(SourceUnavailable):
+        poll_mailbox(rt, rt.settings.mailboxes[0])
+    # The two batches stored before it were decided, not left for the leftover run minutes later.
+    with Session(rt.engine) as session:
+        statuses = session.exec(select(Message.status)).all()
+    assert statuses == ["processed"] * 4
+    assert counts(rt) == (4, 4)
+
+    monkeypatch.setattr(imap, "_store_batch", store_batch)
+    [result] = poll_all(rt)
+    assert (result.stored, result.processed) == (4, 4)
+    assert counts(rt) == (8, 8)
+    assert message_ids(rt) == sorted(f"<f{i}@a.no>" for i in range(8))
 
 
 def test_uidvalidity_reset_brings_no_duplicates(dovecot: Dovecot, imap_user: str, make_rt: MakeRt) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from intake.pipeline.finish import finish_batch
@@ -43,19 +43,24 @@ def prepare_ahead(rt: Runtime) -> int:
 
 def process_many(
     rt: Runtime,
-    message_pks: Sequence[int],
+    message_pks: Iterable[int],
     *,
     stop: threading.Event | None = None,
     done: Callable[[int, int | None], None] | None = None,
 ) -> list[int | None]:
     """Processes the messages in order; returns each one's submission id (None: failed or parked).
 
-    With ``stop`` set no new message is started; those already prepared are
-    decided, the rest stay stored for ``process_pending``. ``done`` is called
-    after each decision with the message and its result.
+    ``message_pks`` may be a generator that stores the next messages as it is
+    asked for them (a poll's fetched batches): it is advanced only when the
+    window has room, so the messages of one batch are prepared while the last
+    ones of the batch before are decided. With ``stop`` set no new message is
+    started; those already prepared are decided, the rest stay stored for
+    ``process_pending``. ``done`` is called after each decision with the
+    message and its result.
     """
     ahead = prepare_ahead(rt)
     results: list[int | None] = []
+    todo: Iterator[int] = iter(message_pks)
 
     def decide(batch: list[Prepared]) -> None:
         for prepared, result in zip(batch, finish_batch(rt, batch), strict=True):
@@ -63,8 +68,8 @@ def process_many(
             if done is not None:
                 done(prepared.message_pk, result)
 
-    if ahead < 2 or len(message_pks) < 2:
-        for pk in message_pks:
+    if ahead < 2:
+        for pk in todo:
             if stop is not None and stop.is_set():
                 break
             decide([prepare_watched(rt, pk)])
@@ -72,7 +77,6 @@ def process_many(
     window: deque[tuple[int, float, Future[Prepared]]] = deque()
     # Not a with-block: leaving it would wait for a preparation that ran past its budget.
     pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="prepare")
-    todo: Iterator[int] = iter(message_pks)
 
     def top_up() -> None:
         while len(window) < ahead and not (stop is not None and stop.is_set()):

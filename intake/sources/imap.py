@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
@@ -208,14 +209,23 @@ def _poll(
         batches = plan_batches(uids, large, box.batch_size)
         with prefetched(box, client, batches, stopping, alone=lambda b: b[0] in large,
                         spool=rt.store.spool) as fetched:
-            for batch, response in fetched:
-                if stopping():
-                    break
-                last = _store_batch(rt, conn, box, batch, response, uidvalidity, last,
-                                    copies_below if resync else 0, result, extra_uids)
-                del response  # stored: the bytes are read back from the store when processed
-                if process:
-                    _process(rt, result, stop)
+
+            def stored() -> Iterator[int]:
+                """Stores each fetched batch when the one before is nearly processed; yields what to process."""
+                nonlocal last
+                for batch, response in fetched:
+                    if stopping():
+                        return
+                    last = _store_batch(rt, conn, box, batch, response, uidvalidity, last,
+                                        copies_below if resync else 0, result, extra_uids)
+                    del response  # stored: the bytes are read back from the store when processed
+                    pending, result.message_pks = result.message_pks, []
+                    yield from pending
+
+            if process:
+                _process(rt, stored(), result, stop)
+            else:
+                result.message_pks = list(stored())  # the caller processes them
     if process and (stop is None or not stop.is_set()):
         result.actioned = apply_pending(rt.engine, box, client, uidvalidity, extra_uids)
     return result
@@ -314,8 +324,23 @@ def _store_batch(
     return top
 
 
-def _process(rt: Runtime, result: PollResult, stop: threading.Event | None) -> None:
-    pending, result.message_pks = result.message_pks, []
+def _process(rt: Runtime, pending: Iterator[int], result: PollResult, stop: threading.Event | None) -> None:
+    """Processes the poll's messages as they are stored, in one window for the whole poll.
+
+    Storing a batch only when the window needs its first message keeps the
+    window full across batches; processing each batch on its own emptied it at
+    the end of every batch, and the decider then waited for the next batch's
+    first preparations (bench/e2e.py). A failure while fetching or storing a
+    batch ends the poll once what was stored before it has been processed, so
+    that none of it is left for the run that finishes leftovers minutes later.
+    """
+    failure: list[Exception] = []
+
+    def guarded() -> Iterator[int]:
+        try:
+            yield from pending
+        except Exception as err:  # raised again below, once the window is decided
+            failure.append(err)
 
     def count(_pk: int, submission: int | None) -> None:
         if submission is None:
@@ -324,7 +349,9 @@ def _process(rt: Runtime, result: PollResult, stop: threading.Event | None) -> N
             result.processed += 1
 
     # Extraction of the next messages overlaps the decision on this one (intake/pipeline/batch.py).
-    process_many(rt, pending, stop=stop, done=count)
+    process_many(rt, guarded(), stop=stop, done=count)
+    if failure:
+        raise failure[0]
 
 
 def _renumbered(conn: Connection, box: MailboxSettings, uidvalidity: int) -> bool:
