@@ -13,6 +13,7 @@ import pytest
 from intake.config import ExtractSettings
 from intake.errors import ExtractionInterrupted, ExtractorUnavailable
 from intake.extract import FileInput, InProcessExtractor, Limits, PoolExtractor, make_extractor, read_form
+from intake.extract.pool import NICENESS
 from tests.fixtures.forms.make_forms import EXPECTED, QUESTIONS
 from tests.pdf_builder import make_pdf, scattered_page
 
@@ -34,6 +35,18 @@ def test_make_extractor_follows_the_settings() -> None:
         assert isinstance(pool, PoolExtractor) and len(pool.worker_pids()) == 1
     finally:
         pool.close()
+
+
+def test_workers_run_at_a_lower_priority_than_the_service() -> None:
+    with PoolExtractor(2, Limits(timeout_seconds=30)) as pool:
+        pids = pool.worker_pids()
+        assert len(pids) == 2
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids] == [min(19, ours + NICENESS)] * 2
+        # ... and still read what they are given.
+        name, form = forms()[0]
+        (result,) = pool.extract_many([form])
+        assert read_form(result.text or "", QUESTIONS) == EXPECTED[name]
 
 
 def test_a_crashed_worker_is_replaced_and_only_its_file_fails() -> None:
