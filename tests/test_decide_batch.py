@@ -62,6 +62,34 @@ def test_messages_decided_together_see_the_ones_before_them_and_commit_once(rt: 
     assert sorted(created) == sorted(results)
 
 
+def test_an_auto_reply_earlier_in_a_batch_is_nobodys_first_response_and_flags_are_written_once(rt: Runtime) -> None:
+    pks = stored(
+        rt,
+        make_email(sender="Kari <kari@legemiddelverket.no>", message_id="<away@legemiddelverket.no>",
+                   subject="Automatisk svar: Høringssvar sak 22/414"),
+        make_email(sender="Per <per@legemiddelverket.no>", message_id="<real@legemiddelverket.no>"),
+        make_email(sender="Ola <ola@legemiddelverket.no>", message_id="<again@legemiddelverket.no>"),
+    )
+    prepared = [prepare_message(rt, pk) for pk in pks]
+    statements: list[str] = []
+    event.listen(rt.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_rest: statements.append(statement.split("(", 1)[0].strip()))
+    results = finish_batch(rt, prepared)
+    with Session(rt.engine) as session:
+        names = {s.message_ref: sorted(f.name for f in session.exec(select(Flag).where(Flag.submission_id == s.id)))
+                 for s in session.exec(select(Submission))}
+    # The auto-reply's flag was written before the next decision read it: Per's response is the
+    # organisation's first, and Ola's the second.
+    assert "auto_reply" in names[pks[0]]
+    assert "duplicate_organisation" not in names[pks[1]]
+    assert "duplicate_organisation" in names[pks[2]]
+    assert all(r is not None for r in results)
+    # The other flags of the batch went in one statement at its end, after the last submission.
+    flag_writes = [n for n, statement in enumerate(statements) if statement == "INSERT INTO flags"]
+    last_submission = max(n for n, statement in enumerate(statements) if statement == "INSERT INTO submissions")
+    assert len(flag_writes) == 2 and flag_writes[0] < last_submission < flag_writes[1]
+
+
 def test_a_message_that_fails_in_a_batch_is_recorded_alone_and_the_others_are_decided(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

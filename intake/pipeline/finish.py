@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, update
@@ -38,6 +38,19 @@ from intake.receipts.render import Known
 from intake.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+# The one flag a later decision of the same batch reads (an auto-reply is nobody's first response,
+# intake/decide/earlier.py): written with its submission, so that the next decision sees it.
+READ_IN_BATCH = frozenset({"auto_reply"})
+
+
+@dataclass
+class _Later:
+    """Rows nothing reads before the commit, written together at the end of a batch."""
+
+    files: list[Attachment] = field(default_factory=list)
+    flags: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -134,12 +147,14 @@ def _decide_together(rt: Runtime, live: Sequence[Prepared]) -> list[_Outcome]:
         reference = rt.reference.current(session)
         threads = [thread_case(session, one) for one in parsed]
     results = [_match(p, t, reference, thread) for p, t, thread in zip(live, texts, threads, strict=True)]
-    # Rows nothing reads before the commit are written together at the end: files, receipts, audit entries.
-    files: list[Attachment] = []
+    # Rows nothing reads before the commit are written together at the end: files, most flags,
+    # receipts, audit entries.
+    later = _Later()
     with session_scope(rt.engine) as session, gathered(session):
-        outcomes = [_decide(rt, session, p, r, reference, t, files)
+        outcomes = [_decide(rt, session, p, r, reference, t, later)
                     for p, r, t in zip(live, results, texts, strict=True)]
-        insert_rows(session, files)
+        insert_rows(session, later.files)
+        insert_values(session, Flag, later.flags)
         write_planned(session, [o.receipt for o in outcomes])
         session.connection().execute(_PROCESSED, [{"pk": p.message_pk, "now": utcnow()} for p in live])
     return outcomes
@@ -197,7 +212,7 @@ def _decide(
     result: MatchResult,
     reference: Reference,
     texts: list[str],
-    later: list[Attachment],
+    later: _Later,
 ) -> _Outcome:
     """The decision's writes: the rules run first, so the submission is written once, whole."""
     parsed, unpacked, message_pk = prepared.parsed, prepared.unpacked, prepared.message_pk
@@ -249,9 +264,10 @@ def _decide(
         submission.follow_up_suggested = suggested_parent(session, submission, parsed)
     insert_rows(session, [submission])
     assert submission.id is not None
-    files = add_rows(session, submission.id, unpacked, None, later=later)
-    insert_values(session, Flag, [{"submission_id": submission.id, "name": hit.flag, "detail": hit.detail}
-                                  for hit in hits])
+    files = add_rows(session, submission.id, unpacked, None, later=later.files)
+    rows = [{"submission_id": submission.id, "name": hit.flag, "detail": hit.detail} for hit in hits]
+    insert_values(session, Flag, [row for row in rows if row["name"] in READ_IN_BATCH])
+    later.flags.extend(row for row in rows if row["name"] not in READ_IN_BATCH)
     # The receipt's text is written now, from what is at hand, rather than read back when it goes.
     known = Known(case=case, attachments=[f for f in files if not f.inline], flags=flags,
                   person=organisation.kind == "person" if organisation is not None else None,
