@@ -10,6 +10,11 @@ The service process's own CPU time per message is split by stage (parse, store,
 extract wait, decide, receipt; the rest is polling, fetching and threads), read
 from its /metrics page before it stops; beside it the CPU of the PostgreSQL
 backends serving its database and of Dovecot, which share the machine's cores.
+Two figures say where the time goes: the wall time of the one thread that decides
+(from the service's log; it is the pipeline's narrowest point, so its time per
+message is about the run's), and the share of the run in which some task waited
+for a core (Linux's pressure stall information), which says how crowded the
+cores were, and so how far apart two runs on a shared machine may lie.
 Then two floors, in the same run on the same mailbox: one process doing only the
 bare imapclient fetch plus text extraction, floor A with pdfplumber and
 python-docx (the floor before PDFium), floor B with pypdfium2 and python-docx.
@@ -99,6 +104,31 @@ def stage_cpu(config: Path) -> dict[str, float]:
             for line in page.splitlines() if line.startswith(prefix)}
 
 
+def cpu_pressure() -> float | None:
+    """Microseconds so far in which some runnable task waited for a core (/proc/pressure/cpu), None without PSI."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text(encoding="ascii").splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    return float(line.rsplit("total=", 1)[1])
+
+
+def decider_busy(log: Path) -> tuple[float, float]:
+    """From the service's log: the decider's wall time on its batches (seconds) and the mean batch size.
+
+    Each ``processed`` line carries its share of its batch's decision time (``decide_ms``), so
+    their sum is the time the one thread that decides spent deciding.
+    """
+    shares, sizes = 0.0, []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if " processed message=" not in line:
+            continue
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        shares += float(fields.get("decide_ms", 0)) / 1000
+        sizes.append(int(fields.get("batch", 1)))
+    return shares, (len(sizes) / sum(1 / size for size in sizes) if sizes else 0.0)
+
+
 def counts(engine: Engine) -> tuple[int, int, int]:
     """Messages, messages done (processed or parked), receipts to deliver (neither suppressed nor failed)."""
     with engine.connect() as conn:
@@ -131,7 +161,7 @@ def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, respons
         servers.sample()
         start_servers = servers.seconds()
         servers.start()
-        started, bench_cpu = time.time(), time.process_time()
+        started, bench_cpu, pressure = time.time(), time.process_time(), cpu_pressure()
         feeder = threading.Thread(target=append_all, args=(server, responses, appended, rate))
         feeder.start()
         deadline = time.monotonic() + args.timeout
@@ -154,6 +184,9 @@ def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, respons
         watch.dispose()
         bench_cpu = time.process_time() - bench_cpu
         finished = max(t for times in sink.arrived.values() for t in times)
+        after = cpu_pressure()
+        waited = (after - pressure) / 1e6 / (time.time() - started) if after is not None and pressure is not None \
+            else None
         latencies = [sink.arrived[mid][0] - appended[mid] for mid in appended if mid in sink.arrived]
         # Once more after the last receipt, so that the service's CPU is all counted.
         time.sleep(0.5)
@@ -164,6 +197,7 @@ def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, respons
         servers.join()
         postgres, dovecot = (b - a for a, b in zip(start_servers, servers.seconds(), strict=True))
         service.stop()
+        deciding, batch = decider_busy(service.log)
         q = statistics.quantiles(latencies, n=20) if len(latencies) > 1 else [0.0] * 19
         return {
             "seconds": finished - started, "messages": messages, "eligible": eligible,
@@ -172,7 +206,7 @@ def run_service(args: argparse.Namespace, folder: Path, server: Dovecot, respons
             "peak_pss_mb": sampler.peak_pss / 2**20, "peak_parts": sampler.peak_parts,
             "cpu": sampler.cpu_seconds - start_cpu, "cpu_service": sampler.cpu_service - start_service,
             "cpu_bench": bench_cpu, "cpu_postgres": postgres, "cpu_dovecot": dovecot,
-            "stages": stages,
+            "stages": stages, "deciding": deciding, "batch": batch, "cpu_waited": waited,
         }
     finally:
         sampler.halt.set()
@@ -304,6 +338,10 @@ def report(args: argparse.Namespace, responses: list[Response], result: dict[str
         ("... of which the service process itself (target <= 10)", f"{1000 * result['cpu_service'] / n:.1f}"),
         *((f"...... {stage}", f"{1000 * stages.get(stage, 0.0) / n:.2f}") for stage in STAGES),
         ("...... the rest (polling, IMAP fetch, threads)", f"{1000 * (result['cpu_service'] - counted) / n:.2f}"),
+        ("the decider's wall time on its batches, ms per message", f"{1000 * result['deciding'] / n:.2f}"),
+        ("... messages per decided batch (harmonic mean)", f"{result['batch']:.1f}"),
+        ("share of the run some task waited for a core (PSI)",
+         "n/a" if result["cpu_waited"] is None else f"{100 * result['cpu_waited']:.0f} %"),
         ("CPU ms per message, floor A / floor B", f"{1000 * floor_a[1] / n:.1f} / {1000 * floor_b[1] / n:.1f}"),
         ("CPU ms per message of this script meanwhile (APPEND, sink)", f"{1000 * result['cpu_bench'] / n:.1f}"),
         ("CPU ms per message of PostgreSQL (this database) / Dovecot",
